@@ -1,0 +1,333 @@
+package protocol
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// AcceptOptions configure the server side of the opening handshake. A nil
+// *AcceptOptions means all defaults.
+type AcceptOptions struct {
+	Options
+
+	// Subprotocols lists the subprotocols the server speaks, in its order
+	// of preference; the first one the client offers is selected. When
+	// none matches, the handshake succeeds without a subprotocol (the
+	// client decides whether that is acceptable).
+	Subprotocols []string
+
+	// OriginPatterns are host patterns (path.Match syntax, matched
+	// case-insensitively against the Origin's host[:port]) allowed in
+	// addition to the same origin, e.g. "*.example.com". Requests without
+	// an Origin header (non-browser clients) are always allowed.
+	OriginPatterns []string
+
+	// CheckOrigin, if set, replaces the default origin policy. It is called
+	// only for requests that carry an Origin header.
+	CheckOrigin func(r *http.Request) bool
+
+	// Extensions, if set, is the extension negotiation hook: it receives
+	// the client's offers in order and returns the extensions to accept,
+	// which are answered in Sec-WebSocket-Extensions. Accepted extensions
+	// must not change framing: RSV bits stay forbidden.
+	Extensions func(offers []Extension) []Extension
+
+	// ResponseHeader holds extra headers for the 101 response.
+	ResponseHeader http.Header
+
+	// MaxHeaderBytes bounds the request head read by AcceptRaw when it
+	// makes its own reader. Default 8 KiB.
+	MaxHeaderBytes int
+}
+
+// HandshakeError is an opening-handshake failure on the server side: the
+// HTTP status that was answered and why. It wraps ErrHandshake.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("websocket handshake failed: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+// Unwrap returns ErrHandshake.
+func (e *HandshakeError) Unwrap() error { return ErrHandshake }
+
+// negotiation is the outcome of a valid opening handshake.
+type negotiation struct {
+	accept   string
+	subproto string
+	exts     string
+}
+
+// checkRequest validates a client's opening handshake (RFC 6455 §4.2.1) and
+// negotiates the subprotocol and extensions. A failure carries the HTTP
+// status and headers to answer with.
+func checkRequest(r *http.Request, o *AcceptOptions) (negotiation, *HandshakeError, http.Header) {
+	var n negotiation
+	bad := func(status int, format string, args ...any) (negotiation, *HandshakeError, http.Header) {
+		return n, &HandshakeError{Status: status, Reason: fmt.Sprintf(format, args...)}, nil
+	}
+	if r.Method != http.MethodGet {
+		h := http.Header{"Allow": {"GET"}}
+		return n, &HandshakeError{Status: http.StatusMethodNotAllowed, Reason: "method " + r.Method + " is not GET"}, h
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return bad(http.StatusBadRequest, "%s is not HTTP/1.1 or later", r.Proto)
+	}
+	if r.Host == "" {
+		return bad(http.StatusBadRequest, "missing Host header")
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		h := http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"}}
+		return n, &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "not a WebSocket upgrade request (Connection: Upgrade and Upgrade: websocket required)"}, h
+	}
+	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		h := http.Header{"Sec-Websocket-Version": {"13"}}
+		return n, &HandshakeError{Status: http.StatusUpgradeRequired, Reason: fmt.Sprintf("unsupported Sec-WebSocket-Version %q, only 13 is", strings.Join(v, ", "))}, h
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return bad(http.StatusBadRequest, "Sec-WebSocket-Key must appear exactly once, found %d", len(keys))
+	}
+	key := strings.TrimSpace(keys[0])
+	if !validKey(key) {
+		return bad(http.StatusBadRequest, "Sec-WebSocket-Key is not the base64 encoding of 16 bytes")
+	}
+	if origins := r.Header.Values("Origin"); len(origins) > 0 {
+		if len(origins) > 1 {
+			return bad(http.StatusForbidden, "more than one Origin header")
+		}
+		if !originAllowed(r, origins[0], o) {
+			return bad(http.StatusForbidden, "origin %q not allowed", origins[0])
+		}
+	}
+	n.accept = acceptKey(key)
+	n.subproto = selectSubprotocol(headerTokens(r.Header, "Sec-WebSocket-Protocol"), o.Subprotocols)
+	if o.Extensions != nil {
+		offers, err := ParseExtensions(r.Header.Values("Sec-WebSocket-Extensions"))
+		if err != nil {
+			return bad(http.StatusBadRequest, "%v", err)
+		}
+		if len(offers) > 0 {
+			n.exts = formatExtensions(o.Extensions(offers))
+		}
+	}
+	return n, nil, nil
+}
+
+// selectSubprotocol returns the server's most preferred subprotocol that the
+// client offered, or "".
+func selectSubprotocol(offered, supported []string) string {
+	for _, s := range supported {
+		for _, c := range offered {
+			if c == s {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// originAllowed applies the origin policy: the hook if set, else same origin
+// or one of the patterns.
+func originAllowed(r *http.Request, origin string, o *AcceptOptions) bool {
+	if o.CheckOrigin != nil {
+		return o.CheckOrigin(r)
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false // includes the opaque origin "null"
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range o.OriginPatterns {
+		if ok, err := path.Match(strings.ToLower(p), host); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// appendResponse appends the 101 response for a negotiated handshake.
+func appendResponse(b []byte, n negotiation, extra http.Header) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, n.accept...)
+	b = append(b, "\r\n"...)
+	if n.subproto != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, n.subproto...)
+		b = append(b, "\r\n"...)
+	}
+	if n.exts != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, n.exts...)
+		b = append(b, "\r\n"...)
+	}
+	for k, vs := range extra {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, strings.Map(dropCRLF, v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+func dropCRLF(r rune) rune {
+	if r == '\r' || r == '\n' {
+		return -1
+	}
+	return r
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection. On a bad
+// handshake it answers with a 4xx status and a one-line body, and returns a
+// *HandshakeError; it never answers 101 to an invalid request.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	n, herr, hdr := checkRequest(r, opts)
+	if herr != nil {
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
+		http.Error(w, herr.Reason, herr.Status)
+		return nil, herr
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "websocket: connection cannot be hijacked", http.StatusInternalServerError)
+		return nil, fmt.Errorf("accept: hijack: %w", err)
+	}
+	// Reuse the server's buffers when they fit the requested sizes.
+	br := brw.Reader
+	if br.Size() < opts.readBufferSize() && br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, opts.readBufferSize())
+	}
+	bw := brw.Writer
+	if bw.Size() < opts.writeBufferSize() {
+		bw = bufio.NewWriterSize(nc, opts.writeBufferSize())
+	}
+	if _, err := bw.Write(appendResponse(bw.AvailableBuffer(), n, opts.ResponseHeader)); err != nil {
+		return nil, fmt.Errorf("accept: write response: %w", errors.Join(err, nc.Close()))
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("accept: write response: %w", errors.Join(err, nc.Close()))
+	}
+	c := newConn(nc, br, bw, false, &opts.Options)
+	c.subproto, c.exts = n.subproto, n.exts
+	return c, nil
+}
+
+// AcceptRaw performs the server handshake on a connection that no HTTP
+// server has read from, for listeners that skip net/http. br, if not nil,
+// must read from nc and may hold bytes already read; otherwise AcceptRaw
+// makes a reader that refuses request heads above MaxHeaderBytes. The
+// caller bounds the handshake's duration with nc's deadline (and clears it
+// afterwards).
+//
+// It returns the parsed request (for its path, query and headers). On a bad
+// handshake it writes the error response and returns a *HandshakeError (or
+// the read error); the caller closes nc.
+func AcceptRaw(nc net.Conn, br *bufio.Reader, opts *AcceptOptions) (*Conn, *http.Request, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	var lim *headLimiter
+	if br == nil {
+		max := opts.MaxHeaderBytes
+		if max <= 0 {
+			max = 8 << 10
+		}
+		lim = &headLimiter{r: nc, left: max}
+		br = bufio.NewReaderSize(lim, opts.readBufferSize())
+	}
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		if lim != nil && lim.left <= 0 {
+			herr := &HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large"}
+			return nil, nil, errors.Join(herr, writeRawError(nc, herr, nil))
+		}
+		if errors.Is(err, io.EOF) || isNetError(err) {
+			return nil, nil, fmt.Errorf("accept: read request: %w", err)
+		}
+		herr := &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request"}
+		return nil, nil, errors.Join(herr, writeRawError(nc, herr, nil))
+	}
+	if lim != nil {
+		lim.left = -1 // the handshake is read: no more limit
+	}
+	n, herr, hdr := checkRequest(req, opts)
+	if herr != nil {
+		return nil, req, errors.Join(herr, writeRawError(nc, herr, hdr))
+	}
+	bw := bufio.NewWriterSize(nc, opts.writeBufferSize())
+	if _, err := bw.Write(appendResponse(bw.AvailableBuffer(), n, opts.ResponseHeader)); err != nil {
+		return nil, req, fmt.Errorf("accept: write response: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, req, fmt.Errorf("accept: write response: %w", err)
+	}
+	c := newConn(nc, br, bw, false, &opts.Options)
+	c.subproto, c.exts = n.subproto, n.exts
+	return c, req, nil
+}
+
+// writeRawError answers a failed handshake on a raw connection.
+func writeRawError(nc net.Conn, herr *HandshakeError, hdr http.Header) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n", herr.Status, http.StatusText(herr.Status))
+	for k, vs := range hdr {
+		for _, v := range vs {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	body := herr.Reason + "\n"
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	if _, err := io.WriteString(nc, b.String()); err != nil {
+		return fmt.Errorf("write error response: %w", err)
+	}
+	return nil
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// headLimiter caps how much of the request head AcceptRaw reads; left < 0
+// lifts the cap.
+type headLimiter struct {
+	r    io.Reader
+	left int
+}
+
+func (l *headLimiter) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.r.Read(p)
+	}
+	if l.left == 0 {
+		return 0, errHeadTooLarge
+	}
+	if len(p) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= n
+	return n, err
+}
+
+var errHeadTooLarge = errors.New("request head too large")

@@ -1,0 +1,98 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestEchoRoundTrip(t *testing.T) {
+	url := startServer(t, echoHandler(t, nil))
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for _, size := range []int{0, 1, 125, 126, 65535, 65536, 1 << 20} {
+		for _, typ := range []MessageType{TextMessage, BinaryMessage} {
+			msg := bytes.Repeat([]byte("aé"), size/3+1)[:size]
+			if typ == TextMessage {
+				msg = []byte(strings.ToValidUTF8(string(msg), "")) // a cut "é" is dropped
+			}
+			if err := c.Write(ctx, typ, msg); err != nil {
+				t.Fatalf("write %d: %v", size, err)
+			}
+			gotTyp, got, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("read %d: %v", size, err)
+			}
+			if gotTyp != typ || !bytes.Equal(got, msg) {
+				t.Fatalf("size %d %v: echo differs (type %v, %d bytes)", size, typ, gotTyp, len(got))
+			}
+		}
+	}
+	if err := c.Close(StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+func TestStreamingWriterAndReader(t *testing.T) {
+	url := startServer(t, echoHandler(t, nil))
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	w, err := c.Writer(ctx, TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "€" split across fragments: the server must reassemble before judging UTF-8.
+	for _, part := range []string{"hello ", "\xe2", "\x82", "\xac", " world"} {
+		if _, err := io.WriteString(w, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	typ, r, err := c.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ != TextMessage || string(got) != "hello € world" {
+		t.Fatalf("got %v %q", typ, got)
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloseReasonReachesPeer(t *testing.T) {
+	got := make(chan error, 1)
+	url := startServer(t, httpHandlerFunc(func(c *Conn) {
+		_, _, err := c.Read(context.Background())
+		got <- err
+	}))
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(4001, "kicked by admin"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	var ce *CloseError
+	if err := <-got; !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "kicked by admin" || ce.Local {
+		t.Fatalf("server saw %v", err)
+	}
+}

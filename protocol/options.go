@@ -1,0 +1,124 @@
+package protocol
+
+import "time"
+
+// Defaults applied to zero Options fields.
+const (
+	DefaultReadLimit    = 32 << 20 // bytes per message
+	DefaultCloseTimeout = 5 * time.Second
+	DefaultBufferSize   = 4096
+)
+
+// Direction tells whether a frame was received or sent.
+type Direction uint8
+
+// Frame directions.
+const (
+	Inbound Direction = iota + 1
+	Outbound
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Inbound:
+		return "inbound"
+	case Outbound:
+		return "outbound"
+	}
+	return "unknown"
+}
+
+// FrameEvent describes one frame as seen on the wire, for tracing. It never
+// carries payload bytes, only the close code and reason of close frames.
+type FrameEvent struct {
+	Direction Direction
+	Opcode    Opcode
+	Fin       bool
+	RSV1      bool
+	RSV2      bool
+	RSV3      bool
+	Masked    bool
+	Length    int64
+	// CloseCode and CloseReason are set for close frames that carry them.
+	CloseCode   StatusCode
+	CloseReason string
+}
+
+// Options are the settings shared by servers and clients. The zero value is
+// ready to use; zero fields take the documented defaults.
+type Options struct {
+	// ReadLimit is the largest message accepted, in bytes, after
+	// reassembly of its frames. A larger message fails the connection with
+	// 1009. Default DefaultReadLimit; negative means no limit (not for
+	// servers facing untrusted peers).
+	ReadLimit int64
+	// MaxFrameSize is the largest frame payload accepted. A larger frame
+	// fails the connection with 1009. Default: ReadLimit.
+	MaxFrameSize int64
+	// CloseTimeout bounds each step of the closing handshake: sending the
+	// close frame, waiting for the peer's, and (client side) waiting for the
+	// server to close the TCP connection. Default DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// ReadBufferSize and WriteBufferSize size the connection's buffers when
+	// they are not taken over from the HTTP server. Default DefaultBufferSize.
+	ReadBufferSize  int
+	WriteBufferSize int
+	// OnFrame, if set, is called for every frame read or written, from the
+	// goroutine doing the I/O. It must be fast and must not call the Conn.
+	OnFrame func(FrameEvent)
+	// OnPong, if set, is called from the reading goroutine with the payload
+	// of each pong received (solicited or not). The slice is only valid
+	// during the call.
+	OnPong func(payload []byte)
+}
+
+// limits holds the effective values of Options.
+type limits struct {
+	readLimit    uint64 // 0 = unlimited
+	maxFrame     uint64 // 0 = unlimited
+	closeTimeout time.Duration
+	onFrame      func(FrameEvent)
+	onPong       func([]byte)
+}
+
+func (o *Options) limits() limits {
+	var l limits
+	if o == nil {
+		o = &Options{}
+	}
+	switch {
+	case o.ReadLimit == 0:
+		l.readLimit = DefaultReadLimit
+	case o.ReadLimit > 0:
+		l.readLimit = uint64(o.ReadLimit)
+	default:
+		l.readLimit = readLimitUnlimited
+	}
+	switch {
+	case o.MaxFrameSize > 0:
+		l.maxFrame = uint64(o.MaxFrameSize)
+	default:
+		l.maxFrame = l.readLimit
+	}
+	l.closeTimeout = o.CloseTimeout
+	if l.closeTimeout <= 0 {
+		l.closeTimeout = DefaultCloseTimeout
+	}
+	l.onFrame = o.OnFrame
+	l.onPong = o.OnPong
+	return l
+}
+
+func (o *Options) readBufferSize() int {
+	if o == nil || o.ReadBufferSize <= 0 {
+		return DefaultBufferSize
+	}
+	return o.ReadBufferSize
+}
+
+func (o *Options) writeBufferSize() int {
+	if o == nil || o.WriteBufferSize <= 0 {
+		return DefaultBufferSize
+	}
+	return o.WriteBufferSize
+}

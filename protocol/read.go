@@ -1,0 +1,436 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+// Read reads the next data message into a new slice.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	return c.ReadInto(ctx, nil)
+}
+
+// ReadInto reads the next data message, appending it to buf[:0], and returns
+// the resulting slice. Passing the previous result back in makes reading
+// allocation-free once the buffer has grown to the largest message.
+//
+// Cancelling ctx during the call fails the connection. A context that can
+// never be cancelled, with SetReadDeadline for timeouts, costs nothing.
+func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	if err := acquire(ctx, c.readSem); err != nil {
+		return 0, buf[:0], err
+	}
+	stop := watch(ctx, c.nc.SetReadDeadline)
+	typ, buf, err := c.readMessage(buf[:0])
+	if stop != nil && !stop() {
+		err = c.cancelled(ctx, err)
+	}
+	<-c.readSem
+	return typ, buf, err
+}
+
+// Reader returns a reader of the next data message's payload; it returns
+// io.EOF at the end of the message. A message not read to its end is
+// discarded by the next call to Reader, Read or ReadInto. The context
+// governs every Read on the returned reader.
+func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	if err := acquire(ctx, c.readSem); err != nil {
+		return 0, nil, err
+	}
+	stop := watch(ctx, c.nc.SetReadDeadline)
+	err := c.beginMessage()
+	if stop != nil && !stop() {
+		err = c.cancelled(ctx, err)
+	}
+	<-c.readSem
+	if err != nil {
+		return 0, nil, err
+	}
+	c.mr.ctx = ctx
+	c.mr.msg++
+	return MessageType(c.rMsgOp), &messageReaderHandle{r: &c.mr, msg: c.mr.msg}, nil
+}
+
+// cancelled handles a read whose context fired: the deadline is now in the
+// past and the frame stream may be cut mid-frame, so the connection is done.
+func (c *Conn) cancelled(ctx context.Context, err error) error {
+	c.setCloseErr(errClosed)
+	if cerr := c.closeTCP(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return ctxErr(ctx, err)
+}
+
+// readMessage reads a whole message into buf.
+func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
+	if err := c.beginMessage(); err != nil {
+		return 0, buf, err
+	}
+	typ := MessageType(c.rMsgOp)
+	for {
+		n := int(c.rRemain)
+		buf = slices.Grow(buf, n)
+		if err := c.readPayload(buf[len(buf) : len(buf)+n]); err != nil {
+			return typ, buf, err
+		}
+		buf = buf[:len(buf)+n]
+		if c.rHdr.fin {
+			break
+		}
+		if err := c.nextFrame(); err != nil {
+			return typ, buf, err
+		}
+	}
+	return typ, buf, c.endMessage()
+}
+
+// beginMessage discards what is left of a message a streaming reader did not
+// finish, then reads up to the first frame of the next data message.
+func (c *Conn) beginMessage() error {
+	if c.rErrOnce != nil {
+		return c.rErrOnce
+	}
+	for !c.rDone {
+		if err := c.discardPayload(); err != nil {
+			return err
+		}
+		if c.rHdr.fin {
+			if err := c.endMessage(); err != nil {
+				return err
+			}
+			break
+		}
+		if err := c.nextFrame(); err != nil {
+			return err
+		}
+	}
+	if err := c.nextFrame(); err != nil {
+		return err
+	}
+	c.rDone = false
+	return nil
+}
+
+// endMessage finishes a message whose final frame has been read.
+func (c *Conn) endMessage() error {
+	c.rDone = true
+	if c.rMsgOp == OpText && !c.rUTF8.complete() {
+		return c.fail(StatusInvalidPayloadData, "text message ends inside a UTF-8 sequence")
+	}
+	return nil
+}
+
+// readPayload fills p, which is no longer than what remains of the current
+// frame, unmasking it and validating UTF-8 piece by piece as it arrives, so
+// that an invalid text message fails before its end.
+func (c *Conn) readPayload(p []byte) error {
+	for len(p) > 0 {
+		n, err := c.br.Read(p)
+		if n > 0 {
+			if verr := c.consume(p[:n]); verr != nil {
+				return verr
+			}
+			p = p[n:]
+		}
+		if err != nil && len(p) > 0 {
+			return c.readFailed(err)
+		}
+	}
+	return nil
+}
+
+// consume unmasks and validates payload bytes just read.
+func (c *Conn) consume(p []byte) error {
+	if c.rHdr.masked {
+		c.rPos = mask(c.rHdr.key, c.rPos, p)
+	}
+	c.rRemain -= uint64(len(p))
+	if c.rMsgOp == OpText {
+		c.rUTF8 = c.rUTF8.feed(p)
+		if c.rUTF8 == u8Reject {
+			return c.fail(StatusInvalidPayloadData, "invalid UTF-8 in text message")
+		}
+	}
+	return nil
+}
+
+// discardPayload skips the rest of the current frame, still validating it.
+func (c *Conn) discardPayload() error {
+	var scratch [512]byte
+	for c.rRemain > 0 {
+		n := min(c.rRemain, uint64(len(scratch)))
+		if err := c.readPayload(scratch[:n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextFrame reads frames until the next data frame, whose header it leaves
+// in c.rHdr. Control frames met on the way are handled here.
+func (c *Conn) nextFrame() error {
+	for {
+		if err := c.readHeader(); err != nil {
+			return err
+		}
+		h := &c.rHdr
+		if c.lim.onFrame != nil && !h.opcode.IsControl() {
+			c.observe(Inbound, h, 0, "")
+		}
+		if code, why := c.checkHeader(h); code != 0 {
+			return c.fail(code, why)
+		}
+		if h.opcode.IsControl() {
+			if err := c.handleControl(h); err != nil {
+				return err
+			}
+			continue
+		}
+		if h.opcode == OpContinuation {
+			if !c.rInMsg {
+				return c.fail(StatusProtocolError, "continuation frame outside a fragmented message")
+			}
+		} else {
+			if c.rInMsg {
+				return c.fail(StatusProtocolError, "new data frame inside a fragmented message")
+			}
+			c.rMsgOp = h.opcode
+			c.rMsgLen = 0
+			c.rUTF8 = u8Accept
+		}
+		if h.length > c.lim.readLimit-c.rMsgLen {
+			return c.fail(StatusMessageTooBig, "message exceeds the read limit")
+		}
+		c.rMsgLen += h.length
+		c.rInMsg = !h.fin
+		return nil
+	}
+}
+
+// readHeader reads the next frame header into c.rHdr.
+func (c *Conn) readHeader() error {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		return c.readFailed(err)
+	}
+	n := headerLen(b[0], b[1])
+	if b, err = c.br.Peek(n); err != nil {
+		return c.readFailed(err)
+	}
+	h, _, err := parseHeader(b)
+	if _, derr := c.br.Discard(n); derr != nil {
+		return c.readFailed(derr)
+	}
+	if err != nil {
+		return c.fail(StatusProtocolError, err.Error())
+	}
+	c.rHdr = h
+	c.rRemain = h.length
+	c.rPos = 0
+	return nil
+}
+
+// checkHeader applies the rules of RFC 6455 §5 to a received header and
+// returns the status to fail with, or 0.
+func (c *Conn) checkHeader(h *header) (StatusCode, string) {
+	if h.rsv != 0 {
+		return StatusProtocolError, "reserved bits set without a negotiated extension"
+	}
+	if !h.opcode.known() {
+		return StatusProtocolError, "reserved opcode " + fmt.Sprintf("%#x", byte(h.opcode))
+	}
+	if h.masked == c.client {
+		if c.client {
+			return StatusProtocolError, "masked frame from server"
+		}
+		return StatusProtocolError, "unmasked frame from client"
+	}
+	if h.opcode.IsControl() {
+		if !h.fin {
+			return StatusProtocolError, "fragmented control frame"
+		}
+		if h.length > maxControlPayload {
+			return StatusProtocolError, "control frame payload longer than 125 bytes"
+		}
+		return 0, ""
+	}
+	if h.length > c.lim.maxFrame {
+		return StatusMessageTooBig, "frame exceeds the maximum frame size"
+	}
+	return 0, ""
+}
+
+// handleControl reads and acts on a control frame.
+func (c *Conn) handleControl(h *header) error {
+	p := c.ctrl[:h.length]
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return c.readFailed(err)
+	}
+	c.rRemain = 0
+	if h.masked {
+		mask(h.key, 0, p)
+	}
+	switch h.opcode {
+	case OpPing:
+		if c.lim.onFrame != nil {
+			c.observe(Inbound, h, 0, "")
+		}
+		if c.closeSent.Load() {
+			return nil
+		}
+		if err := c.writeFrame(true, OpPong, p); err != nil && !errors.Is(err, errCloseSent) {
+			return err
+		}
+	case OpPong:
+		if c.lim.onFrame != nil {
+			c.observe(Inbound, h, 0, "")
+		}
+		if c.lim.onPong != nil {
+			c.lim.onPong(p)
+		}
+	case OpClose:
+		code, reason, bad := parseClosePayload(p)
+		if c.lim.onFrame != nil {
+			c.observe(Inbound, h, code, reason)
+		}
+		if bad != 0 {
+			return c.fail(bad, "invalid close frame")
+		}
+		return c.peerClosed(code, reason)
+	}
+	return nil
+}
+
+// readFailed turns an I/O error into the connection's terminal read error.
+func (c *Conn) readFailed(err error) error {
+	if c.rErrOnce != nil {
+		return c.rErrOnce
+	}
+	if ce := c.closedErr(); ce != nil {
+		// Closed by us (CloseNow, Close, a cancelled context): say so.
+		c.rErrOnce = ce
+		return ce
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	c.rErrOnce = fmt.Errorf("read: %w", err)
+	c.setCloseErr(c.rErrOnce)
+	if cerr := c.closeTCP(); cerr != nil {
+		return errors.Join(c.rErrOnce, cerr)
+	}
+	return c.rErrOnce
+}
+
+// readLimitUnlimited is the read limit used when Options.ReadLimit < 0.
+const readLimitUnlimited = math.MaxInt64
+
+// messageReader reads the current message for Reader.
+type messageReader struct {
+	c   *Conn
+	ctx context.Context
+	msg uint64 // sequence number of the current message
+}
+
+// messageReaderHandle binds a reader to one message so that a stale reader
+// kept after the next Reader call returns an error instead of reading
+// another message's bytes.
+type messageReaderHandle struct {
+	r   *messageReader
+	msg uint64
+}
+
+var errStaleReader = errors.New("websocket: message reader used after the next message began")
+
+func (h *messageReaderHandle) Read(p []byte) (int, error) {
+	if h.msg != h.r.msg {
+		return 0, errStaleReader
+	}
+	return h.r.read(p)
+}
+
+func (r *messageReader) read(p []byte) (int, error) {
+	c := r.c
+	if c.rDone {
+		if c.rErrOnce != nil {
+			return 0, c.rErrOnce
+		}
+		return 0, io.EOF
+	}
+	if err := acquire(r.ctx, c.readSem); err != nil {
+		return 0, err
+	}
+	defer func() { <-c.readSem }()
+	stop := watch(r.ctx, c.nc.SetReadDeadline)
+	n, err := r.readLocked(p)
+	if stop != nil && !stop() {
+		err = c.cancelled(r.ctx, err)
+	}
+	return n, err
+}
+
+func (r *messageReader) readLocked(p []byte) (int, error) {
+	c := r.c
+	if c.rErrOnce != nil {
+		return 0, c.rErrOnce
+	}
+	for c.rRemain == 0 {
+		if c.rHdr.fin {
+			if err := c.endMessage(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		if err := c.nextFrame(); err != nil {
+			return 0, err
+		}
+	}
+	if uint64(len(p)) > c.rRemain {
+		p = p[:c.rRemain]
+	}
+	n, err := c.br.Read(p)
+	if n > 0 {
+		if verr := c.consume(p[:n]); verr != nil {
+			return 0, verr
+		}
+	}
+	if err != nil {
+		return n, c.readFailed(err)
+	}
+	return n, nil
+}
+
+// awaitPeerClose reads and discards frames until the peer's close frame has
+// been handled (which finishes the TCP connection), the connection fails, or
+// the close timeout passes. It reports whether the peer's close frame
+// arrived. The caller holds readSem.
+func (c *Conn) awaitPeerClose() bool {
+	c.rDraining = true
+	if err := c.nc.SetReadDeadline(time.Now().Add(c.lim.closeTimeout)); err == nil {
+		for c.rErrOnce == nil {
+			if c.rRemain > 0 {
+				if _, err := c.br.Discard(int(c.rRemain)); err != nil {
+					break
+				}
+				c.rRemain = 0
+			}
+			if c.nextFrame() != nil {
+				break
+			}
+			c.rDone = c.rHdr.fin
+			c.rMsgOp = OpBinary // discarded data needs no UTF-8 check
+		}
+	}
+	c.closeMu.Lock()
+	recv := c.closeRecv
+	c.closeMu.Unlock()
+	return recv
+}
