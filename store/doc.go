@@ -1,0 +1,80 @@
+// Package store keeps wsd's session history and admin audit log in a local
+// SQLite database (github.com/mattn/go-sqlite3), without putting a disk write
+// on the WebSocket path.
+//
+// # Writes
+//
+// RecordOpen, RecordClose and RecordAudit never block: they put the record on
+// a bounded queue (Config.QueueSize) and return. One writer goroutine, the
+// only user of the only writer connection, takes records in order and
+// commits them in batches of up to Config.BatchSize per transaction, waiting
+// at most Config.FlushInterval for a batch to fill. A close may be committed
+// before its open or in the same batch; rows are upserted, so order does not
+// matter. When the queue is full the record is dropped: it is counted in
+// Health.Dropped and the writer logs the count (at most every 10 s), never
+// silently. Flush waits until everything recorded before it is committed.
+//
+// # Connections
+//
+// The writer connection runs in WAL mode with BEGIN IMMEDIATE transactions
+// (_txlock=immediate), busy_timeout 5 s, foreign keys on and
+// synchronous=NORMAL. Queries use a separate pool of read-only connections
+// (mode=ro, query_only), each bounded by Config.QueryTimeout so a slow reader
+// cannot pin the WAL. Every connection of either pool has its pragmas checked
+// when it is opened and is refused if one does not hold. Because there is
+// one writer and readers never write, callers never see "database is
+// locked". A lock file (<path>-wsd.lock, flock) keeps a second process from
+// opening the same database.
+//
+// # Durability
+//
+// synchronous=NORMAL in WAL mode, chosen because history is observability
+// and a per-commit fsync would tie the session rate to disk latency:
+//
+//   - A record is durable once committed: after Flush returns nil, or after
+//     Health().Queued has drained past it.
+//   - Process crash (kill -9, panic, OOM kill): every committed record
+//     survives; what was still queued in memory is lost, i.e. at most the
+//     last FlushInterval plus one commit of records at normal load, or the
+//     whole queue while writes were failing.
+//   - Power loss or kernel crash: the database stays consistent (never
+//     corrupt), but commits made since the last WAL sync may roll back. The
+//     writer checkpoints (which fsyncs the WAL) every HeartbeatInterval when
+//     anything was written, so that is about the last 5 s by default.
+//   - After any crash, Open closes every session the previous run left open
+//     with closed_by=crash, close code 1006 and closed_at = the last
+//     heartbeat (written every HeartbeatInterval), never earlier than the
+//     session's connected_at.
+//   - Close commits what is queued (bounded by Config.CloseTimeout), writes a
+//     final heartbeat and truncates the WAL (wal_checkpoint(TRUNCATE)).
+//
+// Schema migrations (package migrations, applied by goose at Open) run one
+// file per transaction together with their version row, so a crash during a
+// migration leaves the old schema or the new one, never a mix.
+//
+// # Failures
+//
+// When writes fail (disk full, read-only file, I/O errors) the batch is kept
+// in memory and retried with backoff (100 ms doubling to 2 s) while new
+// records queue behind it; past the queue's bound they are dropped and
+// counted. Meanwhile Health reports Degraded with the error, history reads
+// return ErrUnavailable (the admin API answers 503) and the WebSocket path
+// is unaffected. The first successful write clears the state; no restart is
+// needed. A record the database rejects on its own (not a transient error)
+// is dropped and logged alone so it cannot wedge the writer.
+//
+// # Retention
+//
+// Closed sessions and audit rows older than Config.Retention are deleted by
+// the writer in transactions of at most 500 rows per table, interleaved with
+// the batches, at Open and every minute after. Open sessions are never
+// pruned. auto_vacuum stays off: freed pages are reused by new rows, so the
+// file stays near its peak retained size rather than shrinking.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. The writer goroutine is started
+// by Open and ended by Close, which waits for it; there are no other
+// goroutines. Records passed to Record* concurrently with or after Close are
+// dropped and counted.
+package store

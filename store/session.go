@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ClosedBy says who or what ended a session.
+type ClosedBy string
+
+// The closers wsd records (PRODUCT.md §6).
+const (
+	ClosedByClient        ClosedBy = "client"
+	ClosedByServer        ClosedBy = "server"
+	ClosedByAdmin         ClosedBy = "admin"
+	ClosedByIdleTimeout   ClosedBy = "idle_timeout"
+	ClosedBySlowConsumer  ClosedBy = "slow_consumer"
+	ClosedByProtocolError ClosedBy = "protocol_error"
+	ClosedByShutdown      ClosedBy = "shutdown"
+	ClosedByTokenExpired  ClosedBy = "token_expired"
+	ClosedByDrain         ClosedBy = "drain"
+	// ClosedByCrash is set by crash recovery at Open, never by the daemon.
+	ClosedByCrash ClosedBy = "crash"
+)
+
+// CrashCloseCode is the close code crash recovery records (1006, abnormal
+// closure: no close frame was seen).
+const CrashCloseCode = 1006
+
+// SessionOpen is the row written when a WebSocket session starts.
+type SessionOpen struct {
+	ID          string // unique and sortable across restarts (UUIDv7, ULID); required
+	Route       string
+	RemoteAddr  string
+	User        string
+	Labels      map[string]string // encoded during RecordOpen; not retained
+	Origin      string
+	UserAgent   string
+	Subprotocol string
+	Extensions  string
+	ConnectedAt time.Time // zero means the time of RecordOpen
+}
+
+// SessionClose completes the row of a session that ended.
+type SessionClose struct {
+	ID          string    // required
+	ClosedAt    time.Time // zero means the time of RecordClose
+	CloseCode   int       // 0 records no code
+	CloseReason string
+	ClosedBy    ClosedBy
+	Error       string
+	MessagesIn  int64
+	MessagesOut int64
+	BytesIn     int64
+	BytesOut    int64
+}
+
+// Session is one row of session history.
+type Session struct {
+	ID          string
+	Route       string
+	RemoteAddr  string
+	User        string
+	Labels      map[string]string // never nil
+	Origin      string
+	UserAgent   string
+	Subprotocol string
+	Extensions  string
+	ConnectedAt time.Time
+	ClosedAt    time.Time // zero while the session is open
+	CloseCode   int       // 0 when none was recorded
+	CloseReason string
+	ClosedBy    ClosedBy // "" while the session is open
+	Error       string
+	MessagesIn  int64
+	MessagesOut int64
+	BytesIn     int64
+	BytesOut    int64
+	Node        string
+}
+
+// Open reports whether the session had not ended when it was read.
+func (s Session) Open() bool { return s.ClosedAt.IsZero() }
+
+// RecordOpen queues the row of a new session for the writer. It never
+// blocks: if the queue is full or the store is closed the record is dropped
+// and counted (Health.Dropped), and the writer logs the count.
+func (s *Store) RecordOpen(o SessionOpen) {
+	if o.ID == "" {
+		s.drops.invalid.Add(1)
+		return
+	}
+	if o.ConnectedAt.IsZero() {
+		o.ConnectedAt = time.Now()
+	}
+	labels, err := encodeLabels(o.Labels)
+	if err != nil {
+		s.drops.invalid.Add(1)
+		return
+	}
+	s.enqueue(&openRecord{SessionOpen: o, labels: labels, queued: time.Now()})
+}
+
+// RecordClose queues the completion of a session. It never blocks (see
+// RecordOpen). A close may be recorded before its open is committed, or
+// without any open at all; the row is then created from the close alone and
+// completed if the open arrives later.
+func (s *Store) RecordClose(c SessionClose) {
+	if c.ID == "" {
+		s.drops.invalid.Add(1)
+		return
+	}
+	if c.ClosedAt.IsZero() {
+		c.ClosedAt = time.Now()
+	}
+	s.enqueue(&closeRecord{SessionClose: c, queued: time.Now()})
+}
+
+func encodeLabels(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode labels: %w", err)
+	}
+	return string(b), nil
+}
+
+type openRecord struct {
+	SessionOpen
+	labels string
+	queued time.Time
+}
+
+func (r *openRecord) queuedAt() time.Time { return r.queued }
+func (r *openRecord) describe() string    { return "session open " + r.ID }
+
+func (r *openRecord) apply(ctx context.Context, b *batch) error {
+	_, err := b.open.ExecContext(ctx,
+		r.ID, r.Route, r.RemoteAddr, r.User, r.labels, r.Origin, r.UserAgent,
+		r.Subprotocol, r.Extensions, r.ConnectedAt.UnixNano(), b.node)
+	return err
+}
+
+type closeRecord struct {
+	SessionClose
+	queued time.Time
+}
+
+func (r *closeRecord) queuedAt() time.Time { return r.queued }
+func (r *closeRecord) describe() string    { return "session close " + r.ID }
+
+func (r *closeRecord) apply(ctx context.Context, b *batch) error {
+	var code any // NULL when no code was recorded
+	if r.CloseCode != 0 {
+		code = int64(r.CloseCode)
+	}
+	_, err := b.close.ExecContext(ctx,
+		r.ID, r.ClosedAt.UnixNano(), code, r.CloseReason, string(r.ClosedBy), r.Error,
+		r.MessagesIn, r.MessagesOut, r.BytesIn, r.BytesOut, b.node)
+	return err
+}
+
+// The upserts let an open and its close arrive in either order, in one batch
+// or in different ones; replaying either is harmless.
+const (
+	sqlUpsertOpen = `INSERT INTO sessions
+	(id, route, remote_addr, user, labels, origin, user_agent, subprotocol, extensions, connected_at, node)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		route = excluded.route, remote_addr = excluded.remote_addr, user = excluded.user,
+		labels = excluded.labels, origin = excluded.origin, user_agent = excluded.user_agent,
+		subprotocol = excluded.subprotocol, extensions = excluded.extensions,
+		connected_at = excluded.connected_at, node = excluded.node`
+
+	// A close without its open gets connected_at = closed_at until the open
+	// arrives.
+	sqlUpsertClose = `INSERT INTO sessions
+	(id, connected_at, closed_at, close_code, close_reason, closed_by, error,
+	 messages_in, messages_out, bytes_in, bytes_out, node)
+	VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+	ON CONFLICT (id) DO UPDATE SET
+		closed_at = excluded.closed_at, close_code = excluded.close_code,
+		close_reason = excluded.close_reason, closed_by = excluded.closed_by,
+		error = excluded.error, messages_in = excluded.messages_in,
+		messages_out = excluded.messages_out, bytes_in = excluded.bytes_in,
+		bytes_out = excluded.bytes_out`
+)

@@ -1,0 +1,368 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string // substring of the error; "" means valid
+	}{
+		{"zero fields take defaults", Config{Path: "x.db"}, ""},
+		{"path required", Config{}, "path is required"},
+		{"negative queue", Config{Path: "x", QueueSize: -1}, "queue size -1"},
+		{"negative batch", Config{Path: "x", BatchSize: -1}, "batch size -1"},
+		{"negative retention", Config{Path: "x", Retention: -time.Hour}, "retention"},
+		{"negative heartbeat", Config{Path: "x", HeartbeatInterval: -1}, "heartbeat interval"},
+		{"negative flush interval means no wait", Config{Path: "x", FlushInterval: -1}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Validate() = %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsInvalidConfig(t *testing.T) {
+	if _, err := Open(context.Background(), Config{}); err == nil {
+		t.Fatal("Open with no path succeeded")
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	s := testStore(t, nil)
+	ctx := context.Background()
+	open := SessionOpen{
+		ID: "01J0000000000000000000000A", Route: "/chat", RemoteAddr: "192.0.2.1:5000",
+		User: "alice", Labels: map[string]string{"room": "lobby", "tier": "gold"},
+		Origin: "https://example.com", UserAgent: "test/1", Subprotocol: "chat.v1",
+		Extensions: "permessage-deflate", ConnectedAt: at(0),
+	}
+	closing := SessionClose{
+		ID: open.ID, ClosedAt: at(time.Minute), CloseCode: 4401, CloseReason: "token expired",
+		ClosedBy: ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
+	}
+	s.RecordOpen(open)
+	flush(t, s)
+
+	got, err := s.GetSession(ctx, open.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Session{
+		ID: open.ID, Route: open.Route, RemoteAddr: open.RemoteAddr, User: open.User,
+		Labels: open.Labels, Origin: open.Origin, UserAgent: open.UserAgent,
+		Subprotocol: open.Subprotocol, Extensions: open.Extensions, ConnectedAt: open.ConnectedAt,
+		Node: "test-node",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("open session:\n got %+v\nwant %+v", got, want)
+	}
+	if !got.Open() {
+		t.Fatal("Open() = false before the close")
+	}
+
+	s.RecordClose(closing)
+	flush(t, s)
+	got, err = s.GetSession(ctx, open.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.ClosedAt, want.CloseCode, want.CloseReason, want.ClosedBy = closing.ClosedAt, 4401, "token expired", ClosedByTokenExpired
+	want.Error, want.MessagesIn, want.MessagesOut, want.BytesIn, want.BytesOut = "exp", 1, 2, 3, 4
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("closed session:\n got %+v\nwant %+v", got, want)
+	}
+
+	if _, err := s.GetSession(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetSession(nope) = %v, want ErrNotFound", err)
+	}
+	h := s.Health()
+	if h.Written != 2 || h.Dropped != 0 || h.Queued != 0 || h.Degraded {
+		t.Fatalf("Health = %+v", h)
+	}
+}
+
+// TestCloseOrdering covers a close committed in the same batch as its open,
+// a close committed before its open, and a close whose open never comes.
+func TestCloseOrdering(t *testing.T) {
+	s := testStore(t, nil)
+	ctx := context.Background()
+
+	s.RecordOpen(SessionOpen{ID: "same", Route: "/a", ConnectedAt: at(0)})
+	s.RecordClose(SessionClose{ID: "same", ClosedAt: at(time.Second), CloseCode: 1000, ClosedBy: ClosedByClient})
+	s.RecordClose(SessionClose{ID: "late-open", ClosedAt: at(3 * time.Second), CloseCode: 1001, ClosedBy: ClosedByServer})
+	s.RecordClose(SessionClose{ID: "orphan", ClosedAt: at(4 * time.Second), CloseCode: 1011, ClosedBy: ClosedByServer})
+	flush(t, s)
+	s.RecordOpen(SessionOpen{ID: "late-open", Route: "/b", User: "bob", ConnectedAt: at(2 * time.Second)})
+	flush(t, s)
+
+	for _, tc := range []struct {
+		id                  string
+		route               string
+		connected, closedAt time.Time
+		code                int
+	}{
+		{"same", "/a", at(0), at(time.Second), 1000},
+		{"late-open", "/b", at(2 * time.Second), at(3 * time.Second), 1001},
+		{"orphan", "", at(4 * time.Second), at(4 * time.Second), 1011},
+	} {
+		got, err := s.GetSession(ctx, tc.id)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.id, err)
+		}
+		if got.Route != tc.route || !got.ConnectedAt.Equal(tc.connected) || !got.ClosedAt.Equal(tc.closedAt) || got.CloseCode != tc.code {
+			t.Errorf("%s: got route %q connected %v closed %v code %d", tc.id, got.Route, got.ConnectedAt, got.ClosedAt, got.CloseCode)
+		}
+	}
+}
+
+func TestAudit(t *testing.T) {
+	s := testStore(t, nil)
+	ctx := context.Background()
+	for i := range 5 {
+		s.RecordAudit(AuditEntry{
+			At: at(time.Duration(i) * time.Minute), Subject: "ops", Action: "connections.close",
+			Target: "room=lobby", Parameters: []byte(fmt.Sprintf(`{"code":%d}`, 4000+i)),
+			Matched: int64(i), Affected: int64(i), Result: "ok",
+		})
+	}
+	s.RecordAudit(AuditEntry{At: at(time.Hour), Action: "broadcast", Parameters: []byte("not json")})
+	flush(t, s)
+
+	all, err := s.ListAudit(ctx, AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 6 || all[0].Action != "broadcast" || string(all[0].Parameters) != `"not json"` {
+		t.Fatalf("ListAudit = %+v", all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].ID >= all[i-1].ID {
+			t.Fatalf("not newest first: %d then %d", all[i-1].ID, all[i].ID)
+		}
+	}
+	if string(all[1].Parameters) != `{"code":4004}` || all[1].Subject != "ops" || all[1].Matched != 4 {
+		t.Fatalf("entry = %+v", all[1])
+	}
+
+	tests := []struct {
+		name string
+		f    AuditFilter
+		want int
+	}{
+		{"since", AuditFilter{Since: at(2 * time.Minute)}, 4},
+		{"until", AuditFilter{Until: at(2 * time.Minute)}, 2},
+		{"limit", AuditFilter{Limit: 2}, 2},
+		{"before id", AuditFilter{BeforeID: all[1].ID}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListAudit(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.want {
+				t.Fatalf("got %d entries, want %d", len(got), tt.want)
+			}
+		})
+	}
+	if _, err := s.ListAudit(ctx, AuditFilter{Limit: -1}); !errors.Is(err, ErrInvalidFilter) {
+		t.Fatalf("negative limit: %v", err)
+	}
+}
+
+// TestPragmasEveryConnection holds many connections of each pool open at
+// once, so each is a separate connection, and checks what each reports;
+// a write through the read pool must fail.
+func TestPragmasEveryConnection(t *testing.T) {
+	s := testStore(t, func(c *Config) { c.ReadConns = 16 })
+	ctx := context.Background()
+
+	readers := make([]*sql.Conn, 0, 16)
+	for range 16 {
+		c, err := s.rdb.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, c)
+	}
+	for i, c := range readers {
+		for _, p := range wantPragmas(roleReader) {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA "+p[0]).Scan(&got); err != nil {
+				t.Fatalf("reader %d: %s: %v", i, p[0], err)
+			}
+			if got != p[1] {
+				t.Errorf("reader %d: %s = %q, want %q", i, p[0], got, p[1])
+			}
+		}
+		if _, err := c.ExecContext(ctx, "DELETE FROM sessions"); err == nil {
+			t.Errorf("reader %d: write succeeded on the read-only pool", i)
+		}
+	}
+	for _, c := range readers {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.rdb.Stats(); st.OpenConnections != 16 {
+		t.Fatalf("read pool has %d connections, want 16", st.OpenConnections)
+	}
+
+	// The writer pool has exactly one connection; check it through the
+	// writer goroutine's own pool.
+	for _, p := range wantPragmas(roleWriter) {
+		var got string
+		if err := s.wdb.QueryRowContext(ctx, "PRAGMA "+p[0]).Scan(&got); err != nil {
+			t.Fatalf("writer: %s: %v", p[0], err)
+		}
+		if got != p[1] {
+			t.Errorf("writer: %s = %q, want %q", p[0], got, p[1])
+		}
+	}
+}
+
+// TestPragmaVerificationRefusesConnection: a reader on a database that is
+// not in WAL mode must be refused, which proves the hook runs and fails.
+func TestPragmaVerificationRefusesConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rollback.db")
+	db := rawDB(t, path)
+	if _, err := db.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := openDB(context.Background(), path, roleReader, 1)
+	if err == nil || !strings.Contains(err.Error(), "journal_mode") {
+		t.Fatalf("openDB on a rollback-journal file = %v, want a journal_mode error", err)
+	}
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	s := testStore(t, nil)
+	_, err := Open(context.Background(), s.cfg)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+}
+
+func TestSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := testStore(t, func(c *Config) { c.Path = filepath.Join(dir, "real.db") })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(s.cfg.Path, link); err != nil {
+		t.Skip("symlinks not supported:", err)
+	}
+	if _, err := Open(context.Background(), Config{Path: link}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("Open(symlink) = %v", err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	s := testStore(t, nil)
+	ctx := context.Background()
+	s.RecordOpen(SessionOpen{ID: "queued-at-close"})
+	s.RecordClose(SessionClose{ID: "queued-at-close", CloseCode: 1001, ClosedBy: ClosedByShutdown})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	s.RecordOpen(SessionOpen{ID: "after-close"})
+	if err := s.Flush(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Flush after Close = %v", err)
+	}
+	if _, err := s.ListSessions(ctx, SessionFilter{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ListSessions after Close = %v", err)
+	}
+	if h := s.Health(); h.Written != 2 || h.Dropped != 1 {
+		t.Fatalf("Health = %+v, want the queued record written and the late one dropped", h)
+	}
+	if fi, err := os.Stat(s.cfg.Path + "-wal"); err == nil && fi.Size() != 0 {
+		t.Fatalf("-wal is %d bytes after Close, want truncated", fi.Size())
+	}
+
+	// Reopen: the records queued at Close are there, so crash recovery
+	// finds nothing to close.
+	s2 := testStore(t, func(c *Config) { c.Path = s.cfg.Path })
+	got, err := s2.GetSession(ctx, "queued-at-close")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CloseCode != 1001 || got.ClosedBy != ClosedByShutdown {
+		t.Fatalf("session after reopen: %+v", got)
+	}
+}
+
+// TestQueueFullDropsAreCounted stalls the writer by holding its only
+// connection, overfills the queue and checks that every record is either
+// written or counted as dropped.
+func TestQueueFullDropsAreCounted(t *testing.T) {
+	s := testStore(t, func(c *Config) {
+		c.QueueSize = 4
+		c.BatchSize = 1
+		c.FlushInterval = -1
+	})
+	ctx := context.Background()
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { s.RecordOpen(SessionOpen{ID: fmt.Sprint("s", i)}) })
+	}
+	wg.Wait()
+	h := s.Health()
+	// Capacity while stalled: the queue plus the one record the writer holds.
+	if h.Dropped < n-5 {
+		t.Fatalf("Dropped = %d, want at least %d", h.Dropped, n-5)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	h = s.Health()
+	if h.Written+h.Dropped != n {
+		t.Fatalf("Written %d + Dropped %d != %d", h.Written, h.Dropped, n)
+	}
+	page, err := s.ListSessions(ctx, SessionFilter{Limit: MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(page.Sessions)) != h.Written {
+		t.Fatalf("%d rows, Written = %d", len(page.Sessions), h.Written)
+	}
+}
+
+func TestInvalidRecordsAreCounted(t *testing.T) {
+	s := testStore(t, nil)
+	s.RecordOpen(SessionOpen{})
+	s.RecordClose(SessionClose{})
+	flush(t, s)
+	if h := s.Health(); h.Dropped != 2 || h.Written != 0 {
+		t.Fatalf("Health = %+v", h)
+	}
+}
