@@ -248,7 +248,7 @@ func (c *Conn) peerClosed(code StatusCode, reason string) error {
 		}
 	}
 	if c.client {
-		c.awaitServerEOF()
+		c.drainToEOF()
 	}
 	if err := c.closeTCP(); err != nil {
 		errs = append(errs, err)
@@ -259,11 +259,12 @@ func (c *Conn) peerClosed(code StatusCode, reason string) error {
 	return ce
 }
 
-// awaitServerEOF lets the server close the TCP connection first, reading
-// (and dropping) anything it still sends, for at most the close timeout.
-func (c *Conn) awaitServerEOF() {
+// drainToEOF reads and drops whatever the peer still sends until it closes
+// its side of the connection, for at most the close timeout. A client uses
+// it to let the server close the TCP connection first (§7.1.1).
+func (c *Conn) drainToEOF() {
 	if err := c.nc.SetReadDeadline(time.Now().Add(c.lim.closeTimeout)); err != nil {
-		return
+		return // already closed: nothing left to drain
 	}
 	var scratch [512]byte
 	for {
@@ -274,9 +275,8 @@ func (c *Conn) awaitServerEOF() {
 }
 
 // fail fails the connection (RFC 6455 §7.1.7) because of something the peer
-// sent: it sends a close frame with code, waits for the peer's close frame
-// for at most the close timeout, and closes the TCP connection. It returns
-// the *CloseError that the reader reports from now on.
+// sent: it sends a close frame with code and closes the connection with a
+// linger. It returns the *CloseError that the reader reports from now on.
 func (c *Conn) fail(code StatusCode, why string) error {
 	ce := &CloseError{Code: code, Reason: why, Local: true}
 	if c.rErrOnce != nil {
@@ -301,14 +301,25 @@ func (c *Conn) fail(code StatusCode, why string) error {
 			return errors.Join(ce, err, c.closeTCP())
 		}
 	}
-	// The offending frame's payload is skipped; then wait for the answer.
-	// A peer that never answers only costs the close timeout; its silence
-	// adds nothing to the error already returned.
-	c.rErrOnce = nil
-	c.awaitPeerClose()
-	c.rErrOnce = ce
-	if err := c.closeTCP(); err != nil {
+	if err := c.lingerClose(); err != nil {
 		return errors.Join(ce, err)
 	}
 	return ce
+}
+
+// lingerClose ends a failed connection without resetting it. The frame
+// stream may be cut mid-frame (a text frame that turned invalid halfway, a
+// frame above the size limit), so the peer's close frame cannot be found in
+// it. A server half-closes (it closes the TCP connection first, §7.1.1),
+// then both sides drop what the peer still sends until it closes its side,
+// for at most the close timeout: closing with unread data would send a RST
+// that can destroy the close frame before the peer reads it.
+func (c *Conn) lingerClose() error {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && !c.client {
+		if err := cw.CloseWrite(); err != nil {
+			return c.closeTCP()
+		}
+	}
+	c.drainToEOF()
+	return c.closeTCP()
 }
