@@ -14,9 +14,11 @@ import (
 func testStore(t testing.TB, edit func(*Config)) *Store {
 	t.Helper()
 	cfg := Config{
-		Path:   filepath.Join(t.TempDir(), "history.db"),
-		Node:   "test-node",
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Path: filepath.Join(t.TempDir(), "history.db"),
+		Node: "test-node",
+		// Tests use fixed dates (see at); keep them out of retention's way.
+		Retention: 100 * 365 * 24 * time.Hour,
+		Logger:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if edit != nil {
 		edit(&cfg)
