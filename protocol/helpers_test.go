@@ -1,8 +1,11 @@
 package protocol
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -85,4 +88,38 @@ func httpHandlerFunc(f func(c *Conn)) http.HandlerFunc {
 		defer c.CloseNow()
 		f(c)
 	}
+}
+
+// streamConn is an in-memory net.Conn: reads come from r, writes are kept.
+type streamConn struct {
+	r      io.Reader
+	w      bytes.Buffer
+	closed bool
+}
+
+func (s *streamConn) Read(p []byte) (int, error) {
+	if s.closed {
+		return 0, net.ErrClosed
+	}
+	return s.r.Read(p)
+}
+
+func (s *streamConn) Write(p []byte) (int, error) {
+	if s.closed {
+		return 0, net.ErrClosed
+	}
+	return s.w.Write(p)
+}
+
+func (s *streamConn) Close() error                     { s.closed = true; return nil }
+func (s *streamConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+func (s *streamConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
+func (s *streamConn) SetDeadline(time.Time) error      { return nil }
+func (s *streamConn) SetReadDeadline(time.Time) error  { return nil }
+func (s *streamConn) SetWriteDeadline(time.Time) error { return nil }
+
+// newStreamConn makes a Conn that reads the peer's bytes from r.
+func newStreamConn(r io.Reader, client bool, o *Options) *Conn {
+	nc := &streamConn{r: r}
+	return newConn(nc, bufio.NewReader(nc), bufio.NewWriter(nc), client, o)
 }

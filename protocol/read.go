@@ -28,7 +28,7 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	stop := watch(ctx, c.nc.SetReadDeadline)
 	typ, buf, err := c.readMessage(buf[:0])
 	if stop != nil && !stop() {
-		err = c.cancelled(ctx, err)
+		err = c.readCancelled(ctx, err)
 	}
 	<-c.readSem
 	return typ, buf, err
@@ -45,7 +45,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	stop := watch(ctx, c.nc.SetReadDeadline)
 	err := c.beginMessage()
 	if stop != nil && !stop() {
-		err = c.cancelled(ctx, err)
+		err = c.readCancelled(ctx, err)
 	}
 	<-c.readSem
 	if err != nil {
@@ -56,7 +56,14 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	return MessageType(c.rMsgOp), &messageReaderHandle{r: &c.mr, msg: c.mr.msg}, nil
 }
 
-// cancelled handles a read whose context fired: the deadline is now in the
+// readCancelled is cancelled for the reading goroutine: later reads report
+// the connection as closed rather than the I/O error the cancellation caused.
+func (c *Conn) readCancelled(ctx context.Context, err error) error {
+	c.rErrOnce = errClosed
+	return c.cancelled(ctx, err)
+}
+
+// cancelled handles I/O whose context fired: the deadline is now in the
 // past and the frame stream may be cut mid-frame, so the connection is done.
 func (c *Conn) cancelled(ctx context.Context, err error) error {
 	c.setCloseErr(errClosed)
@@ -372,7 +379,7 @@ func (r *messageReader) read(p []byte) (int, error) {
 	stop := watch(r.ctx, c.nc.SetReadDeadline)
 	n, err := r.readLocked(p)
 	if stop != nil && !stop() {
-		err = c.cancelled(r.ctx, err)
+		err = c.readCancelled(r.ctx, err)
 	}
 	return n, err
 }
