@@ -1,0 +1,516 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wsd-dev/wsd/protocol"
+)
+
+// Serve accepts WebSocket connections on ln until ln is closed (Shutdown
+// closes every listener given to Serve) or ctx is done. It returns nil after
+// a shutdown. Temporary accept errors (EMFILE) are retried with backoff
+// rather than spun on.
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	if !d.trackListener(ln, true) {
+		return errors.Join(ErrDraining, closeListener(ln))
+	}
+	defer d.trackListener(ln, false)
+	stop := context.AfterFunc(ctx, func() {
+		if err := closeListener(ln); err != nil {
+			d.log.Warn("close listener", "addr", ln.Addr().String(), "err", err)
+		}
+	})
+	defer stop()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if d.draining.Load() || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				d.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+		}
+		backoff = 0
+		d.connWG.Add(1)
+		go d.serveConn(nc)
+	}
+}
+
+// isTemporary reports errors such as EMFILE and ECONNABORTED that a
+// listener survives.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func closeListener(ln net.Listener) error {
+	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// rejection is a refused handshake: the HTTP status and a one-line reason.
+type rejection struct {
+	status     int
+	reason     string // shown to the client
+	metric     string // handshake failure reason for stats
+	retryAfter time.Duration
+}
+
+func (r *rejection) Error() string { return fmt.Sprintf("%d %s", r.status, r.reason) }
+
+// admission is what a connection holds before and after its handshake: a
+// place under MaxConnections and, unless unlimited, a per-IP slot. release
+// gives back whatever is held, once.
+type admission struct {
+	d      *Daemon
+	placed bool
+	ip     ipKey
+	hasIP  bool
+}
+
+func (a *admission) release() {
+	if a.placed {
+		a.d.admitted.Add(-1)
+		a.placed = false
+	}
+	if a.hasIP {
+		a.d.ips.release(a.ip)
+		a.hasIP = false
+	}
+}
+
+// admitIP applies the per-IP connection limit and handshake rate to ip.
+func (d *Daemon) admitIP(a *admission, ip ipKey, rc *runtimeConfig, now time.Time) *rejection {
+	if ok, wait := d.ips.allow(ip, rc.HandshakeRate, rc.HandshakeBurst, now); !ok {
+		return &rejection{status: http.StatusTooManyRequests, reason: "handshake rate exceeded for " + ip.String(), metric: "rate_limited", retryAfter: wait}
+	}
+	if !d.ips.acquire(ip, rc.MaxConnectionsPerIP) {
+		return &rejection{status: http.StatusServiceUnavailable, reason: "too many connections from " + ip.String(), metric: "max_connections_per_ip", retryAfter: time.Second}
+	}
+	a.ip, a.hasIP = ip, true
+	return nil
+}
+
+// serveConn runs one accepted TCP connection: admission, the opening
+// handshake, then (on another goroutine, with a fresh small stack) the
+// WebSocket connection itself.
+func (d *Daemon) serveConn(nc net.Conn) {
+	defer d.connWG.Done()
+	rc := d.config()
+	start := time.Now()
+	a := &admission{d: d}
+	defer a.release() // unless handed to the connection
+	defer d.trackHandshake(nc, false)
+
+	// Refusals that need nothing from the request are answered at once.
+	if !d.trackHandshake(nc, true) {
+		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "server is shutting down", metric: "draining", retryAfter: time.Second})
+		return
+	}
+	a.placed = true
+	if d.admitted.Add(1) > int64(rc.MaxConnections) {
+		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "too many connections", metric: "max_connections", retryAfter: time.Second})
+		return
+	}
+	peer := addrIP(nc.RemoteAddr())
+	fromProxy := trusted(rc.TrustedProxies, peer)
+	if !fromProxy {
+		if rej := d.admitIP(a, peer, rc, start); rej != nil {
+			d.refuse(nc, rej)
+			return
+		}
+	}
+
+	if err := nc.SetDeadline(start.Add(rc.HandshakeTimeout)); err != nil {
+		d.handshakeFailed(nc, "io", err)
+		return
+	}
+	hr := getHandshakeReader(nc, rc.MaxHeaderBytes)
+	req, err := http.ReadRequest(hr.br)
+	if err != nil {
+		tooLarge := hr.lim.left <= 0
+		putHandshakeReader(hr)
+		switch {
+		case tooLarge:
+			d.answer(nc, &rejection{status: http.StatusRequestHeaderFieldsTooLarge, reason: "request head too large", metric: "head_too_large"})
+		case isTimeout(err):
+			d.handshakeFailed(nc, "timeout", err)
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err):
+			d.handshakeFailed(nc, "io", err)
+		default:
+			d.answer(nc, &rejection{status: http.StatusBadRequest, reason: "malformed HTTP request", metric: "bad_request"})
+		}
+		return
+	}
+	// Bytes the client sent after the head (its first frames) go first.
+	lr := newLazyReader(nc)
+	lr.seed(hr.buffered())
+	putHandshakeReader(hr)
+
+	remote := nc.RemoteAddr().String()
+	if fromProxy {
+		client := peer
+		if ip, ok := forwardedFor(req.Header.Values("X-Forwarded-For"), rc.TrustedProxies); ok {
+			client = ip
+			remote = ip.String()
+		}
+		if rej := d.admitIP(a, client, rc, start); rej != nil {
+			d.answer(nc, rej)
+			return
+		}
+	}
+	c, rej := d.prepare(req, rc, start, remote)
+	if rej != nil {
+		d.answer(nc, rej)
+		return
+	}
+	c.lr = lr
+	c.br = bufio.NewReaderSize(lr, 16) // the smallest bufio allows; lr buffers
+	c.lw = newLazyWriter(nc)
+	c.ip = a.ip
+
+	opts := d.acceptOptions(c, rc)
+	w := &hijackWriter{nc: nc, rw: bufio.NewReadWriter(c.br, bufio.NewWriterSize(c.lw, rc.WriteBufferSize))}
+	ws, err := protocol.Accept(w, req, opts)
+	if err != nil {
+		var herr *protocol.HandshakeError
+		if errors.As(err, &herr) {
+			d.stats.handshakeFailed("protocol")
+			d.log.Debug("handshake refused", "remote_addr", remote, "path", req.URL.Path, "status", herr.Status, "reason", herr.Reason)
+			if werr := w.flushError(); werr != nil {
+				d.log.Debug("write handshake error", "remote_addr", remote, "err", werr)
+			}
+			d.closeRaw(nc)
+			return
+		}
+		d.handshakeFailed(nc, "io", err)
+		return
+	}
+	d.trackHandshake(nc, false) // from here on Shutdown finds it in the hub
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		d.handshakeFailed(nc, "io", errors.Join(err, ws.CloseNow()))
+		return
+	}
+	c.ws = ws
+	a.placed, a.hasIP = false, false // the connection releases them (unregister)
+	d.connWG.Add(1)
+	go d.runConn(c)
+}
+
+// prepare checks the request against the routes and the authenticator and
+// builds the connection's identity; the webhook route's connect event runs
+// here, before the upgrade.
+func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, remote string) (*conn, *rejection) {
+	rt := rc.match(req.URL.Path)
+	if rt == nil {
+		return nil, &rejection{status: http.StatusNotFound, reason: "no route for " + req.URL.Path, metric: "no_route"}
+	}
+	c := &conn{
+		d:           d,
+		route:       rt,
+		id:          newID(now),
+		remoteAddr:  remote,
+		origin:      req.Header.Get("Origin"),
+		userAgent:   req.Header.Get("User-Agent"),
+		connectedAt: now.UnixNano(),
+	}
+	var tokenLabels map[string]string
+	if d.auth != nil {
+		ident, err := d.auth.AuthenticateClient(req)
+		if err != nil {
+			return nil, &rejection{status: http.StatusUnauthorized, reason: "unauthorized: " + err.Error(), metric: "unauthorized"}
+		}
+		c.user, tokenLabels = ident.User, ident.Labels
+		if !ident.ExpiresAt.IsZero() {
+			c.expiresAt = ident.ExpiresAt.UnixNano()
+		}
+	}
+	c.labels = buildLabels(rt.Labels, req.URL.Query(), rc.LabelsFromQuery, tokenLabels)
+	if rej := rt.h.connect(c, req); rej != nil {
+		return nil, rej
+	}
+	return c, nil
+}
+
+// buildLabels merges a connection's labels; later sources win: the route's
+// static labels, then allowed query parameters, then the token's (trusted)
+// labels. It returns nil when there are none.
+func buildLabels(static map[string]string, query map[string][]string, allowed []string, token map[string]string) map[string]string {
+	var m map[string]string
+	set := func(k, v string) {
+		if m == nil {
+			m = make(map[string]string, len(static)+len(allowed)+len(token))
+		}
+		m[k] = v
+	}
+	for k, v := range static {
+		set(k, v)
+	}
+	for _, k := range allowed {
+		if vs, ok := query[k]; ok && len(vs) > 0 {
+			set(k, vs[0])
+		}
+	}
+	for k, v := range token {
+		set(k, v)
+	}
+	return m
+}
+
+func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptions {
+	return &protocol.AcceptOptions{
+		Options: protocol.Options{
+			ReadLimit:       rc.MaxMessageSize,
+			MaxFrameSize:    rc.MaxFrameSize,
+			CloseTimeout:    rc.CloseTimeout,
+			ReadBufferSize:  16,
+			WriteBufferSize: rc.WriteBufferSize,
+			OnPong:          c.onPong,
+		},
+		Subprotocols:   rc.Subprotocols,
+		OriginPatterns: rc.AllowedOrigins,
+		// permessage-deflate plugs in here (an AcceptOptions field set
+		// from Config) once the protocol package supports it.
+	}
+}
+
+// runConn registers an upgraded connection, records it and serves it.
+func (d *Daemon) runConn(c *conn) {
+	defer d.connWG.Done()
+	d.rec.RecordOpen(SessionOpen{
+		ID:          c.id.String(),
+		Route:       c.route.Path,
+		RemoteAddr:  c.remoteAddr,
+		User:        c.user,
+		Labels:      c.labels,
+		Origin:      c.origin,
+		UserAgent:   c.userAgent,
+		Subprotocol: c.ws.Subprotocol(),
+		Extensions:  c.ws.Extensions(),
+		ConnectedAt: time.Unix(0, c.connectedAt),
+	})
+	d.stats.accepted.Add(1)
+	if !d.hub.add(c) {
+		// Draining began during the handshake.
+		c.initClose(closeCause{by: ClosedByShutdown, code: int(protocol.StatusGoingAway), reason: "going away"})
+	} else {
+		c.route.h.opened(c)
+		d.events.publishConnect(c)
+	}
+	c.serve()
+}
+
+// unregister removes a finished connection from the hub and gives back
+// its admission.
+func (d *Daemon) unregister(c *conn) {
+	d.hub.remove(c)
+	d.admitted.Add(-1)
+	if c.ip.IsValid() {
+		d.ips.release(c.ip)
+	}
+}
+
+// refuse answers a connection refused before its request was read: the
+// response goes out at once, then the request is read and dropped (for at
+// most a second) so that closing does not reset the connection before the
+// client has read the answer.
+func (d *Daemon) refuse(nc net.Conn, rej *rejection) {
+	d.stats.handshakeFailed(rej.metric)
+	if err := nc.SetDeadline(time.Now().Add(time.Second)); err == nil {
+		if err := writeHTTPError(nc, rej); err == nil {
+			if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+				if _, err := io.Copy(io.Discard, io.LimitReader(nc, 64<<10)); err != nil {
+					d.log.Debug("linger after refusal", "remote_addr", nc.RemoteAddr().String(), "err", err)
+				}
+			}
+		}
+	}
+	d.closeRaw(nc)
+}
+
+// answer refuses a handshake whose request was read.
+func (d *Daemon) answer(nc net.Conn, rej *rejection) {
+	d.stats.handshakeFailed(rej.metric)
+	d.log.Debug("handshake refused", "remote_addr", nc.RemoteAddr().String(), "status", rej.status, "reason", rej.reason)
+	if err := writeHTTPError(nc, rej); err != nil {
+		d.log.Debug("write handshake error", "remote_addr", nc.RemoteAddr().String(), "err", err)
+	}
+	d.closeRaw(nc)
+}
+
+// handshakeFailed closes a connection whose handshake broke off.
+func (d *Daemon) handshakeFailed(nc net.Conn, metric string, err error) {
+	d.stats.handshakeFailed(metric)
+	d.log.Debug("handshake failed", "remote_addr", nc.RemoteAddr().String(), "reason", metric, "err", err)
+	d.closeRaw(nc)
+}
+
+func (d *Daemon) closeRaw(nc net.Conn) {
+	if err := nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		d.log.Debug("close", "remote_addr", nc.RemoteAddr().String(), "err", err)
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// writeHTTPError writes a complete error response and asks the client to
+// close.
+func writeHTTPError(w io.Writer, rej *rejection) error {
+	body := rej.reason + "\n"
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n", rej.status, http.StatusText(rej.status))
+	if rej.retryAfter > 0 {
+		fmt.Fprintf(&b, "Retry-After: %d\r\n", int((rej.retryAfter+time.Second-1)/time.Second))
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write %d response: %w", rej.status, err)
+	}
+	return nil
+}
+
+// hijackWriter is the http.ResponseWriter handed to protocol.Accept for a
+// request read from a raw connection: Hijack gives back the connection
+// with the daemon's own small buffers, and an error answer (a bad
+// handshake) is collected and written by flushError.
+type hijackWriter struct {
+	nc       net.Conn
+	rw       *bufio.ReadWriter
+	h        http.Header
+	status   int
+	body     []byte
+	hijacked bool
+}
+
+func (w *hijackWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = make(http.Header)
+	}
+	return w.h
+}
+
+func (w *hijackWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *hijackWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if len(w.body)+len(p) <= 4096 {
+		w.body = append(w.body, p...)
+	}
+	return len(p), nil
+}
+
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	w.hijacked = true
+	return w.nc, w.rw, nil
+}
+
+// flushError writes the error response collected, if any.
+func (w *hijackWriter) flushError() error {
+	if w.hijacked || w.status == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", w.status, http.StatusText(w.status))
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Length", strconv.Itoa(len(w.body)))
+	for k, vs := range w.h {
+		for _, v := range vs {
+			b.WriteString(k + ": " + strings.NewReplacer("\r", "", "\n", "").Replace(v) + "\r\n")
+		}
+	}
+	b.WriteString("\r\n")
+	b.Write(w.body)
+	if _, err := w.nc.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write %d response: %w", w.status, err)
+	}
+	return nil
+}
+
+// handshakeReader reads a request head, at most a limited number of bytes.
+// Pooled: only connections in their handshake hold one.
+type handshakeReader struct {
+	lim limitReader
+	br  *bufio.Reader
+}
+
+type limitReader struct {
+	r    io.Reader
+	left int
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if len(p) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= n
+	return n, err
+}
+
+var errHeadTooLarge = errors.New("request head too large")
+
+const handshakeBufSize = 4096
+
+var handshakePool = sync.Pool{New: func() any {
+	h := &handshakeReader{}
+	h.br = bufio.NewReaderSize(&h.lim, handshakeBufSize)
+	return h
+}}
+
+func getHandshakeReader(nc net.Conn, max int) *handshakeReader {
+	h := handshakePool.Get().(*handshakeReader)
+	h.lim = limitReader{r: nc, left: max}
+	h.br.Reset(&h.lim)
+	return h
+}
+
+// buffered returns the bytes read past the request head. The slice is valid
+// until the reader is put back.
+func (h *handshakeReader) buffered() []byte {
+	p, _ := h.br.Peek(h.br.Buffered())
+	return p
+}
+
+func putHandshakeReader(h *handshakeReader) {
+	h.lim = limitReader{}
+	h.br.Reset(&h.lim)
+	handshakePool.Put(h)
+}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/wsd-dev/wsd/protocol"
+)
+
+// The data methods below are what the admin API serves (NATS Connz model:
+// the work is done here, the HTTP handler only decodes and encodes).
+
+// MessageType is the type of a message sent through the admin API.
+type MessageType = protocol.MessageType
+
+// Message types.
+const (
+	Text   = protocol.TextMessage
+	Binary = protocol.BinaryMessage
+)
+
+// Connections returns the live connections matching sel in connection
+// order (ids sort by time), after the cursor (an id; "" for the start), at
+// most limit (≤ 0: all). next is the cursor of the following page, "" at
+// the end.
+func (d *Daemon) Connections(sel Selector, after string, limit int) (conns []ConnInfo, next string, err error) {
+	var cursor ID
+	if after != "" {
+		if cursor, err = ParseID(after); err != nil {
+			return nil, "", err
+		}
+	}
+	cs, more := d.hub.selectSorted(&sel, cursor, limit)
+	conns = make([]ConnInfo, len(cs))
+	for i, c := range cs {
+		conns[i] = c.info()
+	}
+	if more && len(conns) > 0 {
+		next = conns[len(conns)-1].ID
+	}
+	return conns, next, nil
+}
+
+// Connection returns one live connection.
+func (d *Daemon) Connection(id string) (ConnInfo, error) {
+	c, err := d.lookup(id)
+	if err != nil {
+		return ConnInfo{}, err
+	}
+	return c.info(), nil
+}
+
+func (d *Daemon) lookup(id string) (*conn, error) {
+	pid, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := d.hub.get(pid)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return c, nil
+}
+
+// Send queues one message for one connection. It never blocks: a message
+// that does not fit the connection's send queue closes it as a slow
+// consumer and returns ErrSlowConsumer.
+func (d *Daemon) Send(id string, typ MessageType, p []byte) error {
+	c, err := d.lookup(id)
+	if err != nil {
+		return err
+	}
+	switch c.enqueue(itemKind(typ), clone(p), time.Now()) {
+	case sendClosing:
+		return ErrClosing
+	case sendSlow:
+		return ErrSlowConsumer
+	}
+	return nil
+}
+
+// BroadcastResult counts what a broadcast did.
+type BroadcastResult struct {
+	Matched int // connections the selector matched
+	Queued  int // connections the message was queued for
+	Dropped int // matched but closing, or closed as slow consumers by this message
+}
+
+// Broadcast queues one message for every connection matching sel; the empty
+// selector matches every connection (the caller decides whether to allow
+// that). The payload is copied once and shared. It never blocks.
+func (d *Daemon) Broadcast(sel Selector, typ MessageType, p []byte) BroadcastResult {
+	var res BroadcastResult
+	data := clone(p)
+	now := time.Now()
+	d.hub.each(&sel, func(c *conn) bool {
+		res.Matched++
+		if c.enqueue(itemKind(typ), data, now) == sendQueued {
+			res.Queued++
+		} else {
+			res.Dropped++
+		}
+		return true
+	})
+	return res
+}
+
+// Close closes one connection with code and reason through the closing
+// handshake (forced after the close timeout), recorded as closed by the
+// admin. It waits until the session is recorded or ctx is done.
+func (d *Daemon) Close(ctx context.Context, id string, code int, reason string) error {
+	if !closeOK(code, reason) {
+		return ErrInvalidClose
+	}
+	c, err := d.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.initClose(closeCause{by: ClosedByAdmin, code: code, reason: reason})
+	return d.waitGone(ctx, c)
+}
+
+// CloseSelected closes every connection matching sel (ClosedByAdmin). An
+// empty selector is refused (ErrEmptySelector) unless all is true or sel is
+// "all". It returns how many closes it started; it does not wait for them.
+func (d *Daemon) CloseSelected(sel Selector, all bool, code int, reason string) (int, error) {
+	if !closeOK(code, reason) {
+		return 0, ErrInvalidClose
+	}
+	if sel.Empty() && !all {
+		return 0, ErrEmptySelector
+	}
+	n := 0
+	d.hub.each(&sel, func(c *conn) bool {
+		if c.initClose(closeCause{by: ClosedByAdmin, code: code, reason: reason}) {
+			n++
+		}
+		return true
+	})
+	return n, nil
+}
+
+// Count returns how many connections match sel (for dry runs).
+func (d *Daemon) Count(sel Selector) int {
+	n := 0
+	d.hub.each(&sel, func(*conn) bool { n++; return true })
+	return n
+}
+
+// waitGone waits until c has left the hub (its close is recorded right
+// after).
+func (d *Daemon) waitGone(ctx context.Context, c *conn) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if cur, ok := d.hub.get(c.id); !ok || cur != c {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Stats returns live counts and totals since start.
+func (d *Daemon) Stats() Stats {
+	s := Stats{
+		StartedAt:            d.started,
+		Draining:             d.draining.Load(),
+		Accepted:             d.stats.accepted.Load(),
+		SlowConsumers:        d.stats.slowConsumers.Load(),
+		Panics:               d.stats.panics.Load(),
+		WebhookFailures:      d.stats.webhookFailures.Load(),
+		WebhookEventsDropped: d.hooks.dropped.Load(),
+		HandshakeFailures:    d.stats.handshake.snapshot(),
+		ClosedBy:             map[ClosedBy]uint64{},
+		ConnectionsByRoute:   map[string]int{},
+	}
+	for k, v := range d.stats.closedBy.snapshot() {
+		s.ClosedBy[ClosedBy(k)] = v
+	}
+	d.hub.each(nil, func(c *conn) bool {
+		s.Connections++
+		s.ConnectionsByRoute[c.route.Path]++
+		c.mu.Lock()
+		s.SendQueueBytes += int64(c.q.bytes)
+		c.mu.Unlock()
+		return true
+	})
+	s.Handshaking = max(int(d.admitted.Load())-s.Connections, 0)
+	return s
+}

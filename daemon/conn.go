@@ -1,0 +1,264 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsd-dev/wsd/protocol"
+)
+
+// conn is one live WebSocket connection. Its identity fields are set before
+// it is added to the hub and never change; counters are atomics; the rest is
+// guarded by mu. One goroutine (serve) reads it for its whole life and
+// finishes it; a writer goroutine exists only while its send queue is not
+// empty (queue.go).
+type conn struct {
+	d     *Daemon
+	ws    *protocol.Conn
+	route *route
+	br    *bufio.Reader // the protocol's reader, over lr
+	lr    *lazyReader
+	lw    *lazyWriter
+
+	id          ID
+	remoteAddr  string
+	ip          ipKey // the per-IP slot this connection holds
+	user        string
+	labels      map[string]string // nil when there are none
+	origin      string
+	userAgent   string
+	connectedAt int64 // unix nanoseconds
+	expiresAt   int64 // token expiry, unix nanoseconds; 0 = none
+
+	lastActivity atomic.Int64 // unix nanoseconds of the last message received
+	msgsIn       atomic.Uint64
+	msgsOut      atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	rtt          atomic.Int64  // nanoseconds; 0 = not measured yet
+	pingSent     atomic.Int64  // unix nanoseconds of the unanswered ping; 0 = none
+	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
+	inFlight     atomic.Int32  // webhook requests in flight
+	hook         chan struct{} // webhook in-flight slots; nil on other routes
+
+	// wg counts the goroutines the connection owns besides serve: its
+	// writer, closers and webhook requests. Add is only called with mu held
+	// and closing false, or by serve itself, so serve's final Wait is safe.
+	wg sync.WaitGroup
+
+	mu      sync.Mutex
+	q       sendQueue
+	closing bool       // no more messages will be sent
+	cause   closeCause // why we closed it, if we did (cause.by != "")
+}
+
+// closeCause is why the daemon closed a connection.
+type closeCause struct {
+	by     ClosedBy
+	code   int
+	reason string
+	err    string
+}
+
+// selectorField implements fieldSource.
+func (c *conn) selectorField(key string) string {
+	switch key {
+	case FieldID:
+		return c.id.String()
+	case FieldUser:
+		return c.user
+	case FieldRoute:
+		return c.route.Path
+	case FieldRemoteAddr:
+		return c.remoteAddr
+	}
+	return c.labels[key]
+}
+
+// initClose starts closing the connection with the closing handshake, once:
+// later calls (and closes the client starts) do not change the recorded
+// cause. It never blocks: the handshake runs on a goroutine the connection
+// owns, bounded by the close timeout.
+func (c *conn) initClose(cause closeCause) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	c.closing = true
+	c.cause = cause
+	c.q.reset()
+	c.q.bytes = 0
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		// The outcome shows up on the reading goroutine, which records
+		// the session; an unanswered close is not news here.
+		if err := c.ws.Close(protocol.StatusCode(cause.code), cause.reason); err != nil {
+			c.d.log.Debug("closing handshake incomplete", "conn_id", c.id.String(), "err", err)
+		}
+	}()
+	return true
+}
+
+// forceClose closes the TCP connection without a handshake, recording cause
+// unless another one was recorded first.
+func (c *conn) forceClose(cause closeCause) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		c.cause = cause
+		c.q.reset()
+		c.q.bytes = 0
+	}
+	c.mu.Unlock()
+	if err := c.ws.CloseNow(); err != nil {
+		c.d.log.Debug("force close", "conn_id", c.id.String(), "err", err)
+	}
+}
+
+// writeFailed handles a failed write: the protocol has already closed the
+// TCP connection. A write that timed out is a slow consumer; anything else
+// means the client went away.
+func (c *conn) writeFailed(err error) {
+	cause := closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
+	if isTimeout(err) {
+		c.d.stats.slowConsumers.Add(1)
+		cause = closeCause{by: ClosedBySlowConsumer, code: int(protocol.StatusPolicyViolation), reason: "slow consumer", err: "write timed out: " + err.Error()}
+	}
+	c.forceClose(cause)
+}
+
+// serve runs the connection until it ends, then records how it ended. It
+// is the connection's reading goroutine.
+func (c *conn) serve() {
+	var buf []byte
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.ws.ReadInto(ctx, buf)
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		now := time.Now()
+		c.lastActivity.Store(now.UnixNano())
+		c.msgsIn.Add(1)
+		c.bytesIn.Add(uint64(len(msg)))
+		c.handle(typ, msg)
+		// Reuse the buffer while more input is waiting (a burst); drop it
+		// when the connection goes idle, so that idle connections hold
+		// no message buffer. The next message then allocates exactly
+		// its size, as gorilla's ReadMessage does for every message.
+		buf = nil
+		if c.br.Buffered() > 0 || c.lr.buffered() > 0 {
+			buf = msg
+		}
+	}
+}
+
+// handle passes a message to the route's handler, containing a panic to
+// this connection: it is logged with its stack, the connection is closed
+// with 1011 and the session recorded as closed by the server.
+func (c *conn) handle(typ protocol.MessageType, msg []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.d.stats.panics.Add(1)
+			c.d.log.Error("handler panic", "conn_id", c.id.String(), "route", c.route.Path,
+				"handler", c.route.Handler, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			// Reading goes on: the peer's answer to the close ends it.
+			c.closeInternal(fmt.Sprintf("handler panic: %v", v))
+		}
+	}()
+	c.route.h.message(c, typ, msg)
+}
+
+// closeInternal closes the connection with 1011 after an internal error.
+func (c *conn) closeInternal(why string) {
+	c.initClose(closeCause{by: ClosedByServer, code: int(protocol.StatusInternalError), reason: "internal error", err: why})
+}
+
+// finish classifies how the connection ended, waits for the goroutines it
+// owns, releases its resources and records the session.
+func (c *conn) finish(readErr error) {
+	// Make sure the TCP connection is closed whatever happened.
+	if err := c.ws.CloseNow(); err != nil {
+		c.d.log.Debug("close", "conn_id", c.id.String(), "err", err)
+	}
+	c.mu.Lock()
+	cause := c.cause
+	c.closing = true
+	c.q.reset()
+	c.q.bytes = 0
+	c.mu.Unlock()
+	if cause.by == "" {
+		cause = classify(readErr)
+	} else if cause.err == "" && readErr != nil && !isCloseError(readErr) && !errors.Is(readErr, net.ErrClosed) {
+		cause.err = readErr.Error()
+	}
+	c.wg.Wait()
+	c.lr.release()
+	c.d.unregister(c)
+	c.route.h.closed(c, cause)
+	rec := SessionClose{
+		ID:          c.id.String(),
+		ClosedAt:    time.Now(),
+		CloseCode:   cause.code,
+		CloseReason: cause.reason,
+		ClosedBy:    cause.by,
+		Error:       cause.err,
+		MessagesIn:  int64(c.msgsIn.Load()),
+		MessagesOut: int64(c.msgsOut.Load()),
+		BytesIn:     int64(c.bytesIn.Load()),
+		BytesOut:    int64(c.bytesOut.Load()),
+	}
+	c.d.rec.RecordClose(rec)
+	c.d.stats.closed(cause.by)
+	c.d.events.publishClose(c, rec)
+	c.d.log.Debug("connection closed", "conn_id", rec.ID, "closed_by", string(cause.by), "code", cause.code, "reason", cause.reason, "error", cause.err)
+}
+
+// classify turns the error that ended reading, for a connection the daemon
+// did not close itself, into a cause.
+func classify(err error) closeCause {
+	var ce *protocol.CloseError
+	switch {
+	case errors.As(err, &ce) && ce.Local:
+		return closeCause{by: ClosedByProtocolError, code: int(ce.Code), reason: ce.Reason, err: ce.Error()}
+	case errors.As(err, &ce):
+		return closeCause{by: ClosedByClient, code: int(ce.Code), reason: ce.Reason}
+	case err == nil:
+		return closeCause{by: ClosedByServer, code: int(protocol.StatusAbnormalClosure)}
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: "connection closed without a close frame"}
+	default:
+		return closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
+	}
+}
+
+func isCloseError(err error) bool {
+	var ce *protocol.CloseError
+	return errors.As(err, &ce)
+}
+
+// onPong records the round trip of our last ping (the payload carries its
+// send time). It runs on the reading goroutine.
+func (c *conn) onPong(p []byte) {
+	if len(p) != 8 {
+		return
+	}
+	sent := int64(binary.BigEndian.Uint64(p))
+	if sent == 0 || !c.pingSent.CompareAndSwap(sent, 0) {
+		return // unsolicited, or an answer to an older ping
+	}
+	c.rtt.Store(time.Now().UnixNano() - sent)
+}

@@ -1,0 +1,43 @@
+// Package daemon is wsd's connection manager: it accepts WebSocket
+// connections on listeners it is given, routes them to handlers (echo,
+// relay, webhook, sink), keeps a sharded registry of the live ones, applies
+// the limits of PRODUCT.md §8, records every session through a Recorder,
+// and drains on shutdown. It exposes plain data methods (Connections, Send,
+// Broadcast, Close, Stats, Watch) that the admin API serves.
+//
+// # Goroutines
+//
+// Per connection: one goroutine reads it for its whole life (conn.serve) and
+// records its end. A writer goroutine exists only while the connection's
+// send queue is non-empty (queue.go); closing handshakes and webhook
+// requests run on short-lived goroutines the connection owns and waits for
+// (conn.wg). Per daemon: one accept loop per listener, one keepalive scanner
+// (pings, pong timeouts, token expiry: no timer per connection), and a fixed
+// pool of webhook close-event workers. Shutdown waits for all of them.
+//
+// # Memory
+//
+// An idle connection holds no read buffer, no message buffer and no queue
+// storage: reads go through lazyReader, which borrows a pooled chunk only
+// when the socket is readable; writes are batched by lazyWriter in a pooled
+// chunk; the protocol keeps a 16-byte reader and a WriteBufferSize writer.
+//
+// # Lock order
+//
+// A lock may be taken while holding the ones above it, never the reverse:
+//
+//	Daemon.reloadMu        (Reload only)
+//	Daemon.lnMu            (listeners, handshakes in progress, draining flip)
+//	hubShard.mu            (registry shard; never held across I/O or calls out)
+//	relayShard.mu          (a relay room; held while enqueueing to its members)
+//	events.mu              (watcher set; publishing never blocks)
+//	conn.mu                (send queue, closing flag, close cause: a leaf for daemon code)
+//	protocol.Conn locks    (taken inside protocol calls, never with conn.mu held)
+//	lazyWriter.mu          (taken by protocol writes under its frame lock)
+//	ipShard.mu             (per-IP counters; a leaf)
+//
+// conn.mu is never held while calling the protocol, starting a goroutine or
+// doing I/O. hubShard.mu and relayShard.mu are held only to copy or to
+// enqueue, which never blocks. Config is read through an atomic pointer
+// and never locked.
+package daemon

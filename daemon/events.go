@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventType is the kind of a connection event.
+type EventType string
+
+// Event types.
+const (
+	EventConnect EventType = "connect"
+	EventClose   EventType = "close"
+)
+
+// Event is a connection opening or closing, as delivered to watchers.
+type Event struct {
+	Type EventType
+	At   time.Time
+	Conn ConnInfo
+	// Close is set for close events.
+	Close *SessionClose
+	// Missed counts the events this watcher lost (its buffer was full)
+	// since the previous event it received.
+	Missed uint64
+}
+
+// events fans connection events out to watchers. Each watcher has its own
+// bounded buffer; a watcher that falls behind loses events (counted in the
+// next Event it gets), it never slows a connection down.
+type events struct {
+	n  atomic.Int32 // watchers; publishing is free when there are none
+	mu sync.RWMutex
+	ws map[*watcher]struct{}
+}
+
+type watcher struct {
+	ch     chan Event
+	missed atomic.Uint64
+}
+
+func newEvents() *events { return &events{ws: make(map[*watcher]struct{})} }
+
+func (e *events) publish(ev Event) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for w := range e.ws {
+		m := w.missed.Swap(0)
+		ev.Missed = m
+		select {
+		case w.ch <- ev:
+		default:
+			w.missed.Add(m + 1)
+		}
+	}
+}
+
+func (e *events) publishConnect(c *conn) {
+	if e.n.Load() == 0 {
+		return
+	}
+	e.publish(Event{Type: EventConnect, At: time.Now(), Conn: c.info()})
+}
+
+func (e *events) publishClose(c *conn, rec SessionClose) {
+	if e.n.Load() == 0 {
+		return
+	}
+	e.publish(Event{Type: EventClose, At: rec.ClosedAt, Conn: c.info(), Close: &rec})
+}
+
+// DefaultWatchBuffer is the per-watcher buffer when Watch is given 0.
+const DefaultWatchBuffer = 256
+
+// Watch calls fn with every connect and close event from now on, in order,
+// until ctx is done or fn returns false. buffer bounds the events waiting
+// for fn (0: DefaultWatchBuffer); past it events are dropped and counted in
+// Event.Missed. It returns ctx.Err() or nil.
+func (d *Daemon) Watch(ctx context.Context, buffer int, fn func(Event) bool) error {
+	if buffer <= 0 {
+		buffer = DefaultWatchBuffer
+	}
+	w := &watcher{ch: make(chan Event, buffer)}
+	e := d.events
+	e.mu.Lock()
+	e.ws[w] = struct{}{}
+	e.n.Add(1)
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.ws, w)
+		e.n.Add(-1)
+		e.mu.Unlock()
+	}()
+	for {
+		select {
+		case ev := <-w.ch:
+			if !fn(ev) {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

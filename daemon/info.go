@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"maps"
+	"sync/atomic"
+	"time"
+)
+
+// ConnInfo is a snapshot of one live connection (PRODUCT.md §3).
+type ConnInfo struct {
+	ID              string
+	Route           string
+	RemoteAddr      string
+	User            string
+	Labels          map[string]string // a copy; never nil
+	Origin          string
+	UserAgent       string
+	Subprotocol     string
+	Extensions      string
+	ConnectedAt     time.Time
+	LastActivityAt  time.Time // zero until the first message
+	MessagesIn      int64
+	MessagesOut     int64
+	BytesIn         int64
+	BytesOut        int64
+	SendQueueBytes  int64
+	OldestQueuedMS  int64         // age of the oldest unsent message; 0 when none
+	RTT             time.Duration // from the last ping/pong; 0 until measured
+	TokenExpiresAt  time.Time     // zero when none
+	WebhookInFlight int
+}
+
+func (c *conn) info() ConnInfo {
+	now := time.Now()
+	ci := ConnInfo{
+		ID:              c.id.String(),
+		Route:           c.route.Path,
+		RemoteAddr:      c.remoteAddr,
+		User:            c.user,
+		Labels:          maps.Clone(c.labels),
+		Origin:          c.origin,
+		UserAgent:       c.userAgent,
+		ConnectedAt:     time.Unix(0, c.connectedAt),
+		MessagesIn:      int64(c.msgsIn.Load()),
+		MessagesOut:     int64(c.msgsOut.Load()),
+		BytesIn:         int64(c.bytesIn.Load()),
+		BytesOut:        int64(c.bytesOut.Load()),
+		RTT:             time.Duration(c.rtt.Load()),
+		WebhookInFlight: int(c.inFlight.Load()),
+	}
+	if ci.Labels == nil {
+		ci.Labels = map[string]string{}
+	}
+	if c.ws != nil {
+		ci.Subprotocol, ci.Extensions = c.ws.Subprotocol(), c.ws.Extensions()
+	}
+	if t := c.lastActivity.Load(); t != 0 {
+		ci.LastActivityAt = time.Unix(0, t)
+	}
+	if c.expiresAt != 0 {
+		ci.TokenExpiresAt = time.Unix(0, c.expiresAt)
+	}
+	c.mu.Lock()
+	ci.SendQueueBytes = int64(c.q.bytes)
+	oldest := c.q.oldest()
+	c.mu.Unlock()
+	if oldest != 0 {
+		ci.OldestQueuedMS = max(now.UnixNano()-oldest, 0) / int64(time.Millisecond)
+	}
+	return ci
+}
+
+// Stats are the daemon's live counts and totals since start.
+type Stats struct {
+	StartedAt            time.Time
+	Connections          int // live
+	Handshaking          int // admitted, handshake in progress
+	Draining             bool
+	Accepted             uint64            // upgrades since start
+	HandshakeFailures    map[string]uint64 // by reason
+	ClosedBy             map[ClosedBy]uint64
+	SlowConsumers        uint64
+	Panics               uint64
+	WebhookFailures      uint64
+	WebhookEventsDropped uint64
+	ConnectionsByRoute   map[string]int
+	SendQueueBytes       int64 // over all connections
+}
+
+// stats holds the counters behind Stats.
+type stats struct {
+	accepted        atomic.Uint64
+	slowConsumers   atomic.Uint64
+	panics          atomic.Uint64
+	webhookFailures atomic.Uint64
+	handshake       counterMap
+	closedBy        counterMap
+}
+
+func (s *stats) handshakeFailed(reason string) { s.handshake.add(reason) }
+func (s *stats) closed(by ClosedBy)            { s.closedBy.add(string(by)) }
+
+// counterMap is a small set of named counters, created on first use.
+type counterMap struct {
+	m atomic.Pointer[map[string]*atomic.Uint64]
+}
+
+func (cm *counterMap) add(name string) {
+	for {
+		p := cm.m.Load()
+		if p != nil {
+			if c, ok := (*p)[name]; ok {
+				c.Add(1)
+				return
+			}
+		}
+		n := make(map[string]*atomic.Uint64, 8)
+		if p != nil {
+			maps.Copy(n, *p)
+		}
+		n[name] = new(atomic.Uint64)
+		if cm.m.CompareAndSwap(p, &n) {
+			n[name].Add(1)
+			return
+		}
+	}
+}
+
+func (cm *counterMap) snapshot() map[string]uint64 {
+	out := map[string]uint64{}
+	if p := cm.m.Load(); p != nil {
+		for k, v := range *p {
+			out[k] = v.Load()
+		}
+	}
+	return out
+}
