@@ -129,18 +129,24 @@ func (c *Conn) Done() <-chan struct{} { return c.doneC }
 // aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// watch makes cancellation of ctx interrupt I/O in progress by moving the
+// setReadDeadline and setWriteDeadline are the deadline setters passed to
+// watch. A method value such as c.nc.SetReadDeadline would be allocated on
+// every call, even for a context that can never be cancelled.
+func setReadDeadline(nc net.Conn, t time.Time) error  { return nc.SetReadDeadline(t) }
+func setWriteDeadline(nc net.Conn, t time.Time) error { return nc.SetWriteDeadline(t) }
+
+// watch makes cancellation of ctx interrupt I/O in progress by moving nc's
 // deadline set by setDeadline into the past. It returns a function that ends
 // the watch and reports whether ctx fired. Contexts that can never be
 // cancelled (Done() == nil) cost nothing.
-func watch(ctx context.Context, setDeadline func(time.Time) error) (stop func() bool) {
+func watch(ctx context.Context, nc net.Conn, setDeadline func(net.Conn, time.Time) error) (stop func() bool) {
 	if ctx.Done() == nil {
 		return nil
 	}
 	return context.AfterFunc(ctx, func() {
 		// The deadline is only a wake-up call; an error here means the
 		// connection is already closed, which wakes the I/O as well.
-		if err := setDeadline(aLongTimeAgo); err != nil {
+		if err := setDeadline(nc, aLongTimeAgo); err != nil {
 			return
 		}
 	})

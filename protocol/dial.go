@@ -133,7 +133,7 @@ func handshake(ctx context.Context, nc net.Conn, u *url.URL, tlsOn bool, opts *D
 			return nil, nil, fmt.Errorf("dial: %w", err)
 		}
 	}
-	stop := watch(ctx, nc.SetDeadline)
+	stop := watch(ctx, nc, net.Conn.SetDeadline)
 	c, resp, err := handshakeIO(ctx, nc, u, tlsOn, opts)
 	if stop != nil && !stop() {
 		return nil, resp, ctxErr(ctx, errors.Join(err, ctx.Err()))

@@ -25,7 +25,7 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	if err := acquire(ctx, c.readSem); err != nil {
 		return 0, buf[:0], err
 	}
-	stop := watch(ctx, c.nc.SetReadDeadline)
+	stop := watch(ctx, c.nc, setReadDeadline)
 	typ, buf, err := c.readMessage(buf[:0])
 	if stop != nil && !stop() {
 		err = c.readCancelled(ctx, err)
@@ -42,7 +42,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := acquire(ctx, c.readSem); err != nil {
 		return 0, nil, err
 	}
-	stop := watch(ctx, c.nc.SetReadDeadline)
+	stop := watch(ctx, c.nc, setReadDeadline)
 	err := c.beginMessage()
 	if stop != nil && !stop() {
 		err = c.readCancelled(ctx, err)
@@ -376,7 +376,7 @@ func (r *messageReader) read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer func() { <-c.readSem }()
-	stop := watch(r.ctx, c.nc.SetReadDeadline)
+	stop := watch(r.ctx, c.nc, setReadDeadline)
 	n, err := r.readLocked(p)
 	if stop != nil && !stop() {
 		err = c.readCancelled(r.ctx, err)

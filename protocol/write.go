@@ -26,7 +26,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := acquire(ctx, c.msgSem); err != nil {
 		return err
 	}
-	stop := watch(ctx, c.nc.SetWriteDeadline)
+	stop := watch(ctx, c.nc, setWriteDeadline)
 	err := c.writeFrame(true, Opcode(typ), p)
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
@@ -41,7 +41,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	if len(payload) > maxControlPayload {
 		return ErrControlTooLong
 	}
-	stop := watch(ctx, c.nc.SetWriteDeadline)
+	stop := watch(ctx, c.nc, setWriteDeadline)
 	err := c.writeFrame(true, OpPing, payload)
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
@@ -98,7 +98,7 @@ func (w *messageWriter) Close() error {
 
 func (w *messageWriter) frame(fin bool, p []byte) error {
 	c := w.c
-	stop := watch(w.ctx, c.nc.SetWriteDeadline)
+	stop := watch(w.ctx, c.nc, setWriteDeadline)
 	err := c.writeFrame(fin, w.op, p)
 	if stop != nil && !stop() {
 		err = c.cancelled(w.ctx, err)
