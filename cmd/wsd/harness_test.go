@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/wsd-dev/wsd/protocol"
+)
+
+// wsdBin is the wsd binary built once by TestMain.
+var wsdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wsd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	wsdBin = filepath.Join(dir, "wsd")
+	args := []string{"build", "-o", wsdBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building wsd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// wsd is a running daemon under test.
+type wsd struct {
+	t        testing.TB
+	cmd      *exec.Cmd
+	addr     string // WebSocket listener host:port
+	admin    string
+	stateDir string
+	exited   chan struct{}
+	exitErr  error
+
+	mu    sync.Mutex
+	logs  []map[string]any
+	raw   strings.Builder
+	newLn chan struct{} // pinged on every log line
+}
+
+type wsdOpts struct {
+	args     []string
+	env      []string
+	stateDir string // default: a new temporary directory
+	listen   string // default 127.0.0.1:0
+}
+
+// startWSD starts the binary with JSON logs on free loopback ports and
+// waits until it listens. It is stopped (SIGKILL if still running) when
+// the test ends.
+func startWSD(t testing.TB, o wsdOpts) *wsd {
+	t.Helper()
+	if o.stateDir == "" {
+		o.stateDir = t.TempDir()
+	}
+	if o.listen == "" {
+		o.listen = "127.0.0.1:0"
+	}
+	args := append([]string{"--listen", o.listen, "--admin-listen", "127.0.0.1:0",
+		"--state-dir", o.stateDir, "--log-format", "json", "--log-level", "debug",
+		"--handshake-rate", "0", "--close-timeout", "1s"}, o.args...)
+	cmd := exec.Command(wsdBin, args...)
+	cmd.Env = append(cleanEnv(), o.env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wsd{t: t, cmd: cmd, stateDir: o.stateDir, exited: make(chan struct{}), newLn: make(chan struct{}, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go w.readLogs(stderr)
+	go func() {
+		w.exitErr = cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.exited:
+		default:
+			cmd.Process.Kill()
+			<-w.exited
+		}
+		if t.Failed() {
+			w.mu.Lock()
+			t.Logf("wsd log:\n%s", w.raw.String())
+			w.mu.Unlock()
+		}
+	})
+	line := w.waitLog("listening", 60*time.Second)
+	w.addr, _ = line["addr"].(string)
+	w.admin, _ = line["admin"].(string)
+	return w
+}
+
+// cleanEnv is the test's environment without WSD_* variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (w *wsd) readLogs(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			m = map[string]any{"msg": line}
+		}
+		w.mu.Lock()
+		w.logs = append(w.logs, m)
+		w.raw.WriteString(line + "\n")
+		w.mu.Unlock()
+		select {
+		case w.newLn <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitLog waits for a log line with that message (from any time) and
+// returns it.
+func (w *wsd) waitLog(msg string, timeout time.Duration) map[string]any {
+	w.t.Helper()
+	return w.waitLogAfter(0, msg, timeout)
+}
+
+// waitLogAfter waits for a line with that message among lines from index
+// from on.
+func (w *wsd) waitLogAfter(from int, msg string, timeout time.Duration) map[string]any {
+	w.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		for _, m := range w.logs[min(from, len(w.logs)):] {
+			if m["msg"] == msg {
+				w.mu.Unlock()
+				return m
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.newLn:
+		case <-w.exited:
+			w.t.Fatalf("wsd exited (%v) before logging %q", w.exitErr, msg)
+		case <-deadline:
+			w.t.Fatalf("wsd did not log %q within %v", msg, timeout)
+		}
+	}
+}
+
+// logCount returns the number of log lines so far.
+func (w *wsd) logCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.logs)
+}
+
+func (w *wsd) url(path string) string { return "ws://" + w.addr + path }
+
+func (w *wsd) signal(sig os.Signal) {
+	w.t.Helper()
+	if err := w.cmd.Process.Signal(sig); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (w *wsd) wait(timeout time.Duration) int {
+	w.t.Helper()
+	select {
+	case <-w.exited:
+	case <-time.After(timeout):
+		w.t.Fatalf("wsd still running after %v", timeout)
+	}
+	var ee *exec.ExitError
+	if errors.As(w.exitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if w.exitErr != nil {
+		w.t.Fatal(w.exitErr)
+	}
+	return 0
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// dialWS connects with our protocol client.
+func dialWS(t testing.TB, url string, opts *protocol.DialOptions) *protocol.Conn {
+	t.Helper()
+	c, resp, err := protocol.Dial(testCtx(t, 10*time.Second), url, opts)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (status %d)", url, err, status)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// dialStatus dials and returns the HTTP status of a refused handshake (101
+// if it succeeded, after closing the connection).
+func dialStatus(t testing.TB, url string, opts *protocol.DialOptions) (int, http.Header) {
+	t.Helper()
+	c, resp, err := protocol.Dial(testCtx(t, 10*time.Second), url, opts)
+	if err == nil {
+		c.CloseNow()
+		return http.StatusSwitchingProtocols, resp.Header
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: no response: %v", url, err)
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// fromIP makes a client dial from a given loopback source address.
+func fromIP(ip string) *protocol.DialOptions {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &protocol.DialOptions{NetDialContext: d.DialContext}
+}
+
+func readMessage(t testing.TB, c *protocol.Conn) (protocol.MessageType, []byte) {
+	t.Helper()
+	typ, p, err := c.Read(testCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return typ, p
+}
+
+// readClose reads until the connection ends and returns the close code the
+// server sent (0 if none).
+func readClose(t testing.TB, c *protocol.Conn) (protocol.StatusCode, string) {
+	t.Helper()
+	ctx := testCtx(t, 15*time.Second)
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		var ce *protocol.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Reason
+		}
+		return 0, err.Error()
+	}
+}
+
+// session is a row of the sessions table.
+type session struct {
+	ID, Route, RemoteAddr, Labels, CloseReason, ClosedBy, Error string
+	CloseCode                                                  int
+	Closed                                                     bool
+	MessagesIn, MessagesOut                                    int64
+}
+
+// sessions reads the session table of a state directory, read-only.
+func sessions(t testing.TB, stateDir string) []session {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(stateDir, "wsd.db")+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT id, route, remote_addr, labels, close_reason, coalesce(closed_by, ''), error,
+		coalesce(close_code, 0), closed_at IS NOT NULL, messages_in, messages_out FROM sessions ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []session
+	for rows.Next() {
+		var s session
+		if err := rows.Scan(&s.ID, &s.Route, &s.RemoteAddr, &s.Labels, &s.CloseReason, &s.ClosedBy, &s.Error,
+			&s.CloseCode, &s.Closed, &s.MessagesIn, &s.MessagesOut); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitSessions polls the session table until ok holds.
+func waitSessions(t testing.TB, stateDir string, what string, ok func([]session) bool) []session {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := sessions(t, stateDir)
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions never showed %s: %+v", what, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func countBy(ss []session, closedBy string) int {
+	n := 0
+	for _, s := range ss {
+		if s.ClosedBy == closedBy {
+			n++
+		}
+	}
+	return n
+}
+
+// httpGet fetches an admin URL and returns status and body.
+func httpGet(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
