@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +40,10 @@ type AcceptOptions struct {
 	// must not change framing: RSV bits stay forbidden.
 	Extensions func(offers []Extension) []Extension
 
+	// Compression enables permessage-deflate (RFC 7692) when the client
+	// offers it. Nil disables it.
+	Compression *CompressionOptions
+
 	// ResponseHeader holds extra headers for the 101 response.
 	ResponseHeader http.Header
 
@@ -66,6 +71,7 @@ type negotiation struct {
 	accept   string
 	subproto string
 	exts     string
+	deflate  *deflateState
 }
 
 // checkRequest validates a client's opening handshake (RFC 6455 §4.2.1) and
@@ -112,14 +118,23 @@ func checkRequest(r *http.Request, o *AcceptOptions) (negotiation, *HandshakeErr
 	}
 	n.accept = acceptKey(key)
 	n.subproto = selectSubprotocol(headerTokens(r.Header, "Sec-WebSocket-Protocol"), o.Subprotocols)
-	if o.Extensions != nil {
+	if o.Extensions != nil || o.Compression.enabled() {
 		offers, err := ParseExtensions(r.Header.Values("Sec-WebSocket-Extensions"))
 		if err != nil {
 			return bad(http.StatusBadRequest, "%v", err)
 		}
-		if len(offers) > 0 {
-			n.exts = formatExtensions(o.Extensions(offers))
+		var accepted []Extension
+		if o.Compression.enabled() {
+			if resp, st, ok := negotiateDeflate(offers, o.Compression); ok {
+				accepted = append(accepted, resp)
+				n.deflate = st
+			}
+			offers = slices.DeleteFunc(offers, func(e Extension) bool { return e.Name == deflateName })
 		}
+		if o.Extensions != nil && len(offers) > 0 {
+			accepted = append(accepted, o.Extensions(offers)...)
+		}
+		n.exts = formatExtensions(accepted)
 	}
 	return n, nil, nil
 }
@@ -199,6 +214,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
+	if err := opts.Compression.validate(); err != nil {
+		http.Error(w, "websocket: server misconfigured", http.StatusInternalServerError)
+		return nil, fmt.Errorf("accept: %w", err)
+	}
 	n, herr, hdr := checkRequest(r, opts)
 	if herr != nil {
 		for k, v := range hdr {
@@ -228,7 +247,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, fmt.Errorf("accept: write response: %w", errors.Join(err, nc.Close()))
 	}
 	c := newConn(nc, br, bw, false, &opts.Options)
-	c.subproto, c.exts = n.subproto, n.exts
+	c.subproto, c.exts, c.df = n.subproto, n.exts, n.deflate
 	return c, nil
 }
 
@@ -245,6 +264,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 func AcceptRaw(nc net.Conn, br *bufio.Reader, opts *AcceptOptions) (*Conn, *http.Request, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
+	}
+	if err := opts.Compression.validate(); err != nil {
+		return nil, nil, fmt.Errorf("accept: %w", err)
 	}
 	var lim *headLimiter
 	if br == nil {
@@ -282,7 +304,7 @@ func AcceptRaw(nc net.Conn, br *bufio.Reader, opts *AcceptOptions) (*Conn, *http
 		return nil, req, fmt.Errorf("accept: write response: %w", err)
 	}
 	c := newConn(nc, br, bw, false, &opts.Options)
-	c.subproto, c.exts = n.subproto, n.exts
+	c.subproto, c.exts, c.df = n.subproto, n.exts, n.deflate
 	return c, req, nil
 }
 

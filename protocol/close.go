@@ -217,7 +217,7 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 	p := appendClosePayload(buf[:0], code, reason)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.writeFrameLocked(true, OpClose, p, code, reason); err != nil {
+	if err := c.writeFrameLocked(true, OpClose, 0, p, code, reason); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -42,6 +43,7 @@ type Conn struct {
 	lim      limits
 	subproto string
 	exts     string
+	df       *deflateState // negotiated permessage-deflate, or nil
 
 	// Reader state, owned by the goroutine holding readSem.
 	readSem   chan struct{}
@@ -53,6 +55,10 @@ type Conn struct {
 	rMsgLen   uint64 // bytes of the message received so far
 	rUTF8     utf8State
 	rDone     bool // the current message's final frame has been read
+	rComp     bool // the current message is compressed (RSV1 on its first frame)
+	rInfl     io.ReadCloser
+	rInflN    uint64 // inflated bytes of the current message
+	pr        payloadReader
 	ctrl      [maxControlPayload]byte
 	mr        messageReader
 	rErrOnce  error // terminal read error, once the connection failed
@@ -88,6 +94,7 @@ func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Op
 	}
 	c.rDone = true
 	c.mr.c = c
+	c.pr.c = c
 	c.mw.c = c
 	if client {
 		var seed [32]byte

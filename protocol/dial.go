@@ -35,6 +35,9 @@ type DialOptions struct {
 	// forbidden.
 	Extensions []Extension
 
+	// Compression offers permessage-deflate (RFC 7692). Nil disables it.
+	Compression *CompressionOptions
+
 	// TLSConfig is used for wss:// URLs; ServerName defaults to the host.
 	TLSConfig *tls.Config
 
@@ -88,6 +91,14 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	for _, k := range reservedDialHeaders {
 		if _, ok := opts.Header[k]; ok {
 			return nil, nil, fmt.Errorf("dial: header %s is set by the handshake and cannot be given", k)
+		}
+	}
+	if err := opts.Compression.validate(); err != nil {
+		return nil, nil, fmt.Errorf("dial: %w", err)
+	}
+	for _, e := range opts.Extensions {
+		if opts.Compression.enabled() && e.Name == deflateName {
+			return nil, nil, fmt.Errorf("dial: offer %s through Compression, not Extensions", deflateName)
 		}
 	}
 	for _, p := range opts.Subprotocols {
@@ -173,8 +184,12 @@ func handshakeIO(ctx context.Context, nc net.Conn, u *url.URL, tlsOn bool, opts 
 	if len(opts.Subprotocols) > 0 {
 		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(opts.Subprotocols, ", ") + "\r\n")
 	}
-	if len(opts.Extensions) > 0 {
-		b.WriteString("Sec-WebSocket-Extensions: " + formatExtensions(opts.Extensions) + "\r\n")
+	offers := opts.Extensions
+	if opts.Compression.enabled() {
+		offers = append([]Extension{deflateOffer(opts.Compression)}, offers...)
+	}
+	if len(offers) > 0 {
+		b.WriteString("Sec-WebSocket-Extensions: " + formatExtensions(offers) + "\r\n")
 	}
 	for k, vs := range opts.Header {
 		for _, v := range vs {
@@ -194,7 +209,8 @@ func handshakeIO(ctx context.Context, nc net.Conn, u *url.URL, tlsOn bool, opts 
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial: read response: %w", err)
 	}
-	if err := checkResponse(resp, key, opts); err != nil {
+	df, err := checkResponse(resp, key, opts)
+	if err != nil {
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body = io.NopCloser(strings.NewReader(string(body)))
@@ -207,14 +223,15 @@ func handshakeIO(ctx context.Context, nc net.Conn, u *url.URL, tlsOn bool, opts 
 	c := newConn(conn, br, bufio.NewWriterSize(conn, opts.writeBufferSize()), true, &opts.Options)
 	c.subproto = resp.Header.Get("Sec-WebSocket-Protocol")
 	c.exts = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
+	c.df = df
 	return c, resp, nil
 }
 
 // checkResponse validates the server's answer (RFC 6455 §4.1, client
-// requirements 1-6).
-func checkResponse(resp *http.Response, key string, opts *DialOptions) error {
-	fail := func(format string, args ...any) error {
-		return &DialError{Reason: fmt.Sprintf(format, args...), Response: resp}
+// requirements 1-6) and returns the negotiated compression, if any.
+func checkResponse(resp *http.Response, key string, opts *DialOptions) (*deflateState, error) {
+	fail := func(format string, args ...any) (*deflateState, error) {
+		return nil, &DialError{Reason: fmt.Sprintf(format, args...), Response: resp}
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return fail("expected status 101")
@@ -246,7 +263,17 @@ func checkResponse(resp *http.Response, key string, opts *DialOptions) error {
 	if err != nil {
 		return fail("%v", err)
 	}
+	var df *deflateState
 	for _, e := range exts {
+		if e.Name == deflateName && opts.Compression.enabled() {
+			if df != nil {
+				return fail("server accepted %s twice", deflateName)
+			}
+			if df, err = acceptDeflateResponse(e, opts.Compression); err != nil {
+				return fail("%v", err)
+			}
+			continue
+		}
 		offered := false
 		for _, o := range opts.Extensions {
 			offered = offered || strings.EqualFold(o.Name, e.Name)
@@ -255,5 +282,5 @@ func checkResponse(resp *http.Response, key string, opts *DialOptions) error {
 			return fail("server accepted extension %q that was not offered", e.Name)
 		}
 	}
-	return nil
+	return df, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // echoHandler is a server that echoes every message until the connection
@@ -123,3 +124,20 @@ func newStreamConn(r io.Reader, client bool, o *Options) *Conn {
 	nc := &streamConn{r: r}
 	return newConn(nc, bufio.NewReader(nc), bufio.NewWriter(nc), client, o)
 }
+
+// httpHandlerFunc2 accepts with opts and runs f on the connection.
+func httpHandlerFunc2(opts *AcceptOptions, f func(c *Conn)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		f(c)
+	}
+}
+
+// newPeerReader buffers a raw peer's reads.
+func newPeerReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+func validText(b []byte) bool { return utf8.Valid(b) }

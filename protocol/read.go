@@ -82,6 +82,10 @@ func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
 		return 0, buf, err
 	}
 	typ := MessageType(c.rMsgOp)
+	if c.rComp {
+		buf, err := c.readInflated(buf)
+		return typ, buf, err
+	}
 	for {
 		n := int(c.rRemain)
 		buf = slices.Grow(buf, n)
@@ -104,6 +108,16 @@ func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
 func (c *Conn) beginMessage() error {
 	if c.rErrOnce != nil {
 		return c.rErrOnce
+	}
+	if !c.rDone && c.rComp {
+		// Inflate what is left: with context takeover the next message
+		// refers back into this one.
+		var scratch [512]byte
+		for !c.rDone {
+			if _, err := c.inflateRead(scratch[:]); err != nil && err != io.EOF {
+				return err
+			}
+		}
 	}
 	for !c.rDone {
 		if err := c.discardPayload(); err != nil {
@@ -160,7 +174,7 @@ func (c *Conn) consume(p []byte) error {
 		c.rPos = mask(c.rHdr.key, c.rPos, p)
 	}
 	c.rRemain -= uint64(len(p))
-	if c.rMsgOp == OpText {
+	if c.rMsgOp == OpText && !c.rComp {
 		c.rUTF8 = c.rUTF8.feed(p)
 		if c.rUTF8 == u8Reject {
 			return c.fail(StatusInvalidPayloadData, "invalid UTF-8 in text message")
@@ -212,8 +226,11 @@ func (c *Conn) nextFrame() error {
 			c.rMsgOp = h.opcode
 			c.rMsgLen = 0
 			c.rUTF8 = u8Accept
+			c.rComp = h.rsv&rsv1 != 0
+			c.rInflN = 0
 		}
-		if h.length > c.lim.readLimit-c.rMsgLen {
+		// A compressed message is held to the limit as it inflates.
+		if !c.rComp && h.length > c.lim.readLimit-c.rMsgLen {
 			return c.fail(StatusMessageTooBig, "message exceeds the read limit")
 		}
 		c.rMsgLen += h.length
@@ -248,7 +265,14 @@ func (c *Conn) readHeader() error {
 // checkHeader applies the rules of RFC 6455 §5 to a received header and
 // returns the status to fail with, or 0.
 func (c *Conn) checkHeader(h *header) (StatusCode, string) {
-	if h.rsv != 0 {
+	rsv := h.rsv
+	if rsv&rsv1 != 0 && c.df != nil && (h.opcode == OpText || h.opcode == OpBinary) {
+		rsv &^= rsv1 // permessage-deflate: RSV1 marks the first frame of a compressed message
+	}
+	if rsv != 0 {
+		if h.opcode == OpContinuation && c.df != nil && rsv == rsv1 {
+			return StatusProtocolError, "RSV1 set on a continuation frame"
+		}
 		return StatusProtocolError, "reserved bits set without a negotiated extension"
 	}
 	if !h.opcode.known() {
@@ -293,7 +317,7 @@ func (c *Conn) handleControl(h *header) error {
 		if c.closeSent.Load() {
 			return nil
 		}
-		if err := c.writeFrame(true, OpPong, p); err != nil && !errors.Is(err, errCloseSent) {
+		if err := c.writeFrame(true, OpPong, 0, p); err != nil && !errors.Is(err, errCloseSent) {
 			return err
 		}
 	case OpPong:
@@ -389,6 +413,9 @@ func (r *messageReader) readLocked(p []byte) (int, error) {
 	if c.rErrOnce != nil {
 		return 0, c.rErrOnce
 	}
+	if c.rComp {
+		return c.inflateRead(p)
+	}
 	for c.rRemain == 0 {
 		if c.rHdr.fin {
 			if err := c.endMessage(); err != nil {
@@ -440,4 +467,124 @@ func (c *Conn) awaitPeerClose() bool {
 	recv := c.closeRecv
 	c.closeMu.Unlock()
 	return recv
+}
+
+// payloadReader reads the raw payload of the current compressed message
+// across its frames, then the deflate tail that RFC 7692 §7.2.2 says to
+// append, then an empty final block so that the inflater ends cleanly.
+type payloadReader struct {
+	c    *Conn
+	tail int   // bytes of inflateSuffix already returned
+	err  error // a connection error met while reading, reported as is
+}
+
+var inflateSuffix = append(append([]byte{}, deflateTail...), finalBlock...)
+
+func (pr *payloadReader) Read(p []byte) (int, error) {
+	c := pr.c
+	for c.rRemain == 0 {
+		if c.rHdr.fin {
+			if pr.tail < len(inflateSuffix) {
+				n := copy(p, inflateSuffix[pr.tail:])
+				pr.tail += n
+				return n, nil
+			}
+			return 0, io.EOF
+		}
+		if err := c.nextFrame(); err != nil {
+			pr.err = err
+			return 0, err
+		}
+	}
+	if uint64(len(p)) > c.rRemain {
+		p = p[:c.rRemain]
+	}
+	n, err := c.br.Read(p)
+	if n > 0 {
+		if verr := c.consume(p[:n]); verr != nil {
+			pr.err = verr
+			return 0, verr
+		}
+	}
+	if err != nil {
+		pr.err = c.readFailed(err)
+		return n, pr.err
+	}
+	return n, nil
+}
+
+// inflateRead reads inflated bytes of the current compressed message,
+// holding them to the read limit and validating UTF-8 as they come. At the
+// end of the message it returns io.EOF.
+func (c *Conn) inflateRead(p []byte) (int, error) {
+	if c.rDone {
+		return 0, io.EOF
+	}
+	if c.rInfl == nil {
+		c.pr.tail, c.pr.err = 0, nil
+		c.rInfl = c.df.inflater(&c.pr)
+	}
+	n, err := c.rInfl.Read(p)
+	if n > 0 {
+		c.rInflN += uint64(n)
+		if c.rInflN > c.lim.readLimit {
+			return 0, c.fail(StatusMessageTooBig, "message exceeds the read limit once inflated")
+		}
+		if c.rMsgOp == OpText {
+			c.rUTF8 = c.rUTF8.feed(p[:n])
+			if c.rUTF8 == u8Reject {
+				return 0, c.fail(StatusInvalidPayloadData, "invalid UTF-8 in text message")
+			}
+		}
+		c.df.remember(p[:n])
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case c.pr.err != nil:
+		return n, c.pr.err
+	case err != io.EOF:
+		return n, c.fail(StatusInvalidPayloadData, "invalid compressed data")
+	}
+	// The deflate stream ended. Anything the sender put after a final
+	// block of its own is still part of the frames: skip it.
+	for c.rRemain > 0 || !c.rHdr.fin {
+		if c.rRemain > 0 {
+			if derr := c.discardPayload(); derr != nil {
+				return n, derr
+			}
+			continue
+		}
+		if ferr := c.nextFrame(); ferr != nil {
+			return n, ferr
+		}
+	}
+	putInflater(c.rInfl)
+	c.rInfl = nil
+	if eerr := c.endMessage(); eerr != nil {
+		return n, eerr
+	}
+	return n, io.EOF
+}
+
+// readInflated reads a whole compressed message into buf, growing it as
+// the message inflates but never past the read limit.
+func (c *Conn) readInflated(buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			grow := max(cap(buf), 512)
+			if left := c.lim.readLimit + 1 - uint64(len(buf)); uint64(grow) > left {
+				grow = int(left) // one byte past the limit is enough to fail
+			}
+			buf = slices.Grow(buf, grow)
+		}
+		n, err := c.inflateRead(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }

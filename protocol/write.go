@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -27,12 +29,37 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		return err
 	}
 	stop := watch(ctx, c.nc, setWriteDeadline)
-	err := c.writeFrame(true, Opcode(typ), p)
+	var err error
+	if c.df != nil && (c.df.threshold < 0 || len(p) >= c.df.threshold) {
+		err = c.writeCompressed(Opcode(typ), p)
+	} else {
+		err = c.writeFrame(true, Opcode(typ), 0, p)
+	}
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
 	}
 	<-c.msgSem
 	return err
+}
+
+// writeCompressed sends p as one compressed frame; the caller holds msgSem,
+// which also serialises use of the compression context.
+func (c *Conn) writeCompressed(op Opcode, p []byte) error {
+	buf := byteBufferPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer putByteBuffer(buf)
+	if err := c.df.compress(buf, p); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return c.writeFrame(true, op, rsv1, buf.Bytes())
+}
+
+// putByteBuffer returns a buffer to the pool unless a huge message made it
+// too big to keep around.
+func putByteBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		byteBufferPool.Put(b)
+	}
 }
 
 // Ping sends a ping with payload (at most 125 bytes). The pong arrives
@@ -42,7 +69,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 		return ErrControlTooLong
 	}
 	stop := watch(ctx, c.nc, setWriteDeadline)
-	err := c.writeFrame(true, OpPing, payload)
+	err := c.writeFrame(true, OpPing, 0, payload)
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
 	}
@@ -52,6 +79,8 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 // Writer returns a writer for one message sent in fragments: each Write
 // sends one frame, Close sends the final frame. No other message is sent
 // until the writer is closed; control frames may go out between fragments.
+// With permessage-deflate, the message is compressed as it streams and a
+// Write sends whatever compressed bytes the compressor has emitted.
 // The context governs every call on the writer.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != TextMessage && typ != BinaryMessage {
@@ -60,7 +89,25 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := acquire(ctx, c.msgSem); err != nil {
 		return nil, err
 	}
-	return &messageWriter{c: c, ctx: ctx, op: Opcode(typ)}, nil
+	w := &messageWriter{c: c, ctx: ctx, op: Opcode(typ)}
+	if c.df != nil {
+		w.out = byteBufferPool.Get().(*bytes.Buffer)
+		w.out.Reset()
+		w.rsv = rsv1
+		if c.df.writeContext {
+			w.fw = c.df.streamWriter(w.out)
+		} else {
+			// The message's length is unknown: with a window below
+			// 32 KiB only Huffman coding is safe (see compress).
+			w.level = c.df.level
+			if c.df.writeBits < 15 {
+				w.level = flate.HuffmanOnly
+			}
+			w.fw = getFlateWriter(w.level, w.out)
+			w.pooled = true
+		}
+	}
+	return w, nil
 }
 
 // messageWriter streams one fragmented message.
@@ -68,7 +115,14 @@ type messageWriter struct {
 	c      *Conn
 	ctx    context.Context
 	op     Opcode // OpText/OpBinary for the first frame, then OpContinuation
+	rsv    byte   // RSV1 on the first frame of a compressed message
 	closed bool
+
+	// Compression, when negotiated.
+	fw     *flate.Writer
+	out    *bytes.Buffer
+	level  int
+	pooled bool
 }
 
 func (w *messageWriter) Write(p []byte) (int, error) {
@@ -77,6 +131,19 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if w.fw != nil {
+		if _, err := w.fw.Write(p); err != nil {
+			return 0, fmt.Errorf("write: compress: %w", err)
+		}
+		if w.out.Len() > 0 {
+			err := w.frame(false, w.out.Bytes())
+			w.out.Reset()
+			if err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
 	}
 	if err := w.frame(false, p); err != nil {
 		return 0, err
@@ -91,41 +158,73 @@ func (w *messageWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	err := w.frame(true, nil)
+	var err error
+	if w.fw != nil {
+		err = w.finishCompressed()
+	} else {
+		err = w.frame(true, nil)
+	}
 	<-w.c.msgSem
 	return err
+}
+
+// finishCompressed flushes the compressor and sends the last frame without
+// the deflate tail, then gives the compressor back.
+func (w *messageWriter) finishCompressed() error {
+	ferr := w.fw.Flush()
+	if w.pooled {
+		putFlateWriter(w.level, w.fw)
+	}
+	w.fw = nil
+	defer putByteBuffer(w.out)
+	if ferr != nil {
+		return fmt.Errorf("write: compress: %w", ferr)
+	}
+	if !bytes.HasSuffix(w.out.Bytes(), deflateTail) {
+		return errors.New("write: permessage-deflate: flushed stream lacks the sync tail")
+	}
+	w.out.Truncate(w.out.Len() - len(deflateTail))
+	return w.frame(true, w.out.Bytes())
 }
 
 func (w *messageWriter) frame(fin bool, p []byte) error {
 	c := w.c
 	stop := watch(w.ctx, c.nc, setWriteDeadline)
-	err := c.writeFrame(fin, w.op, p)
+	err := c.writeFrame(fin, w.op, w.rsv, p)
 	if stop != nil && !stop() {
 		err = c.cancelled(w.ctx, err)
 	}
-	w.op = OpContinuation
+	w.op, w.rsv = OpContinuation, 0
 	return err
 }
 
 // writeFrame sends one frame.
-func (c *Conn) writeFrame(fin bool, op Opcode, p []byte) error {
+func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closeSent.Load() {
-		if err := c.closedErr(); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-		return errCloseSent
+	if err := c.writeClosed(); err != nil {
+		return err
 	}
-	return c.writeFrameLocked(fin, op, p, 0, "")
+	return c.writeFrameLocked(fin, op, rsv, p, 0, "")
+}
+
+// writeClosed returns why no more data may be written, or nil.
+func (c *Conn) writeClosed() error {
+	if !c.closeSent.Load() {
+		return nil
+	}
+	if err := c.closedErr(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return errCloseSent
 }
 
 // writeFrameLocked writes one frame and flushes it; the caller holds wmu.
 // Clients mask a copy of the payload in the write buffer, so p is never
 // modified. A failed write leaves the stream cut mid-frame: the connection
 // is closed.
-func (c *Conn) writeFrameLocked(fin bool, op Opcode, p []byte, code StatusCode, reason string) error {
-	h := header{fin: fin, opcode: op, masked: c.client, length: uint64(len(p))}
+func (c *Conn) writeFrameLocked(fin bool, op Opcode, rsv byte, p []byte, code StatusCode, reason string) error {
+	h := header{fin: fin, rsv: rsv, opcode: op, masked: c.client, length: uint64(len(p))}
 	if c.client {
 		h.key = uint32(c.rng.Uint64())
 	}

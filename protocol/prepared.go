@@ -1,0 +1,110 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"sync"
+)
+
+// PreparedMessage is a message framed (and compressed) once and written to
+// many connections, for broadcasts. Each distinct negotiation among the
+// receivers (uncompressed, or compressed for a given window) costs one
+// encoding; connections that keep a compression context, and clients (whose
+// frames need their own masking key), fall back to a normal Write.
+type PreparedMessage struct {
+	typ  MessageType
+	data []byte
+
+	mu     sync.Mutex
+	frames []preparedFrame
+}
+
+type preparedFrame struct {
+	compressed bool
+	bits       int
+	level      int
+	wire       []byte
+}
+
+// NewPreparedMessage prepares data as a message of type typ. data must not
+// be modified afterwards.
+func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) {
+	if typ != TextMessage && typ != BinaryMessage {
+		return nil, ErrMessageType
+	}
+	return &PreparedMessage{typ: typ, data: data}, nil
+}
+
+// frame returns the wire form of the message for a server connection with
+// the given compression state (nil: uncompressed), encoding it on first use.
+func (pm *PreparedMessage) frame(df *deflateState) ([]byte, error) {
+	compressed := df != nil && (df.threshold < 0 || len(pm.data) >= df.threshold)
+	var bits, level int
+	if compressed {
+		bits, level = df.writeBits, df.level
+	}
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	for _, f := range pm.frames {
+		if f.compressed == compressed && f.bits == bits && f.level == level {
+			return f.wire, nil
+		}
+	}
+	payload := pm.data
+	var rsv byte
+	if compressed {
+		var buf bytes.Buffer
+		st := &deflateState{level: level, writeBits: bits}
+		if err := st.compress(&buf, pm.data); err != nil {
+			return nil, err
+		}
+		payload, rsv = buf.Bytes(), rsv1
+	}
+	h := header{fin: true, rsv: rsv, opcode: Opcode(pm.typ), length: uint64(len(payload))}
+	wire := append(appendHeader(make([]byte, 0, maxHeaderSize+len(payload)), h), payload...)
+	pm.frames = append(pm.frames, preparedFrame{compressed: compressed, bits: bits, level: level, wire: wire})
+	return wire, nil
+}
+
+// WritePrepared sends a prepared message. It behaves like Write.
+func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
+	if c.client || (c.df != nil && c.df.writeContext) {
+		return c.Write(ctx, pm.typ, pm.data)
+	}
+	wire, err := pm.frame(c.df)
+	if err != nil {
+		return err
+	}
+	if err := acquire(ctx, c.msgSem); err != nil {
+		return err
+	}
+	stop := watch(ctx, c.nc, setWriteDeadline)
+	err = c.writeWire(wire)
+	if stop != nil && !stop() {
+		err = c.cancelled(ctx, err)
+	}
+	<-c.msgSem
+	return err
+}
+
+// writeWire writes one already-framed server frame.
+func (c *Conn) writeWire(wire []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writeClosed(); err != nil {
+		return err
+	}
+	if _, err := c.bw.Write(wire); err != nil {
+		return c.writeFailed(err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return c.writeFailed(err)
+	}
+	if c.lim.onFrame != nil {
+		h, _, err := parseHeader(wire)
+		if err == nil {
+			c.observe(Outbound, &h, 0, "")
+		}
+	}
+	return nil
+}
