@@ -262,4 +262,3 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
-
