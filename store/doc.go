@@ -18,9 +18,14 @@
 //
 // The writer connection runs in WAL mode with BEGIN IMMEDIATE transactions
 // (_txlock=immediate), busy_timeout 5 s, foreign keys on and
-// synchronous=NORMAL. Queries use a separate pool of read-only connections
+// synchronous=NORMAL. SQLite's auto-checkpoint is off on it: a checkpointer
+// goroutine with its own connection copies the WAL into the database after
+// commits (at most every 100 ms), so the writer never waits on that I/O or
+// its fsyncs, and the writer finishes a checkpoint itself only when the WAL
+// has grown past 16 MiB, so the WAL restarts instead of growing under
+// steady load. Queries use a separate pool of read-only connections
 // (mode=ro, query_only), each bounded by Config.QueryTimeout so a slow reader
-// cannot pin the WAL. Every connection of either pool has its pragmas checked
+// cannot pin the WAL. Every connection of every pool has its pragmas checked
 // when it is opened and is refused if one does not hold. Because there is
 // one writer and readers never write, callers never see "database is
 // locked". A lock file (<path>-wsd.lock, flock) keeps a second process from
@@ -38,9 +43,11 @@
 //     last FlushInterval plus one commit of records at normal load, or the
 //     whole queue while writes were failing.
 //   - Power loss or kernel crash: the database stays consistent (never
-//     corrupt), but commits made since the last WAL sync may roll back. The
-//     writer checkpoints (which fsyncs the WAL) every HeartbeatInterval when
-//     anything was written, so that is about the last 5 s by default.
+//     corrupt), but commits made since the last WAL fsync may roll back.
+//     The WAL is fsynced at the start of every checkpoint, and the
+//     checkpointer runs after commits at most 100 ms apart, so that is
+//     normally the last few hundred milliseconds of commits (longer only
+//     while a reader pins the WAL or the disk is failing).
 //   - After any crash, Open closes every session the previous run left open
 //     with closed_by=crash, close code 1006 and closed_at = the last
 //     heartbeat (written every HeartbeatInterval), never earlier than the
@@ -73,8 +80,8 @@
 //
 // # Concurrency
 //
-// All methods are safe for concurrent use. The writer goroutine is started
-// by Open and ended by Close, which waits for it; there are no other
-// goroutines. Records passed to Record* concurrently with or after Close are
+// All methods are safe for concurrent use. Open starts two goroutines, the
+// writer and the checkpointer; Close ends both and waits for them. There are
+// no others. Records passed to Record* concurrently with or after Close are
 // dropped and counted.
 package store

@@ -18,13 +18,17 @@ import (
 type role int
 
 const (
-	roleWriter role = iota
-	roleReader
+	roleWriter       role = iota // the one connection that writes transactions
+	roleReader                   // the read-only query pool
+	roleCheckpointer             // copies the WAL into the database in the background
 )
 
 func (r role) String() string {
-	if r == roleWriter {
+	switch r {
+	case roleWriter:
 		return "writer"
+	case roleCheckpointer:
+		return "checkpointer"
 	}
 	return "reader"
 }
@@ -40,7 +44,7 @@ func dsn(path string, r role) string {
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "1")
 	switch r {
-	case roleWriter:
+	case roleWriter, roleCheckpointer:
 		q.Set("_journal_mode", "WAL")
 		// BEGIN IMMEDIATE: a transaction takes the write lock when it starts,
 		// so it waits (busy_timeout) instead of failing with SQLITE_BUSY
@@ -55,17 +59,17 @@ func dsn(path string, r role) string {
 
 // wantPragmas lists what every connection of a role must report.
 func wantPragmas(r role) [][2]string {
-	queryOnly := "0"
-	if r == roleReader {
-		queryOnly = "1"
-	}
-	return [][2]string{
+	p := [][2]string{
 		{"journal_mode", "wal"},
 		{"synchronous", "1"}, // NORMAL
 		{"busy_timeout", strconv.FormatInt(BusyTimeout.Milliseconds(), 10)},
 		{"foreign_keys", "1"},
-		{"query_only", queryOnly},
 	}
+	if r == roleReader {
+		return append(p, [2]string{"query_only", "1"})
+	}
+	// No checkpoint inside the writer's commits: the checkpointer does them.
+	return append(p, [2]string{"query_only", "0"}, [2]string{"wal_autocheckpoint", "0"})
 }
 
 // connector opens connections through a private driver value whose
@@ -90,9 +94,14 @@ func (c *connector) Driver() driver.Driver                        { return c.drv
 
 func setupConn(c *sqlite3.SQLiteConn, r role) error {
 	ctx := context.Background()
-	if r == roleWriter {
-		if _, err := c.ExecContext(ctx, "PRAGMA journal_size_limit = "+strconv.Itoa(walSizeLimit), nil); err != nil {
-			return fmt.Errorf("%s connection: journal_size_limit: %w", r, err)
+	if r != roleReader {
+		for _, p := range []string{
+			"PRAGMA journal_size_limit = " + strconv.Itoa(walSizeLimit),
+			"PRAGMA wal_autocheckpoint = 0",
+		} {
+			if _, err := c.ExecContext(ctx, p, nil); err != nil {
+				return fmt.Errorf("%s connection: %s: %w", r, p, err)
+			}
 		}
 	}
 	for _, p := range wantPragmas(r) {

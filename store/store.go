@@ -21,13 +21,15 @@ type Store struct {
 	log  *slog.Logger
 	wdb  *sql.DB // the one writer connection; used only by the writer goroutine after Open
 	rdb  *sql.DB // read-only pool for queries
+	ckpt *checkpointer
 	lock io.Closer
 
-	queue  chan record
-	flushc chan chan error
-	stop   chan struct{} // closed by Close: the writer flushes and returns
-	done   chan struct{} // closed by the writer when it has returned
-	cancel context.CancelFunc
+	queue    chan record
+	flushc   chan chan error
+	stop     chan struct{} // closed by Close: the writer flushes and returns, the checkpointer returns
+	done     chan struct{} // closed by the writer when it has returned
+	ckptDone chan struct{} // closed by the checkpointer when it has returned
+	cancel   context.CancelFunc
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -77,12 +79,13 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	cfg = cfg.withDefaults()
 	cfg.Path = filepath.Clean(cfg.Path)
 	s := &Store{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		queue:  make(chan record, cfg.QueueSize),
-		flushc: make(chan chan error),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		queue:    make(chan record, cfg.QueueSize),
+		flushc:   make(chan chan error),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		ckptDone: make(chan struct{}),
 	}
 	if err := checkPath(cfg.Path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -110,14 +113,22 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Path, err)
 	}
 	s.rdb.SetConnMaxIdleTime(5 * time.Minute)
-
-	wctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	w, err := newWriter(s)
+	ckdb, err := openDB(ctx, cfg.Path, roleCheckpointer, 1)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("open store %s: %w", cfg.Path, err)
 	}
+	s.ckpt = newCheckpointer(s, ckdb)
+
+	w, err := newWriter(s)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.Path, err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		defer close(s.ckptDone)
+		s.ckpt.run(wctx, s.stop)
+	}()
 	go func() {
 		defer close(s.done)
 		s.finalErr = w.run(wctx, s.stop)
@@ -136,6 +147,7 @@ func (s *Store) Close() error {
 		close(s.stop)
 		t := time.AfterFunc(s.cfg.CloseTimeout, s.cancel)
 		<-s.done
+		<-s.ckptDone
 		t.Stop()
 		s.cancel()
 		s.closeErr = errors.Join(s.finalErr, s.closeDBs())
@@ -150,6 +162,9 @@ func (s *Store) closeDBs() error {
 	var errs []error
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.db.Close())
 	}
 	if s.wdb != nil {
 		errs = append(errs, s.wdb.Close())
