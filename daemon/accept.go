@@ -218,8 +218,12 @@ func (d *Daemon) serveConn(nc net.Conn) {
 	}
 	c.ws = ws
 	a.placed, a.hasIP = false, false // the connection releases them (unregister)
+	d.register(c)
+	// The connection is served on a new goroutine: its stack starts small
+	// and stays small (the read path is shallow), whereas this one grew
+	// while parsing the request.
 	d.connWG.Add(1)
-	go d.runConn(c)
+	go c.serve()
 }
 
 // prepare checks the request against the routes and the authenticator and
@@ -299,9 +303,8 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 	}
 }
 
-// runConn registers an upgraded connection, records it and serves it.
-func (d *Daemon) runConn(c *conn) {
-	defer d.connWG.Done()
+// register records an upgraded connection and adds it to the hub.
+func (d *Daemon) register(c *conn) {
 	d.rec.RecordOpen(SessionOpen{
 		ID:          c.id.String(),
 		Route:       c.route.Path,
@@ -318,11 +321,10 @@ func (d *Daemon) runConn(c *conn) {
 	if !d.hub.add(c) {
 		// Draining began during the handshake.
 		c.initClose(closeCause{by: ClosedByShutdown, code: int(protocol.StatusGoingAway), reason: "going away"})
-	} else {
-		c.route.h.opened(c)
-		d.events.publishConnect(c)
+		return
 	}
-	c.serve()
+	c.route.h.opened(c)
+	d.events.publishConnect(c)
 }
 
 // unregister removes a finished connection from the hub and gives back

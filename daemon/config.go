@@ -30,7 +30,7 @@ const (
 	DefaultMaxHeaderBytes      = 16 << 10
 	DefaultWebhookTimeout      = 5 * time.Second
 	DefaultWebhookMaxInFlight  = 4
-	DefaultWriteBufferSize     = 256
+	DefaultWriteBufferSize     = minWriteBuffer
 )
 
 // Handler names accepted in routes.

@@ -142,29 +142,52 @@ func (c *conn) writeFailed(err error) {
 // serve runs the connection until it ends, then records how it ended. It
 // is the connection's reading goroutine.
 func (c *conn) serve() {
+	defer c.d.connWG.Done()
 	var buf []byte
 	ctx := context.Background()
+	sporadic := true // a new connection is idle until proven busy
 	for {
+		// Is input already buffered? The reader's state may only be
+		// looked at under c.mu while the connection is not closing:
+		// between our reads, protocol.Conn.Close reads on its own
+		// goroutine, and initClose (which sets closing under c.mu) is the
+		// only caller of Close.
+		c.mu.Lock()
+		buffered := !c.closing && (c.br.Buffered() > 0 || c.lr.buffered() > 0)
+		park := sporadic && !buffered && !c.closing
+		c.mu.Unlock()
+		if !buffered {
+			// Going idle: drop the message buffer, so that idle
+			// connections hold none. The next message then allocates
+			// exactly its size, as gorilla's ReadMessage does for every
+			// message.
+			buf = nil
+		}
+		if park {
+			// Park shallowly until input arrives (see waitReadable). It
+			// costs one more system call per wake-up, so busy
+			// connections skip it.
+			c.lr.waitReadable()
+		}
+		waitStart := time.Now()
 		typ, msg, err := c.ws.ReadInto(ctx, buf)
 		if err != nil {
 			c.finish(err)
 			return
 		}
 		now := time.Now()
+		sporadic = now.Sub(waitStart) > sporadicGap
 		c.lastActivity.Store(now.UnixNano())
 		c.msgsIn.Add(1)
 		c.bytesIn.Add(uint64(len(msg)))
 		c.handle(typ, msg)
-		// Reuse the buffer while more input is waiting (a burst); drop it
-		// when the connection goes idle, so that idle connections hold
-		// no message buffer. The next message then allocates exactly
-		// its size, as gorilla's ReadMessage does for every message.
-		buf = nil
-		if c.br.Buffered() > 0 || c.lr.buffered() > 0 {
-			buf = msg
-		}
+		buf = msg[:0]
 	}
 }
+
+// sporadicGap: a connection whose last message came after waiting longer
+// than this parks shallowly before its next read.
+const sporadicGap = 20 * time.Millisecond
 
 // handle passes a message to the route's handler, containing a panic to
 // this connection: it is logged with its stack, the connection is closed

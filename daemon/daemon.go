@@ -51,7 +51,7 @@ type Daemon struct {
 	pending   map[net.Conn]struct{} // connections in their handshake
 	draining  atomic.Bool
 
-	connWG   sync.WaitGroup // serveConn and runConn goroutines
+	connWG   sync.WaitGroup // serveConn and conn.serve goroutines
 	bgWG     sync.WaitGroup // keepalive scanner
 	stopBG   chan struct{}
 	shutOnce sync.Once

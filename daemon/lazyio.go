@@ -43,6 +43,8 @@ type lazyReader struct {
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
+	peekFn func(fd uintptr) bool
+	peekB  [1]byte
 }
 
 func newLazyReader(nc net.Conn) *lazyReader {
@@ -53,7 +55,35 @@ func newLazyReader(nc net.Conn) *lazyReader {
 		}
 	}
 	l.readFn = l.rawRead
+	l.peekFn = l.rawPeek
 	return l
+}
+
+// waitReadable blocks until the connection has input (or an error, or a
+// deadline), without reading it. The connection's goroutine parks here,
+// rather than deep inside the protocol's read path, while a connection is
+// idle: its stack stays at the minimum 2 KiB (the GC shrinks it back after
+// activity). Errors are left for the read that follows. It touches only
+// the socket and peekB, so it may run while another goroutine reads; the
+// caller checks first that nothing is buffered.
+func (l *lazyReader) waitReadable() {
+	if l.rc == nil {
+		return
+	}
+	if err := l.rc.Read(l.peekFn); err != nil {
+		return // the next read reports it
+	}
+}
+
+// rawPeek reports whether the socket has input (or an error) to read.
+func (l *lazyReader) rawPeek(fd uintptr) bool {
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), l.peekB[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.EAGAIN
+	}
 }
 
 // seed makes p (bytes read past the handshake) the first bytes returned.

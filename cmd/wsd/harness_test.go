@@ -292,9 +292,9 @@ func readClose(t testing.TB, c *protocol.Conn) (protocol.StatusCode, string) {
 // session is a row of the sessions table.
 type session struct {
 	ID, Route, RemoteAddr, Labels, CloseReason, ClosedBy, Error string
-	CloseCode                                                  int
-	Closed                                                     bool
-	MessagesIn, MessagesOut                                    int64
+	CloseCode                                                   int
+	Closed                                                      bool
+	MessagesIn, MessagesOut                                     int64
 }
 
 // sessions reads the session table of a state directory, read-only.
