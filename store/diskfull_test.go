@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,42 @@ func TestDiskFullMaxPageCount(t *testing.T) {
 		},
 		func() { setMax(1 << 30) },
 	)
+}
+
+// TestCloseWhileFailing: Close on a full disk gives up after CloseTimeout,
+// returns an error saying how many records were not written, and counts
+// them as dropped.
+func TestCloseWhileFailing(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{
+		Path:         t.TempDir() + "/h.db",
+		CloseTimeout: 300 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(t.Output(), nil)),
+	}
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages int64
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"pad": strings.Repeat("x", 4000)}
+	for i := range 50 {
+		s.RecordOpen(SessionOpen{ID: fmt.Sprint("s", i), Labels: labels})
+	}
+	start := time.Now()
+	err = s.Close()
+	if err == nil || !strings.Contains(err.Error(), "not written") {
+		t.Fatalf("Close on a full disk = %v, want an error about unwritten records", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v with CloseTimeout %v", d, cfg.CloseTimeout)
+	}
+	if h := s.Health(); h.Dropped == 0 || h.Written+h.Dropped != 50 {
+		t.Fatalf("Health after Close = %+v, want the 50 records written or dropped", h)
+	}
 }
