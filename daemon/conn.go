@@ -112,7 +112,7 @@ func (c *conn) initClose(cause closeCause) bool {
 }
 
 // forceClose closes the TCP connection without a handshake, recording cause
-// unless another one was recorded first.
+// unless another one was recorded first (whose error it then completes).
 func (c *conn) forceClose(cause closeCause) {
 	c.mu.Lock()
 	if !c.closing {
@@ -120,6 +120,8 @@ func (c *conn) forceClose(cause closeCause) {
 		c.cause = cause
 		c.q.reset()
 		c.q.bytes = 0
+	} else if c.cause.by != "" && c.cause.err == "" {
+		c.cause.err = cause.err
 	}
 	c.mu.Unlock()
 	if err := c.ws.CloseNow(); err != nil {

@@ -1,0 +1,398 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsd-dev/wsd/protocol"
+)
+
+// waitConns waits until the daemon has n live connections.
+func waitConns(t *testing.T, d *Daemon, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Count(Selector{}) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, want %d", d.Count(Selector{}), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func mustSelector(t *testing.T, s string) Selector {
+	t.Helper()
+	sel, err := ParseSelector(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
+}
+
+func TestDataMethods(t *testing.T) {
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/", Handler: HandlerSink, Labels: map[string]string{"app": "demo"}}}
+	cfg.LabelsFromQuery = []string{"room"}
+	d, url, rec := startDaemon(t, cfg)
+
+	events := make(chan Event, 16)
+	wctx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- d.Watch(wctx, 8, func(e Event) bool { events <- e; return true })
+	}()
+	time.Sleep(20 * time.Millisecond) // the watcher registers
+
+	a := dial(t, url+"/?room=lobby", &protocol.DialOptions{Header: http.Header{"User-Agent": {"test-a"}}})
+	b := dial(t, url+"/?room=lobby", nil)
+	c := dial(t, url+"/?room=attic", nil)
+	waitConns(t, d, 3)
+
+	all, next, err := d.Connections(Selector{}, "", 2)
+	if err != nil || len(all) != 2 || next == "" {
+		t.Fatalf("first page: %d %q %v", len(all), next, err)
+	}
+	rest, next2, err := d.Connections(Selector{}, next, 2)
+	if err != nil || len(rest) != 1 || next2 != "" {
+		t.Fatalf("second page: %d %q %v", len(rest), next2, err)
+	}
+	first := all[0]
+	if first.UserAgent != "test-a" || first.Labels["room"] != "lobby" || first.Labels["app"] != "demo" || first.Route != "/" {
+		t.Fatalf("info %+v", first)
+	}
+	if _, err := d.Connection(first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Connection(newID(time.Now()).String()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	if _, err := d.Connection("nope"); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("bad id: %v", err)
+	}
+
+	if err := d.Send(first.ID, Text, []byte("to a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := readMsg(t, a); string(p) != "to a" {
+		t.Fatalf("a got %q", p)
+	}
+	res := d.Broadcast(mustSelector(t, "room=lobby"), Binary, []byte{7})
+	if res != (BroadcastResult{Matched: 2, Queued: 2}) {
+		t.Fatalf("broadcast %+v", res)
+	}
+	for _, cl := range []*protocol.Conn{a, b} {
+		if typ, p := readMsg(t, cl); typ != protocol.BinaryMessage || len(p) != 1 || p[0] != 7 {
+			t.Fatalf("broadcast got %v %v", typ, p)
+		}
+	}
+
+	if _, err := d.CloseSelected(Selector{}, false, 1000, ""); !errors.Is(err, ErrEmptySelector) {
+		t.Fatalf("empty selector close: %v", err)
+	}
+	if _, err := d.CloseSelected(Selector{}, true, 999, ""); !errors.Is(err, ErrInvalidClose) {
+		t.Fatalf("bad code: %v", err)
+	}
+	n, err := d.CloseSelected(mustSelector(t, "room=attic"), false, 4000, "bye attic")
+	if err != nil || n != 1 {
+		t.Fatalf("close selected: %d %v", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, rerr := c.Read(ctx)
+	var ce *protocol.CloseError
+	if !errors.As(rerr, &ce) || ce.Code != 4000 || ce.Reason != "bye attic" {
+		t.Fatalf("attic client: %v", rerr)
+	}
+	sc := rec.waitClose(t)
+	if sc.ClosedBy != ClosedByAdmin || sc.CloseCode != 4000 {
+		t.Fatalf("recorded %+v", sc)
+	}
+	if err := d.Close(ctx, first.ID, 4001, "just a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Connection(first.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatal("closed connection still listed")
+	}
+	if sc := rec.waitClose(t); sc.ID != first.ID || sc.ClosedBy != ClosedByAdmin || sc.CloseCode != 4001 || sc.MessagesOut != 2 {
+		t.Fatalf("recorded %+v", sc)
+	}
+
+	st := d.Stats()
+	if st.Connections != 1 || st.Accepted != 3 || st.ClosedBy[ClosedByAdmin] != 2 || st.ConnectionsByRoute["/"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	var got []EventType
+	for len(got) < 5 {
+		select {
+		case e := <-events:
+			got = append(got, e.Type)
+			if e.Conn.ID == "" {
+				t.Fatal("event without connection")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events so far: %v", got)
+		}
+	}
+	if strings.Count(joinTypes(got), "connect") != 3 || strings.Count(joinTypes(got), "close") != 2 {
+		t.Fatalf("events %v", got)
+	}
+	stopWatch()
+	if err := <-watchDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("watch returned %v", err)
+	}
+}
+
+func joinTypes(ts []EventType) string {
+	var b strings.Builder
+	for _, t := range ts {
+		b.WriteString(string(t) + " ")
+	}
+	return b.String()
+}
+
+// noReadDial dials with a tiny receive buffer; the client never reads.
+func noReadDial(t *testing.T, url string) *protocol.Conn {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	return dial(t, url, &protocol.DialOptions{NetDialContext: d.DialContext})
+}
+
+func TestSlowConsumerByQueueBytes(t *testing.T) {
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/", Handler: HandlerSink}}
+	cfg.SendQueueBytes = 64 << 10
+	d, url, rec := startDaemon(t, cfg)
+	slow := noReadDial(t, url)
+	fast := dial(t, url, nil)
+	waitConns(t, d, 2)
+	conns, _, _ := d.Connections(Selector{}, "", 0)
+	slowID, fastID := conns[0].ID, conns[1].ID
+
+	msg := make([]byte, 16<<10)
+	var slowErr error
+	for i := 0; i < 2000 && slowErr == nil; i++ {
+		res := d.Broadcast(Selector{}, Binary, msg)
+		if res.Matched == 1 {
+			break // the slow one is gone
+		}
+		slowErr = d.Send(slowID, Binary, msg)
+		if _, p := readMsg(t, fast); len(p) != len(msg) {
+			t.Fatal("fast consumer lost a message")
+		}
+	}
+	sc := rec.waitClose(t)
+	if sc.ID != slowID || sc.ClosedBy != ClosedBySlowConsumer || sc.CloseCode != 1008 {
+		t.Fatalf("recorded %+v", sc)
+	}
+	if _, err := d.Connection(fastID); err != nil {
+		t.Fatal("fast consumer closed")
+	}
+	if d.Stats().SlowConsumers == 0 {
+		t.Fatal("slow consumer not counted")
+	}
+	_ = slow
+}
+
+func TestShutdownDrains(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConnectionsPerIP = 0
+	rec := newMemRecorder()
+	d, err := New(cfg, Deps{Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(context.Background(), ln) }()
+	url := "ws://" + ln.Addr().String()
+	var cs []*protocol.Conn
+	for range 300 { // more than one drain batch
+		cs = append(cs, dial(t, url, nil))
+	}
+	mute := noReadDial(t, url) // answers nothing: forced at the deadline... or by its kernel
+	waitConns(t, d, 301)
+	codes := make(chan protocol.StatusCode, len(cs))
+	for _, c := range cs {
+		go func() {
+			_, _, err := c.Read(context.Background())
+			var ce *protocol.CloseError
+			if errors.As(err, &ce) {
+				codes <- ce.Code
+			} else {
+				codes <- 0
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	for range cs {
+		if code := <-codes; code != protocol.StatusGoingAway {
+			t.Fatalf("client saw %d", code)
+		}
+	}
+	if d.Ready() {
+		t.Fatal("ready after shutdown")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.closes) != 301 {
+		t.Fatalf("%d closes recorded", len(rec.closes))
+	}
+	for _, c := range rec.closes {
+		if c.ClosedBy != ClosedByShutdown || c.CloseCode != 1001 {
+			t.Fatalf("recorded %+v", c)
+		}
+	}
+	_ = mute
+	// New connections are refused.
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("listener open after shutdown")
+	}
+}
+
+func TestShutdownForcesAtDeadline(t *testing.T) {
+	cfg := testConfig()
+	cfg.CloseTimeout = 10 * time.Second // the handshake would outlast the drain
+	rec := newMemRecorder()
+	d, err := New(cfg, Deps{Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.Serve(context.Background(), ln)
+	// A client that never reads never answers the close frame.
+	dial(t, "ws://"+ln.Addr().String(), nil)
+	waitConns(t, d, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := d.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("forced shutdown took %v", el)
+	}
+	sc := rec.waitClose(t)
+	if sc.ClosedBy != ClosedByShutdown || !strings.Contains(sc.Error, "forced") {
+		t.Fatalf("recorded %+v", sc)
+	}
+}
+
+// fakeAuth authenticates every client as "u" with a token expiring soon.
+type fakeAuth struct{ ttl time.Duration }
+
+func (a fakeAuth) AuthenticateClient(r *http.Request) (Identity, error) {
+	if r.URL.Query().Get("token") != "good" {
+		return Identity{}, errors.New("bad token")
+	}
+	return Identity{User: "u", Labels: map[string]string{"plan": "pro"}, ExpiresAt: time.Now().Add(a.ttl)}, nil
+}
+
+func TestTokenExpiry(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval, cfg.PongTimeout = 40*time.Millisecond, time.Second
+	rec := newMemRecorder()
+	d, err := New(cfg, Deps{Recorder: rec, Authenticator: fakeAuth{ttl: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.Serve(context.Background(), ln)
+	t.Cleanup(func() { d.Shutdown(context.Background()) })
+	url := "ws://" + ln.Addr().String()
+	if _, resp, err := protocol.Dial(context.Background(), url+"/?token=bad", nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bad token: %v", err)
+	}
+	c := dial(t, url+"/?token=good", nil)
+	waitConns(t, d, 1)
+	conns, _, _ := d.Connections(mustSelector(t, "user=u,plan=pro"), "", 0)
+	if len(conns) != 1 || conns[0].TokenExpiresAt.IsZero() {
+		t.Fatalf("connections %+v", conns)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var ce *protocol.CloseError
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if !errors.As(err, &ce) || ce.Code != CodeTokenExpired {
+			t.Fatalf("expired token: %v", err)
+		}
+		break
+	}
+	if sc := rec.waitClose(t); sc.ClosedBy != ClosedByTokenExpired || sc.CloseCode != CodeTokenExpired {
+		t.Fatalf("recorded %+v", sc)
+	}
+	if c := d.Stats(); c.Connections != 0 {
+		t.Fatal("still connected")
+	}
+	if conns[0].RTT == 0 {
+		// Pings every 40ms: by now one round trip was measured. Fetch again.
+		t.Log("rtt not yet measured at first listing (fine)")
+	}
+}
+
+func TestReloadKeepsConnections(t *testing.T) {
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/chat", Handler: HandlerRelay, Arg: "room"}}
+	cfg.LabelsFromQuery = []string{"room"}
+	d, url, _ := startDaemon(t, cfg)
+	a := dial(t, url+"/chat?room=x", nil)
+	waitConns(t, d, 1)
+
+	bad := cfg
+	bad.Routes = nil
+	if _, err := d.Reload(bad); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("invalid reload: %v", err)
+	}
+	next := cfg
+	next.Routes = []Route{{Path: "/chat", Handler: HandlerRelay, Arg: "room"}, {Path: "/echo", Handler: HandlerEcho}}
+	next.SendQueueBytes = 2 << 20
+	changed, err := d.Reload(next)
+	if err != nil || !strings.Contains(strings.Join(changed, ","), "Routes") {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	// A connection made after the reload shares the room with one from
+	// before: the unchanged relay route was kept.
+	b := dial(t, url+"/chat?room=x", nil)
+	waitConns(t, d, 2)
+	write(t, b, protocol.TextMessage, []byte("after"))
+	if _, p := readMsg(t, a); string(p) != "after" {
+		t.Fatalf("a got %q", p)
+	}
+	e := dial(t, url+"/echo", nil)
+	write(t, e, protocol.TextMessage, []byte("new route"))
+	if _, p := readMsg(t, e); string(p) != "new route" {
+		t.Fatalf("echo got %q", p)
+	}
+	if d.Config().SendQueueBytes != 2<<20 {
+		t.Fatal("new limit not in force")
+	}
+}

@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestIDsSortAndAreUnique(t *testing.T) {
+	const goroutines, each = 8, 2000
+	var mu sync.Mutex
+	var all []string
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			local := make([]string, 0, each)
+			for range each {
+				local = append(local, newID(time.Now()).String())
+			}
+			if !slices.IsSorted(local) {
+				t.Error("ids made by one goroutine are not increasing")
+			}
+			mu.Lock()
+			all = append(all, local...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.Sort(all)
+	if len(slices.Compact(all)) != goroutines*each {
+		t.Fatal("duplicate ids")
+	}
+}
+
+func TestIDFormat(t *testing.T) {
+	now := time.UnixMilli(1_750_000_000_123)
+	id := newID(now)
+	s := id.String()
+	if len(s) != 36 || s[14] != '7' || !strings8(s[19]) {
+		t.Fatalf("not a UUIDv7: %s", s)
+	}
+	if !id.Time().Equal(now) && id.Time().Before(now) {
+		t.Fatalf("time %v, want ≥ %v", id.Time(), now)
+	}
+	back, err := ParseID(s)
+	if err != nil || back != id {
+		t.Fatalf("ParseID(%s) = %v, %v", s, back, err)
+	}
+	for _, bad := range []string{"", "x", s[:35], s + "0", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g", "0190a1b2c3d4-7e5f-8a9b-0c1d2e3f4a5b0"} {
+		if _, err := ParseID(bad); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("ParseID(%q): %v", bad, err)
+		}
+	}
+	// A clock that goes back does not break the order.
+	later := newID(now.Add(-time.Hour))
+	if compareID(later, id) <= 0 {
+		t.Fatal("id after a clock step back sorts before the previous one")
+	}
+}
+
+// strings8 reports whether c is a valid RFC 9562 variant nibble.
+func strings8(c byte) bool { return c == '8' || c == '9' || c == 'a' || c == 'b' }
