@@ -81,6 +81,8 @@ func reportLatencies(b *testing.B, s *Store, cs *commitStats, enqueue []time.Dur
 	}
 	h := s.Health()
 	b.ReportMetric(float64(h.Dropped), "dropped")
+	// The WAL must stay bounded under steady load (see checkpoint.go).
+	b.ReportMetric(float64(h.WALBytes)/(1<<20), "wal-MiB")
 }
 
 // BenchmarkStoreOpenClose measures the most sessions (one open plus one

@@ -70,8 +70,8 @@ func (d *dropCounters) total() uint64 {
 
 // Open opens (creating if needed) the database at cfg.Path, verifies the
 // pragmas, applies migrations, closes the sessions a crash left open and
-// starts the writer goroutine. ctx bounds the opening only. The caller must
-// Close the Store.
+// starts the writer and checkpointer goroutines. ctx bounds the opening
+// only. The caller must Close the Store.
 func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
