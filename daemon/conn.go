@@ -48,6 +48,7 @@ type conn struct {
 	pingSent     atomic.Int64  // unix nanoseconds of the unanswered ping; 0 = none
 	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
 	inFlight     atomic.Int32  // webhook requests in flight
+	wdl          int64         // write deadline set, unix nanoseconds; owned by the writer (q.busy)
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 
 	// wg counts the goroutines the connection owns besides serve: its

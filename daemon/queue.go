@@ -256,8 +256,18 @@ func (c *conn) writeMessage(kind itemKind, p []byte) error {
 	return nil
 }
 
+// setWriteDeadline makes sure the next write has between half and all of
+// WriteTimeout: the deadline is moved only when less than half is left,
+// which spares a timer update per message on busy connections. Only the
+// owner of the connection's writes (q.busy) calls it.
 func (c *conn) setWriteDeadline() error {
-	return c.ws.SetWriteDeadline(time.Now().Add(c.d.config().WriteTimeout))
+	wt := int64(c.d.config().WriteTimeout)
+	now := time.Now().UnixNano()
+	if c.wdl-now > wt/2 {
+		return nil
+	}
+	c.wdl = now + wt
+	return c.ws.SetWriteDeadline(time.Unix(0, c.wdl))
 }
 
 func clone(p []byte) []byte {

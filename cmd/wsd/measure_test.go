@@ -2,10 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,4 +95,121 @@ func procStatus(t *testing.T, pid int, keys ...string) string {
 		}
 	}
 	return out.String()
+}
+
+// TestMeasureEchoCPU compares the server CPU time per echoed message of wsd
+// and of a gorilla/websocket echo server (testdata/gorillaecho), each in its
+// own process, under the same load: 64 connections, 1 KiB binary messages,
+// each connection sending its next message when the echo of the previous
+// one arrives. Skipped unless WSD_MEASURE_ECHO is a duration, e.g.
+//
+//	WSD_MEASURE_ECHO=10s go test -run TestMeasureEchoCPU -v ./cmd/wsd
+func TestMeasureEchoCPU(t *testing.T) {
+	d, _ := time.ParseDuration(os.Getenv("WSD_MEASURE_ECHO"))
+	if d <= 0 {
+		t.Skip("set WSD_MEASURE_ECHO=10s to measure")
+	}
+	bin := filepath.Join(t.TempDir(), "gorillaecho")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/gorillaecho").CombinedOutput(); err != nil {
+		t.Fatalf("build gorillaecho: %v\n%s", err, out)
+	}
+	g := exec.Command(bin)
+	stdout, err := g.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { g.Process.Kill(); g.Wait() }()
+	gaddr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWSD(t, wsdOpts{args: []string{"--log-level", "info", "--max-connections-per-ip", "0"}})
+	// Servers on CPU 0, the load generator on CPU 1 (when taskset exists),
+	// so that the two do not steal each other's time.
+	for _, p := range []int{g.Process.Pid, w.cmd.Process.Pid} {
+		if out, err := exec.Command("taskset", "-a", "-c", "-p", "0", strconv.Itoa(p)).CombinedOutput(); err != nil {
+			t.Logf("taskset (servers not pinned): %v %s", err, out)
+		}
+	}
+	if out, err := exec.Command("taskset", "-a", "-c", "-p", "1", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+		t.Logf("taskset (load generator not pinned): %v %s", err, out)
+	}
+	for round := range 2 {
+		for _, s := range []struct {
+			name string
+			pid  int
+			url  string
+		}{
+			{"gorilla", g.Process.Pid, "ws://" + strings.TrimSpace(gaddr) + "/"},
+			{"wsd", w.cmd.Process.Pid, w.url("/")},
+		} {
+			msgs, cpu := echoLoad(t, s.url, s.pid, 64, 1024, d)
+			t.Logf("round %d %-8s %9d messages, %6.0f msg/s, server CPU %v, %.2f µs per message",
+				round, s.name, msgs, float64(msgs)/d.Seconds(), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(msgs))
+		}
+	}
+}
+
+// echoLoad drives conns echo connections for d and returns the messages
+// echoed and the server's CPU time (user+system) meanwhile.
+func echoLoad(t *testing.T, url string, pid, conns, size int, d time.Duration) (int64, time.Duration) {
+	t.Helper()
+	cs := make([]*protocol.Conn, conns)
+	for i := range cs {
+		cs[i] = dialWS(t, url, nil)
+	}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	before := procCPU(t, pid)
+	for _, c := range cs {
+		wg.Go(func() {
+			msg := make([]byte, size)
+			var buf []byte
+			ctx := context.Background()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := c.Write(ctx, protocol.BinaryMessage, msg); err != nil {
+					t.Error(err)
+					return
+				}
+				var err error
+				if _, buf, err = c.ReadInto(ctx, buf); err != nil {
+					t.Error(err)
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+	cpu := procCPU(t, pid) - before
+	for _, c := range cs {
+		c.CloseNow()
+	}
+	return total.Load(), cpu
+}
+
+// procCPU returns a process's user+system CPU time from /proc/PID/stat.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz
 }
