@@ -396,3 +396,29 @@ func TestReloadKeepsConnections(t *testing.T) {
 		t.Fatal("new limit not in force")
 	}
 }
+
+func TestPingMeasuresRTT(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval, cfg.PongTimeout = 20*time.Millisecond, 2*time.Second
+	d, url, _ := startDaemon(t, cfg)
+	c := dial(t, url, nil)
+	go func() {
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	waitConns(t, d, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conns, _, _ := d.Connections(Selector{}, "", 0)
+		if len(conns) == 1 && conns[0].RTT > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no RTT measured: %+v", conns)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -643,3 +643,25 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("version: %v %q", err, out)
 	}
 }
+
+func TestOriginsAndSubprotocols(t *testing.T) {
+	t.Parallel()
+	w := startWSD(t, wsdOpts{args: []string{"--allowed-origins", "*.example.com", "--subprotocols", "v2.chat,v1.chat"}})
+	origin := func(o string) *protocol.DialOptions {
+		return &protocol.DialOptions{Header: http.Header{"Origin": {o}}}
+	}
+	if st, _ := dialStatus(t, w.url("/"), origin("https://evil.example.net")); st != http.StatusForbidden {
+		t.Fatalf("foreign origin: %d", st)
+	}
+	if st, _ := dialStatus(t, w.url("/"), origin("https://app.example.com")); st != http.StatusSwitchingProtocols {
+		t.Fatalf("allowed origin pattern: %d", st)
+	}
+	if st, _ := dialStatus(t, w.url("/"), origin("http://"+w.addr)); st != http.StatusSwitchingProtocols {
+		t.Fatalf("same origin: %d", st)
+	}
+	c := dialWS(t, w.url("/"), &protocol.DialOptions{Subprotocols: []string{"v1.chat", "v2.chat"}})
+	if c.Subprotocol() != "v2.chat" {
+		t.Fatalf("selected %q, want the server's preference v2.chat", c.Subprotocol())
+	}
+	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+}
