@@ -366,3 +366,55 @@ func TestInvalidRecordsAreCounted(t *testing.T) {
 		t.Fatalf("Health = %+v", h)
 	}
 }
+
+// TestWriterTransactionsAreImmediate: a writer-role transaction takes the
+// write lock at BEGIN, so it can read and then write without ever meeting
+// SQLITE_BUSY, which a deferred transaction gets (ignoring busy_timeout) when
+// another connection wrote in between. Proof: while our transaction is
+// open, another connection's write fails at once. This fails if
+// _txlock=immediate is removed from the DSN.
+func TestWriterTransactionsAreImmediate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tx.db")
+	db, err := openDB(ctx, path, roleWriter, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := db.Exec("CREATE TABLE t (n INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := other.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec("INSERT INTO t VALUES (-1)"); err == nil {
+		t.Error("another connection wrote while our transaction was open: BEGIN is not IMMEDIATE")
+	} else if !strings.Contains(err.Error(), "locked") {
+		t.Errorf("other writer: %v, want database is locked", err)
+	}
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO t VALUES (?)", n+1); err != nil {
+		t.Fatalf("read then write in our transaction: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
