@@ -167,3 +167,57 @@ func TestSendQueue(t *testing.T) {
 		t.Fatal("empty queue keeps storage")
 	}
 }
+
+func TestTakePong(t *testing.T) {
+	a, b := tcpPair(t)
+	lr := newLazyReader(b)
+	key := [4]byte{1, 2, 3, 4}
+	frame := func(b0 byte, masked bool, payload []byte) []byte {
+		f := []byte{b0, byte(len(payload))}
+		if masked {
+			f[1] |= 0x80
+			f = append(f, key[:]...)
+		}
+		for i, c := range payload {
+			if masked {
+				c ^= key[i%4]
+			}
+			f = append(f, c)
+		}
+		return f
+	}
+	send := func(p []byte) {
+		t.Helper()
+		if _, err := a.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		lr.waitReadable()
+		time.Sleep(10 * time.Millisecond) // the whole write has arrived
+	}
+	send(frame(0x8A, true, []byte("12345678")))
+	if p, ok := lr.takePong(); !ok || string(p) != "12345678" {
+		t.Fatalf("pong: %q %v", p, ok)
+	}
+	for _, f := range [][]byte{
+		frame(0x89, true, []byte("ping")),      // a ping: the protocol answers it
+		frame(0x8A, false, []byte("x")),        // unmasked: the protocol fails it
+		frame(0xCA, true, nil),                 // RSV1
+		frame(0x0A, true, nil),                 // not final
+		frame(0x8A, true, []byte("123456789")), // longer than our pings
+		frame(0x82, true, []byte("data")),      // a message
+		frame(0x8A, true, []byte("1234"))[:5],  // incomplete
+	} {
+		send(f)
+		if _, ok := lr.takePong(); ok {
+			t.Fatalf("took % x", f)
+		}
+		// Left in place for the protocol: drain it.
+		got := make([]byte, len(f))
+		if _, err := io.ReadFull(lr, got); err != nil || !bytes.Equal(got, f) {
+			t.Fatalf("frame % x not left intact: % x %v", f, got, err)
+		}
+	}
+	if lr.broken {
+		t.Fatal("broken")
+	}
+}

@@ -44,14 +44,27 @@ func TestMeasureIdleMemory(t *testing.T) {
 	base := rssKiB(t, pid)
 	conns := make([]*protocol.Conn, 0, n)
 	start := time.Now()
+	// With keepalive measured (WSD_MEASURE_ARGS="--ping-interval 2s"),
+	// clients read so that they answer pings.
+	answer := strings.Contains(strings.Join(extra, " "), "--ping-interval")
 	for i := range n {
 		ip := fmt.Sprintf("127.0.0.%d", 10+i/2000)
-		conns = append(conns, dialWS(t, w.url("/"), fromIP(ip)))
+		c := dialWS(t, w.url("/"), fromIP(ip))
+		conns = append(conns, c)
+		if answer {
+			go func() {
+				for {
+					if _, _, err := c.Read(context.Background()); err != nil {
+						return
+					}
+				}
+			}()
+		}
 	}
 	t.Logf("%d connections in %v", n, time.Since(start).Round(time.Millisecond))
 	waitSessions(t, w.stateDir, "every session recorded", func(ss []session) bool { return len(ss) >= n+50 })
 	var rss []int
-	for range 5 {
+	for range 8 {
 		time.Sleep(2 * time.Second) // let the runtime settle (GC, scavenger)
 		rss = append(rss, rssKiB(t, pid))
 	}
