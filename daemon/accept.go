@@ -237,7 +237,7 @@ func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, re
 	c := &conn{
 		d:           d,
 		route:       rt,
-		id:          newID(now),
+		id:          d.ids.newID(now),
 		remoteAddr:  remote,
 		origin:      req.Header.Get("Origin"),
 		userAgent:   req.Header.Get("User-Agent"),

@@ -68,7 +68,7 @@ func TestDataMethods(t *testing.T) {
 	if _, err := d.Connection(first.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Connection(newID(time.Now()).String()); !errors.Is(err, ErrNotFound) {
+	if _, err := d.Connection(testIDs.newID(time.Now()).String()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
 	if _, err := d.Connection("nope"); !errors.Is(err, ErrInvalidID) {

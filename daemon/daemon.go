@@ -38,6 +38,7 @@ type Daemon struct {
 	reloadMu sync.Mutex // serialises Reload
 
 	hub      *hub
+	ids      idGen
 	ips      *ipTable
 	admitted atomic.Int64 // live connections plus handshakes in progress
 	stats    stats

@@ -160,11 +160,11 @@ func TestRelay(t *testing.T) {
 	cfg := testConfig()
 	cfg.Routes = []Route{{Path: "/chat", Handler: HandlerRelay, Arg: "room"}}
 	cfg.LabelsFromQuery = []string{"room"}
-	_, url, _ := startDaemon(t, cfg)
+	d, url, _ := startDaemon(t, cfg)
 	a := dial(t, url+"/chat?room=a", nil)
 	b := dial(t, url+"/chat?room=a", nil)
 	other := dial(t, url+"/chat?room=b", nil)
-	time.Sleep(50 * time.Millisecond) // registration follows the 101 closely
+	waitConns(t, d, 3)
 	write(t, a, protocol.TextMessage, []byte("hello"))
 	if _, p := readMsg(t, b); string(p) != "hello" {
 		t.Fatalf("b got %q", p)

@@ -16,19 +16,19 @@ import (
 // random bits.
 type ID [16]byte
 
-// lastStamp is the last (milliseconds<<12 | sequence) handed out by newID.
-// It is process-wide state, but only as a monotonicity guard: two Daemons in
-// one process still get distinct, increasing IDs.
-var lastStamp atomic.Uint64
+// idGen makes UUIDv7s that strictly increase even when the clock steps
+// back or many are made in one millisecond: last is the last (milliseconds<<12
+// | sequence) handed out.
+type idGen struct{ last atomic.Uint64 }
 
 // newID returns a fresh, strictly increasing UUIDv7.
-func newID(now time.Time) ID {
+func (g *idGen) newID(now time.Time) ID {
 	ms := uint64(now.UnixMilli()) & (1<<48 - 1)
 	var stamp uint64
 	for {
-		last := lastStamp.Load()
+		last := g.last.Load()
 		stamp = max(ms<<12, last+1)
-		if lastStamp.CompareAndSwap(last, stamp) {
+		if g.last.CompareAndSwap(last, stamp) {
 			break
 		}
 	}

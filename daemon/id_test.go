@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// testIDs makes ids for tests.
+var testIDs idGen
+
 func TestIDsSortAndAreUnique(t *testing.T) {
 	const goroutines, each = 8, 2000
 	var mu sync.Mutex
@@ -17,7 +20,7 @@ func TestIDsSortAndAreUnique(t *testing.T) {
 		wg.Go(func() {
 			local := make([]string, 0, each)
 			for range each {
-				local = append(local, newID(time.Now()).String())
+				local = append(local, testIDs.newID(time.Now()).String())
 			}
 			if !slices.IsSorted(local) {
 				t.Error("ids made by one goroutine are not increasing")
@@ -36,7 +39,7 @@ func TestIDsSortAndAreUnique(t *testing.T) {
 
 func TestIDFormat(t *testing.T) {
 	now := time.UnixMilli(1_750_000_000_123)
-	id := newID(now)
+	id := testIDs.newID(now)
 	s := id.String()
 	if len(s) != 36 || s[14] != '7' || !strings8(s[19]) {
 		t.Fatalf("not a UUIDv7: %s", s)
@@ -54,7 +57,7 @@ func TestIDFormat(t *testing.T) {
 		}
 	}
 	// A clock that goes back does not break the order.
-	later := newID(now.Add(-time.Hour))
+	later := testIDs.newID(now.Add(-time.Hour))
 	if compareID(later, id) <= 0 {
 		t.Fatal("id after a clock step back sorts before the previous one")
 	}

@@ -188,6 +188,7 @@ func TestWebhook(t *testing.T) {
 		"--route", "/hook=webhook:" + srv.URL + "/ok",
 		"--route", "/deny=webhook:" + srv.URL + "/deny",
 		"--route", "/dead=webhook:http://127.0.0.1:1/nothing",
+		"--route", "/hook2=webhook:" + srv.URL + "/ok",
 		"--webhook-timeout", "500ms",
 	}})
 	c := dialWS(t, w.url("/hook"), nil)
@@ -206,13 +207,23 @@ func TestWebhook(t *testing.T) {
 	n := w.logCount()
 	send("fail")
 	w.waitLogAfter(n, "webhook upstream answered an error; message not delivered", 5*time.Second)
-	time.Sleep(1100 * time.Millisecond) // the failure log is throttled to one a second
+	// The slow upstream on another route: failure logs are throttled to
+	// one a second per route.
+	c2 := dialWS(t, w.url("/hook2"), nil)
 	n = w.logCount()
 	start := time.Now()
-	send("slow")
+	if err := c2.Write(context.Background(), protocol.TextMessage, []byte("slow")); err != nil {
+		t.Fatal(err)
+	}
 	w.waitLogAfter(n, "webhook upstream failed; message not delivered", 5*time.Second)
 	if el := time.Since(start); el > 2*time.Second {
 		t.Fatalf("slow upstream took %v, webhook timeout is 500ms", el)
+	}
+	if err := c2.Write(context.Background(), protocol.TextMessage, []byte("after slow")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := readMessage(t, c2); !strings.HasPrefix(string(p), "re:after slow|/hook2|") {
+		t.Fatalf("after a slow upstream: %q", p)
 	}
 	send("quiet")
 	send("again")
@@ -339,7 +350,7 @@ func TestIdleTimeout(t *testing.T) {
 	if ss[0].ClosedBy != "idle_timeout" || ss[0].CloseCode != 4408 {
 		t.Fatalf("mute session: %+v", ss[0])
 	}
-	time.Sleep(time.Second) // many ping intervals
+	time.Sleep(600 * time.Millisecond) // six ping intervals, two pong timeouts
 	if ss := sessions(t, w.stateDir); ss[1].Closed {
 		t.Fatalf("client answering pings was closed: %+v", ss[1])
 	}

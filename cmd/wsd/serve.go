@@ -130,13 +130,22 @@ wait:
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.daemon.DrainTimeout)
 	defer cancel()
 	go func() {
-		// A second signal ends the drain at once (connections are still
-		// closed and recorded, without waiting for their handshakes).
-		select {
-		case sig := <-sigs:
-			log.Warn("second signal: ending drain now", "signal", sig.String())
-			cancel()
-		case <-dctx.Done():
+		// A second SIGTERM or SIGINT ends the drain at once (connections
+		// are still closed and recorded, without waiting for their
+		// handshakes); SIGHUP is ignored while draining.
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					log.Info("reload ignored while draining")
+					continue
+				}
+				log.Warn("second signal: ending drain now", "signal", sig.String())
+				cancel()
+				return
+			case <-dctx.Done():
+				return
+			}
 		}
 	}()
 	start := time.Now()
