@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -675,4 +676,39 @@ func TestOriginsAndSubprotocols(t *testing.T) {
 		t.Fatalf("selected %q, want the server's preference v2.chat", c.Subprotocol())
 	}
 	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	t.Parallel()
+	w := startWSD(t, wsdOpts{args: []string{"--route", "/only=echo", "--max-header-bytes", "2048"}})
+	raw := func(req string) string {
+		t.Helper()
+		nc, err := net.Dial("tcp", w.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(nc, req); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil {
+			t.Fatalf("%.40q: %v", req, err)
+		}
+		return strings.TrimSuffix(line, "\r\n")
+	}
+	upgrade := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	for _, tc := range []struct{ req, want string }{
+		{"GET /elsewhere HTTP/1.1\r\nHost: x\r\n" + upgrade + "\r\n", "HTTP/1.1 404 Not Found"},
+		{"GET /only HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 426 Upgrade Required"},
+		{"POST /only HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n" + upgrade + "\r\n", "HTTP/1.1 405 Method Not Allowed"},
+		{"GET /only HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 4096) + "\r\n" + upgrade + "\r\n", "HTTP/1.1 431 Request Header Fields Too Large"},
+		{"NONSENSE\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /only HTTP/1.1\r\nHost: x\r\n" + upgrade + "\r\n", "HTTP/1.1 101 Switching Protocols"},
+	} {
+		if got := raw(tc.req); got != tc.want {
+			t.Errorf("%.40q: got %q, want %q", tc.req, got, tc.want)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,6 +73,17 @@ func TestMeasureIdleMemory(t *testing.T) {
 	t.Logf("RSS: baseline %d KiB, with %d idle connections %v KiB", base, n, rss)
 	t.Logf("RSS per idle connection: %.0f bytes", float64(final-base)*1024/float64(n))
 	t.Logf("daemon status:\n%s", procStatus(t, pid, "VmRSS", "RssAnon", "RssFile", "Threads"))
+	if answer {
+		// Drain them all: every client answers the close handshake.
+		start := time.Now()
+		w.signal(syscall.SIGTERM)
+		if code := w.wait(time.Minute); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		ss := sessions(t, w.stateDir)
+		t.Logf("drain of %d connections: exit after %v; %d of %d sessions closed_by=shutdown",
+			n, time.Since(start).Round(time.Millisecond), countBy(ss, "shutdown"), len(ss))
+	}
 	for _, c := range conns {
 		c.CloseNow()
 	}
