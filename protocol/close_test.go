@@ -253,3 +253,26 @@ func TestCloseArgsRejected(t *testing.T) {
 		t.Fatalf("close with a long reason: %v", err)
 	}
 }
+
+func TestWriteAfterPeerCloseWrapsErrClosed(t *testing.T) {
+	url := startServer(t, httpHandlerFunc(func(c *Conn) {
+		if err := c.Close(4001, "bye"); err != nil {
+			t.Errorf("server close: %v", err)
+		}
+	}))
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); closeCode(err) != 4001 {
+		t.Fatalf("read: %v", err)
+	}
+	err = c.Write(ctx, TextMessage, []byte("x"))
+	if !errors.Is(err, net.ErrClosed) || closeCode(err) != 4001 {
+		t.Fatalf("write after the peer closed: %v", err)
+	}
+	if _, _, err := c.Read(ctx); closeCode(err) != 4001 {
+		t.Fatalf("second read: %v", err)
+	}
+}

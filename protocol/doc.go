@@ -25,8 +25,9 @@
 // A peer's close frame surfaces as a *[CloseError] (use errors.As). A protocol
 // violation by the peer closes the connection with the matching status code
 // (1002, 1007, 1009) and is returned as a *CloseError whose Local field is
-// true. Reading or writing after the connection is closed returns an error
-// wrapping [net.ErrClosed].
+// true. Once the connection has ended, Read keeps returning the error that
+// ended it, and Write returns an error wrapping [net.ErrClosed] (and the
+// *CloseError, if a close frame ended it).
 //
 // # Cost
 //

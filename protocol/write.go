@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // errCloseSent is returned by writes after a close frame was sent.
-var errCloseSent = fmt.Errorf("websocket: close sent: %w", errClosedForWrite)
+var errCloseSent = fmt.Errorf("websocket: close frame sent: %w", net.ErrClosed)
 
-var errClosedForWrite = errors.New("connection is closing")
+// errWriterClosed is returned by a message writer used after its Close.
+var errWriterClosed = errors.New("websocket: write to a closed message writer")
 
 // Write sends p as one message of type typ, in a single frame. Text messages
 // are not re-validated: the caller promises UTF-8.
@@ -127,7 +129,7 @@ type messageWriter struct {
 
 func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.closed {
-		return 0, fmt.Errorf("websocket: write to closed message writer: %w", errClosedForWrite)
+		return 0, errWriterClosed
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -208,15 +210,21 @@ func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 	return c.writeFrameLocked(fin, op, rsv, p, 0, "")
 }
 
-// writeClosed returns why no more data may be written, or nil.
+// writeClosed returns why no more data may be written, or nil. The error
+// always wraps net.ErrClosed, and the *CloseError that ended the
+// connection if there was one.
 func (c *Conn) writeClosed() error {
 	if !c.closeSent.Load() {
 		return nil
 	}
-	if err := c.closedErr(); err != nil {
+	err := c.closedErr()
+	switch {
+	case err == nil:
+		return errCloseSent
+	case errors.Is(err, net.ErrClosed):
 		return fmt.Errorf("write: %w", err)
 	}
-	return errCloseSent
+	return fmt.Errorf("write: %w: %w", net.ErrClosed, err)
 }
 
 // writeFrameLocked writes one frame and flushes it; the caller holds wmu.
