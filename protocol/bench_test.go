@@ -61,19 +61,44 @@ func BenchmarkEcho(b *testing.B) {
 }
 
 func benchEcho(b *testing.B, server func(done chan<- struct{}) http.HandlerFunc, size int) {
+	benchEchoWith(b, server, nil, interopBinary(size))
+}
+
+// BenchmarkEchoDeflate is BenchmarkEcho with permessage-deflate (no context
+// takeover, the mode all three servers support) on compressible text.
+func BenchmarkEchoDeflate(b *testing.B) {
+	servers := map[string]func(done chan<- struct{}) http.HandlerFunc{
+		"wsd":     benchEchoWSDOpts(&AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}),
+		"gorilla": benchEchoGorillaDeflate,
+		"coder":   benchEchoCoderOpts(&cws.AcceptOptions{CompressionMode: cws.CompressionNoContextTakeover}),
+	}
+	client := &DialOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}
+	for _, size := range []int{1024, 16384} {
+		for _, lib := range benchLibs {
+			b.Run(fmt.Sprintf("lib=%s/size=%d", lib, size), func(b *testing.B) {
+				benchEchoWith(b, servers[lib], client, compressibleText(size, 7))
+			})
+		}
+	}
+}
+
+func benchEchoWith(b *testing.B, server func(done chan<- struct{}) http.HandlerFunc, dopts *DialOptions, msg []byte) {
+	size := len(msg)
 	done := make(chan struct{})
 	srv := httptest.NewServer(server(done))
 	defer srv.Close()
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := Dial(dctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	c, _, err := Dial(dctx, "ws"+strings.TrimPrefix(srv.URL, "http"), dopts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.CloseNow() // ends the server's loop if the benchmark fails
+	if dopts != nil && dopts.Compression != nil && c.Extensions() == "" {
+		b.Fatal("compression was not negotiated")
+	}
 
 	ctx := context.Background()
-	msg := interopBinary(size)
 	buf := make([]byte, 0, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
@@ -103,10 +128,16 @@ func benchEcho(b *testing.B, server func(done chan<- struct{}) http.HandlerFunc,
 
 // benchEchoWSD is our echo server: ReadInto with a reused buffer and Write
 // with a context that is never cancelled.
-func benchEchoWSD(done chan<- struct{}) http.HandlerFunc {
+func benchEchoWSD(done chan<- struct{}) http.HandlerFunc { return benchEchoWSDOpts(nil)(done) }
+
+func benchEchoWSDOpts(opts *AcceptOptions) func(done chan<- struct{}) http.HandlerFunc {
+	return func(done chan<- struct{}) http.HandlerFunc { return benchEchoWSDServe(done, opts) }
+}
+
+func benchEchoWSDServe(done chan<- struct{}, opts *AcceptOptions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
-		c, err := Accept(w, r, nil)
+		c, err := Accept(w, r, opts)
 		if err != nil {
 			return
 		}
@@ -129,14 +160,24 @@ func benchEchoWSD(done chan<- struct{}) http.HandlerFunc {
 // benchEchoGorilla echoes with gorilla: NextReader into a reused buffer, then
 // WriteMessage (a server's single-frame fast path).
 func benchEchoGorilla(done chan<- struct{}) http.HandlerFunc {
+	return benchEchoGorillaServe(done, false)
+}
+
+// benchEchoGorillaDeflate is benchEchoGorilla with compression on.
+func benchEchoGorillaDeflate(done chan<- struct{}) http.HandlerFunc {
+	return benchEchoGorillaServe(done, true)
+}
+
+func benchEchoGorillaServe(done chan<- struct{}, compress bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
-		var u gws.Upgrader
+		u := gws.Upgrader{EnableCompression: compress}
 		c, err := u.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
 		defer c.Close()
+		c.EnableWriteCompression(compress)
 		var buf bytes.Buffer
 		for {
 			typ, rd, err := c.NextReader()
@@ -155,10 +196,16 @@ func benchEchoGorilla(done chan<- struct{}) http.HandlerFunc {
 }
 
 // benchEchoCoder echoes with coder: Reader into a reused buffer, then Write.
-func benchEchoCoder(done chan<- struct{}) http.HandlerFunc {
+func benchEchoCoder(done chan<- struct{}) http.HandlerFunc { return benchEchoCoderOpts(nil)(done) }
+
+func benchEchoCoderOpts(opts *cws.AcceptOptions) func(done chan<- struct{}) http.HandlerFunc {
+	return func(done chan<- struct{}) http.HandlerFunc { return benchEchoCoderServe(done, opts) }
+}
+
+func benchEchoCoderServe(done chan<- struct{}, opts *cws.AcceptOptions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
-		c, err := cws.Accept(w, r, nil)
+		c, err := cws.Accept(w, r, opts)
 		if err != nil {
 			return
 		}
