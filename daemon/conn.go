@@ -159,11 +159,12 @@ func (c *conn) serve() {
 		buffered := !c.closing && (c.br.Buffered() > 0 || c.lr.buffered() > 0)
 		park := sporadic && !buffered && !c.closing
 		c.mu.Unlock()
-		if !buffered {
+		if !buffered && (sporadic || cap(buf) > maxKeptBuffer) {
 			// Going idle: drop the message buffer, so that idle
 			// connections hold none. The next message then allocates
 			// exactly its size, as gorilla's ReadMessage does for every
-			// message.
+			// message. Busy connections keep theirs (no allocation per
+			// message), unless it is large.
 			buf = nil
 		}
 		if park {
@@ -213,6 +214,10 @@ func (c *conn) idlePong() bool {
 	}
 	return ok
 }
+
+// maxKeptBuffer is the largest message buffer a busy connection keeps
+// between messages.
+const maxKeptBuffer = 64 << 10
 
 // sporadicGap: a connection whose last message came after waiting longer
 // than this parks shallowly before its next read.

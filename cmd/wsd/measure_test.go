@@ -172,15 +172,16 @@ func TestMeasureEchoCPU(t *testing.T) {
 			{"wsd", w.cmd.Process.Pid, w.url("/")},
 		} {
 			msgs, cpu := echoLoad(t, s.url, s.pid, 64, 1024, d)
-			t.Logf("round %d %-8s %9d messages, %6.0f msg/s, server CPU %v, %.2f µs per message",
-				round, s.name, msgs, float64(msgs)/d.Seconds(), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(msgs))
+			t.Logf("round %d %-8s %9d messages, %6.0f msg/s, server CPU %v (user %v, system %v), %.2f µs per message (user %.2f)",
+				round, s.name, msgs, float64(msgs)/d.Seconds(), cpu.total(), cpu.user, cpu.sys,
+				float64(cpu.total().Microseconds())/float64(msgs), float64(cpu.user.Microseconds())/float64(msgs))
 		}
 	}
 }
 
 // echoLoad drives conns echo connections for d and returns the messages
-// echoed and the server's CPU time (user+system) meanwhile.
-func echoLoad(t *testing.T, url string, pid, conns, size int, d time.Duration) (int64, time.Duration) {
+// echoed and the server's CPU time meanwhile.
+func echoLoad(t *testing.T, url string, pid, conns, size int, d time.Duration) (int64, cpuTimes) {
 	t.Helper()
 	cs := make([]*protocol.Conn, conns)
 	for i := range cs {
@@ -217,15 +218,21 @@ func echoLoad(t *testing.T, url string, pid, conns, size int, d time.Duration) (
 	time.Sleep(d)
 	close(stop)
 	wg.Wait()
-	cpu := procCPU(t, pid) - before
+	after := procCPU(t, pid)
+	cpu := cpuTimes{after.user - before.user, after.sys - before.sys}
 	for _, c := range cs {
 		c.CloseNow()
 	}
 	return total.Load(), cpu
 }
 
-// procCPU returns a process's user+system CPU time from /proc/PID/stat.
-func procCPU(t *testing.T, pid int) time.Duration {
+// cpuTimes are a process's user and system CPU time.
+type cpuTimes struct{ user, sys time.Duration }
+
+func (c cpuTimes) total() time.Duration { return c.user + c.sys }
+
+// procCPU returns a process's CPU times from /proc/PID/stat.
+func procCPU(t *testing.T, pid int) cpuTimes {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -236,5 +243,5 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz
+	return cpuTimes{time.Duration(ut) * time.Second / hz, time.Duration(st) * time.Second / hz}
 }
