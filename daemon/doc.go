@@ -20,7 +20,12 @@
 // An idle connection holds no read buffer, no message buffer and no queue
 // storage: reads go through lazyReader, which borrows a pooled chunk only
 // when the socket is readable; writes are batched by lazyWriter in a pooled
-// chunk; the protocol keeps a 16-byte reader and a WriteBufferSize writer.
+// chunk; the protocol keeps a 16-byte reader and a 127-byte writer. The
+// reading goroutine of a connection whose messages come sporadically parks
+// in a MSG_PEEK readiness wait rather than inside the protocol's read path,
+// and takes keepalive pongs off the socket itself (lazyReader.takePong), so
+// that its stack stays at 2 KiB. Measured (cmd/wsd TestMeasureIdleMemory):
+// about 6.5 KB of RSS per idle connection, 8.3 KB with pings every 2 s.
 //
 // # Lock order
 //
