@@ -298,8 +298,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 		},
 		Subprotocols:   rc.Subprotocols,
 		OriginPatterns: rc.AllowedOrigins,
-		// permessage-deflate plugs in here (an AcceptOptions field set
-		// from Config) once the protocol package supports it.
+		Compression:    rc.compression,
 	}
 }
 

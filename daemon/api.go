@@ -88,14 +88,19 @@ type BroadcastResult struct {
 
 // Broadcast queues one message for every connection matching sel; the empty
 // selector matches every connection (the caller decides whether to allow
-// that). The payload is copied once and shared. It never blocks.
+// that). The message is copied and framed (compressed) once and shared. It
+// never blocks.
 func (d *Daemon) Broadcast(sel Selector, typ MessageType, p []byte) BroadcastResult {
 	var res BroadcastResult
 	data := clone(p)
+	pm, err := protocol.NewPreparedMessage(typ, data)
+	if err != nil {
+		return res // not text or binary: nothing can be sent
+	}
 	now := time.Now()
 	d.hub.each(&sel, func(c *conn) bool {
 		res.Matched++
-		if c.enqueue(itemKind(typ), data, now) == sendQueued {
+		if c.enqueuePrepared(itemKind(typ), data, pm, now) == sendQueued {
 			res.Queued++
 		} else {
 			res.Dropped++

@@ -167,6 +167,12 @@ type Config struct {
 	// connection.
 	WriteBufferSize int
 
+	// Compression is the permessage-deflate mode offered to clients that
+	// ask for it (RFC 7692); the decompressed size of a message counts
+	// against MaxMessageSize. Default off; NoContextTakeover keeps no
+	// compression state on idle connections.
+	Compression protocol.CompressionMode
+
 	// TestHandlers enables the test-panic handler (end-to-end tests only).
 	TestHandlers bool
 }
@@ -273,6 +279,9 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookMaxInFlight <= 0 {
 		bad("webhook-max-in-flight: %d must be positive", c.WebhookMaxInFlight)
+	}
+	if c.Compression < protocol.CompressionDisabled || c.Compression > protocol.CompressionContextTakeover {
+		bad("compression: mode %d is unknown", c.Compression)
 	}
 	// The write buffer must hold any control frame whole (see lazyio.go).
 	if c.WriteBufferSize < minWriteBuffer {

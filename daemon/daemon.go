@@ -63,8 +63,9 @@ type Daemon struct {
 // replaced whole by Reload and never modified.
 type runtimeConfig struct {
 	Config
-	exact  map[string]*route
-	prefix []*route // paths ending in "/", longest first
+	exact       map[string]*route
+	prefix      []*route // paths ending in "/", longest first
+	compression *protocol.CompressionOptions
 }
 
 // New validates cfg and returns a daemon ready to Serve.
@@ -124,6 +125,9 @@ func (d *Daemon) compile(cfg Config, old *runtimeConfig) *runtimeConfig {
 	rc := &runtimeConfig{Config: cfg, exact: make(map[string]*route)}
 	if rc.MaxFrameSize == 0 {
 		rc.MaxFrameSize = rc.MaxMessageSize
+	}
+	if cfg.Compression != protocol.CompressionDisabled {
+		rc.compression = &protocol.CompressionOptions{Mode: cfg.Compression}
 	}
 	for _, r := range cfg.Routes {
 		var rt *route

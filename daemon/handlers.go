@@ -134,14 +134,23 @@ func (r *relay) closed(c *conn, _ closeCause) {
 
 func (r *relay) message(c *conn, typ protocol.MessageType, p []byte) {
 	room := c.labels[r.label]
-	data := clone(p) // one copy, shared by every recipient
-	now := c.d.now()
 	s := r.shard(room)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for other := range s.rooms[room] {
+	members := s.rooms[room]
+	if len(members) <= 1 {
+		return // alone in the room
+	}
+	// One copy, framed (and compressed) once, shared by every recipient.
+	data := clone(p)
+	pm, err := protocol.NewPreparedMessage(typ, data)
+	if err != nil {
+		return // typ comes from the protocol: always text or binary
+	}
+	now := c.d.now()
+	for other := range members {
 		if other != c {
-			other.enqueue(itemKind(typ), data, now)
+			other.enqueuePrepared(itemKind(typ), data, pm, now)
 		}
 	}
 }

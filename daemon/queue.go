@@ -32,10 +32,12 @@ const (
 )
 
 // item is one queued message. data is never modified after it is queued,
-// so one slice is shared by every connection a broadcast reaches.
+// so one slice is shared by every connection a broadcast reaches; pm, when
+// set, is that message framed (and compressed) once for all of them.
 type item struct {
 	kind itemKind
 	data []byte
+	pm   *protocol.PreparedMessage
 	at   int64 // enqueue time, unix nanoseconds
 }
 
@@ -98,6 +100,16 @@ const (
 // enqueue queues a message without blocking. data must not be modified
 // afterwards.
 func (c *conn) enqueue(kind itemKind, data []byte, now time.Time) sendResult {
+	return c.enqueueItem(item{kind: kind, data: data, at: now.UnixNano()})
+}
+
+// enqueuePrepared queues a message prepared for many connections.
+func (c *conn) enqueuePrepared(kind itemKind, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
+	return c.enqueueItem(item{kind: kind, data: data, pm: pm, at: now.UnixNano()})
+}
+
+func (c *conn) enqueueItem(it item) sendResult {
+	kind, data := it.kind, it.data
 	limit := c.d.config().SendQueueBytes
 	c.mu.Lock()
 	if c.closing {
@@ -115,7 +127,7 @@ func (c *conn) enqueue(kind itemKind, data []byte, now time.Time) sendResult {
 		})
 		return sendSlow
 	}
-	c.q.push(item{kind: kind, data: data, at: now.UnixNano()})
+	c.q.push(it)
 	if kind != itemPing {
 		c.q.bytes += len(data)
 	}
@@ -240,6 +252,17 @@ func (c *conn) writeItem(it item) error {
 			return err
 		}
 		return c.ws.Ping(context.Background(), p[:])
+	}
+	if it.pm != nil {
+		if err := c.setWriteDeadline(); err != nil {
+			return err
+		}
+		if err := c.ws.WritePrepared(context.Background(), it.pm); err != nil {
+			return err
+		}
+		c.msgsOut.Add(1)
+		c.bytesOut.Add(uint64(len(it.data)))
+		return nil
 	}
 	return c.writeMessage(it.kind, it.data)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/protocol"
 )
 
 // config is everything wsd is configured with. Sources, highest priority
@@ -177,6 +178,7 @@ func (c *config) flagSet(getenv func(string) string) (*flag.FlagSet, *registry) 
 	fs.Var((*intSizeValue)(&c.daemon.MaxHeaderBytes), "max-header-bytes", "largest handshake request head")
 	fs.DurationVar(&c.daemon.WebhookTimeout, "webhook-timeout", d.WebhookTimeout, "time allowed for each webhook request")
 	fs.IntVar(&c.daemon.WebhookMaxInFlight, "webhook-max-in-flight", d.WebhookMaxInFlight, "webhook requests in flight per connection at most (1 keeps replies in order)")
+	fs.Var((*compressionValue)(&c.daemon.Compression), "compression", "permessage-deflate: off, no-context-takeover (no state kept on idle connections) or context-takeover")
 	fs.Var((*intSizeValue)(&c.daemon.WriteBufferSize), "write-buffer-size", "protocol write buffer kept per connection (message data is batched in pooled buffers)")
 	c.historyRetention = 30 * 24 * time.Hour
 	fs.Var((*daysDuration)(&c.historyRetention), "history-retention", "how long closed sessions are kept (e.g. 30d, 12h)")
@@ -460,6 +462,25 @@ func (d *daysDuration) Set(v string) error {
 	}
 	*d = daysDuration(x)
 	return nil
+}
+
+type compressionValue protocol.CompressionMode
+
+var compressionNames = map[protocol.CompressionMode]string{
+	protocol.CompressionDisabled:          "off",
+	protocol.CompressionNoContextTakeover: "no-context-takeover",
+	protocol.CompressionContextTakeover:   "context-takeover",
+}
+
+func (v *compressionValue) String() string { return compressionNames[protocol.CompressionMode(*v)] }
+func (v *compressionValue) Set(s string) error {
+	for m, name := range compressionNames {
+		if s == name {
+			*v = compressionValue(m)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: want off, no-context-takeover or context-takeover", s)
 }
 
 type levelValue slog.Level

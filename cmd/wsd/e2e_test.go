@@ -285,7 +285,7 @@ func TestSlowConsumer(t *testing.T) {
 	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
 	slowID := sessions(t, w.stateDir)[0].ID
 
-	const n, size = 600, 32 << 10 // ~19 MiB: more than any socket buffers hold
+	const n, size = 700, 16 << 10 // 11 MiB: more than the socket buffers hold
 	var lat []time.Duration
 	done := make(chan error, 1)
 	go func() {
@@ -300,7 +300,7 @@ func TestSlowConsumer(t *testing.T) {
 		done <- nil
 	}()
 	msg := make([]byte, size)
-	tick := time.NewTicker(time.Millisecond) // ~30 MiB/s: a pace a healthy client keeps
+	tick := time.NewTicker(2 * time.Millisecond) // 8 MiB/s: a pace a healthy client keeps, even under -race
 	defer tick.Stop()
 	for range n {
 		<-tick.C
@@ -710,5 +710,62 @@ func TestHandshakeRefusals(t *testing.T) {
 		if got := raw(tc.req); got != tc.want {
 			t.Errorf("%.40q: got %q, want %q", tc.req, got, tc.want)
 		}
+	}
+}
+
+func TestCompression(t *testing.T) {
+	t.Parallel()
+	w := startWSD(t, wsdOpts{args: []string{"--compression", "no-context-takeover",
+		"--route", "/room=relay:room", "--label-from-query", "room", "--route", "/=echo"}})
+	d := websocket.Dialer{EnableCompression: true}
+	g, resp, err := d.Dial(w.url("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("not negotiated: %q", ext)
+	}
+	g.EnableWriteCompression(true)
+	for _, n := range []int{0, 10, 1000, 100 << 10, 1 << 20} {
+		p := bytes.Repeat([]byte("compressible "), n/13+1)[:n]
+		if err := g.WriteMessage(websocket.TextMessage, p); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := g.ReadMessage()
+		if err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("%d bytes: %v (%d back)", n, err, len(got))
+		}
+	}
+	// A deflate bomb: 100 MiB of zeros, about 100 KiB on the wire, over
+	// the 1 MiB limit once inflated. The server closes with 1009 as soon
+	// as the limit is passed, possibly while the client is still writing.
+	if err := g.WriteMessage(websocket.BinaryMessage, make([]byte, 100<<20)); err == nil {
+		if _, _, err := g.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+			t.Fatalf("bomb: %v", err)
+		}
+	}
+	// A broadcast to a compressed and an uncompressed client.
+	a, _, err := d.Dial(w.url("/room?room=r"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	plain := dialWS(t, w.url("/room?room=r"), nil)
+	sender := dialWS(t, w.url("/room?room=r"), nil)
+	waitSessions(t, w.stateDir, "four sessions", func(ss []session) bool { return len(ss) == 4 })
+	msg := bytes.Repeat([]byte("broadcast "), 1000)
+	if err := sender.Write(context.Background(), protocol.TextMessage, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := a.ReadMessage(); err != nil || !bytes.Equal(p, msg) {
+		t.Fatalf("compressed receiver: %v", err)
+	}
+	if _, p := readMessage(t, plain); !bytes.Equal(p, msg) {
+		t.Fatal("plain receiver")
+	}
+	ss := waitSessions(t, w.stateDir, "the bomb session closed", func(ss []session) bool { return ss[0].Closed })
+	if ss[0].ClosedBy != "protocol_error" || ss[0].CloseCode != 1009 {
+		t.Fatalf("bomb session: %+v", ss[0])
 	}
 }
