@@ -211,6 +211,7 @@ func TestListSessionsUsesIndexes(t *testing.T) {
 		"SELECT id FROM sessions WHERE route = 'a' AND (connected_at, id) < (1, 'x') ORDER BY connected_at DESC, id DESC LIMIT 101",
 		"DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE closed_at < 1 LIMIT 500)",
 		"UPDATE sessions SET closed_at = 1 WHERE closed_at IS NULL",
+		"UPDATE sessions SET closed_at = 1 WHERE id = 'x'",
 	} {
 		rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
 		if err != nil {

@@ -158,9 +158,18 @@ func (r *closeRecord) apply(ctx context.Context, b *batch) error {
 	if r.CloseCode != 0 {
 		code = int64(r.CloseCode)
 	}
-	_, err := b.close.ExecContext(ctx,
-		r.ID, r.ClosedAt.UnixNano(), code, r.CloseReason, string(r.ClosedBy), r.Error,
-		r.MessagesIn, r.MessagesOut, r.BytesIn, r.BytesOut, b.node)
+	args := []any{r.ID, r.ClosedAt.UnixNano(), code, r.CloseReason, string(r.ClosedBy),
+		r.Error, r.MessagesIn, r.MessagesOut, r.BytesIn, r.BytesOut, b.node}
+	// Nearly always the open is already there, and a plain UPDATE costs
+	// about a third less than the upsert; the upsert covers the rest.
+	res, err := b.closeUpdate.ExecContext(ctx, args[:10]...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = b.close.ExecContext(ctx, args...)
 	return err
 }
 
@@ -175,6 +184,11 @@ const (
 		labels = excluded.labels, origin = excluded.origin, user_agent = excluded.user_agent,
 		subprotocol = excluded.subprotocol, extensions = excluded.extensions,
 		connected_at = excluded.connected_at, node = excluded.node`
+
+	sqlUpdateClose = `UPDATE sessions SET
+		closed_at = ?2, close_code = ?3, close_reason = ?4, closed_by = ?5, error = ?6,
+		messages_in = ?7, messages_out = ?8, bytes_in = ?9, bytes_out = ?10
+	WHERE id = ?1`
 
 	// A close without its open gets connected_at = closed_at until the open
 	// arrives.

@@ -24,11 +24,12 @@ const (
 // fills behind it, so memory stays bounded by QueueSize plus one batch and
 // the excess is dropped at the queue, counted.
 type writer struct {
-	s     *Store
-	open  *sql.Stmt
-	close *sql.Stmt
-	audit *sql.Stmt
-	beat  *sql.Stmt
+	s           *Store
+	open        *sql.Stmt
+	close       *sql.Stmt
+	closeUpdate *sql.Stmt
+	audit       *sql.Stmt
+	beat        *sql.Stmt
 
 	pending   []record
 	failing   bool
@@ -46,8 +47,8 @@ type writer struct {
 
 // batch is one write transaction's view of the prepared statements.
 type batch struct {
-	open, close, audit *sql.Stmt
-	node               string
+	open, close, closeUpdate, audit *sql.Stmt
+	node                            string
 }
 
 func newWriter(s *Store) (_ *writer, err error) {
@@ -55,7 +56,7 @@ func newWriter(s *Store) (_ *writer, err error) {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
-	}{{&w.open, sqlUpsertOpen}, {&w.close, sqlUpsertClose}, {&w.audit, sqlInsertAudit}, {&w.beat, sqlHeartbeat}} {
+	}{{&w.open, sqlUpsertOpen}, {&w.close, sqlUpsertClose}, {&w.closeUpdate, sqlUpdateClose}, {&w.audit, sqlInsertAudit}, {&w.beat, sqlHeartbeat}} {
 		if *p.dst, err = s.wdb.Prepare(p.q); err != nil {
 			return nil, errors.Join(fmt.Errorf("prepare: %w", err), w.closeStmts())
 		}
@@ -67,7 +68,7 @@ func newWriter(s *Store) (_ *writer, err error) {
 
 func (w *writer) closeStmts() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{w.open, w.close, w.audit, w.beat} {
+	for _, st := range []*sql.Stmt{w.open, w.close, w.closeUpdate, w.audit, w.beat} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -237,10 +238,11 @@ func (w *writer) apply(ctx context.Context, recs []record, now time.Time) (err e
 	// interrupt; BeginTx above stays cancellable.
 	sctx := context.WithoutCancel(ctx)
 	b := &batch{
-		open:  tx.StmtContext(sctx, w.open),
-		close: tx.StmtContext(sctx, w.close),
-		audit: tx.StmtContext(sctx, w.audit),
-		node:  w.s.cfg.Node,
+		open:        tx.StmtContext(sctx, w.open),
+		close:       tx.StmtContext(sctx, w.close),
+		closeUpdate: tx.StmtContext(sctx, w.closeUpdate),
+		audit:       tx.StmtContext(sctx, w.audit),
+		node:        w.s.cfg.Node,
 	}
 	for _, r := range recs {
 		if err := r.apply(sctx, b); err != nil {
