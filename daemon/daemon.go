@@ -116,7 +116,7 @@ func (d *Daemon) config() *runtimeConfig { return d.cfg.Load() }
 // Config returns the configuration in force.
 func (d *Daemon) Config() Config { return d.config().Config }
 
-// now returns the current time (one place to change for tests).
+// now returns the current time.
 func (d *Daemon) now() time.Time { return time.Now() }
 
 // compile builds a runtimeConfig, reusing the compiled routes of old that

@@ -85,7 +85,7 @@ func (w *webhook) connect(c *conn, _ *http.Request) *rejection {
 		}
 		return &rejection{status: status, reason: "webhook unavailable", metric: "webhook"}
 	}
-	drain(resp.Body)
+	w.drain(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		w.d.log.Debug("webhook refused connection", "conn_id", c.id.String(), "route", w.route, "status", resp.StatusCode)
 		return &rejection{status: resp.StatusCode, reason: "refused by the application", metric: "webhook_refused"}
@@ -137,7 +137,7 @@ func (w *webhook) deliver(c *conn, typ protocol.MessageType, data []byte) {
 		w.warn("webhook upstream failed; message not delivered", c, "err", err, "elapsed", time.Since(start).Round(time.Millisecond))
 		return
 	}
-	defer drain(resp.Body)
+	defer w.drain(resp.Body)
 	switch {
 	case resp.StatusCode == http.StatusNoContent:
 		return
@@ -190,7 +190,7 @@ func (w *webhook) sendClose(ctx context.Context, c *conn, cause closeCause) {
 		w.warn("webhook close event failed", c, "err", err)
 		return
 	}
-	drain(resp.Body)
+	w.drain(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		w.d.stats.webhookFailures.Add(1)
 		w.warn("webhook close event answered an error", c, "status", resp.StatusCode)
@@ -211,12 +211,13 @@ func (w *webhook) warn(msg string, c *conn, args ...any) {
 	w.d.log.Warn(msg, args...)
 }
 
-// drain reads what is left of a body (bounded) so that the connection can
-// be reused, and closes it.
-func drain(body io.ReadCloser) {
+// drain reads what is left of a response body (bounded) so that the
+// connection can be reused, and closes it. A failure only costs the
+// transport that connection; it is logged at debug level.
+func (w *webhook) drain(body io.ReadCloser) {
 	_, rerr := io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	if err := errors.Join(rerr, body.Close()); err != nil {
-		return // the transport drops the connection; nothing else to do
+		w.d.log.Debug("webhook response body", "route", w.route, "err", err)
 	}
 }
 
