@@ -36,8 +36,8 @@
 // synchronous=NORMAL in WAL mode, chosen because history is observability
 // and a per-commit fsync would tie the session rate to disk latency:
 //
-//   - A record is durable once committed: after Flush returns nil, or after
-//     Health().Queued has drained past it.
+//   - A record is durable once committed; Flush returning nil means
+//     everything recorded before the call is committed.
 //   - Process crash (kill -9, panic, OOM kill): every committed record
 //     survives; what was still queued in memory is lost, i.e. at most the
 //     last FlushInterval plus one commit of records at normal load, or the
@@ -51,9 +51,13 @@
 //   - After any crash, Open closes every session the previous run left open
 //     with closed_by=crash, close code 1006 and closed_at = the last
 //     heartbeat (written every HeartbeatInterval), never earlier than the
-//     session's connected_at.
+//     session's connected_at. (A clean stop records a close for every
+//     session first; a session whose close was lost or never recorded is
+//     treated the same way.)
 //   - Close commits what is queued (bounded by Config.CloseTimeout), writes a
 //     final heartbeat and truncates the WAL (wal_checkpoint(TRUNCATE)).
+//     Records it could not write are counted, logged and reported in its
+//     error.
 //
 // Schema migrations (package migrations, applied by goose at Open) run one
 // file per transaction together with their version row, so a crash during a
@@ -77,6 +81,26 @@
 // the batches, at Open and every minute after. Open sessions are never
 // pruned. auto_vacuum stays off: freed pages are reused by new rows, so the
 // file stays near its peak retained size rather than shrinking.
+//
+// # Performance
+//
+// Measured on the 2-core CI machine while other work kept its load average
+// at 3 to 5 (go test -run '^$' -bench 'StoreOpenClose|Sustained'
+// -benchtime 200000x ./store; each session is one open and one close,
+// realistic field sizes, closes 1024 sessions behind the opens):
+//
+//   - offered 20,000 sessions/s (40,000 records/s) for 10 s: nothing
+//     dropped; Record* call p50 2.2 us, p99 21 us; commit p50 8 ms, p99
+//     31 ms (~500 records per transaction); enqueue to durable p50 50 ms,
+//     p99 330 ms. At 10,000 sessions/s: commit p99 13 ms, durable p99 55 ms.
+//   - peak, producers backing off only when the queue is 3/4 full: 13,000
+//     to 19,000 sessions/s (26,000 to 38,000 records/s) with nothing
+//     dropped, depending on the other load; about 47 us of CPU per session
+//     for producers, writer and checkpointer together.
+//   - over 20 s at 20,000 sessions/s on the busy machine the writer fell
+//     behind and about 5% of records were dropped (counted); 10,000
+//     sessions/s held for 40 s with none dropped. The WAL stayed under
+//     64 MiB throughout.
 //
 // # Concurrency
 //
