@@ -1,10 +1,14 @@
 # wsd — build and test entry points. `make test` is what CI runs (through .ci/run).
-GO      ?= go
-PREFIX  ?= /usr/local
-BIN     := bin
-PKGS    := ./...
+GO         ?= go
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+BIN        := bin
+PKGS       := ./...
 
-.PHONY: all build run test lint unit fuzz-smoke clean
+.PHONY: all build run test lint unit clean install uninstall
 
 all: build
 
@@ -28,3 +32,22 @@ unit:
 
 clean:
 	rm -rf $(BIN)
+
+# install puts the binaries, the systemd units and the example settings in
+# place (PREFIX and DESTDIR respected). An existing /etc/wsd/wsd.env is kept.
+# Then: systemctl daemon-reload && systemctl enable --now wsd.socket wsd-admin.socket wsd.service
+install: build
+	install -D -m 0755 $(BIN)/wsd $(DESTDIR)$(BINDIR)/wsd
+	install -D -m 0755 $(BIN)/wsctl $(DESTDIR)$(BINDIR)/wsctl
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' systemd/wsd.service > $(DESTDIR)$(UNITDIR)/wsd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/wsd.service
+	install -m 0644 systemd/wsd.socket systemd/wsd-admin.socket $(DESTDIR)$(UNITDIR)/
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/wsd
+	test -e $(DESTDIR)$(SYSCONFDIR)/wsd/wsd.env || install -m 0640 systemd/wsd.env $(DESTDIR)$(SYSCONFDIR)/wsd/wsd.env
+
+# uninstall removes what install put in place except the settings in
+# $(SYSCONFDIR)/wsd and the state in /var/lib/wsd (history, keys).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/wsd $(DESTDIR)$(BINDIR)/wsctl
+	rm -f $(DESTDIR)$(UNITDIR)/wsd.service $(DESTDIR)$(UNITDIR)/wsd.socket $(DESTDIR)$(UNITDIR)/wsd-admin.socket
