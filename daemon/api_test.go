@@ -46,7 +46,9 @@ func TestDataMethods(t *testing.T) {
 	go func() {
 		watchDone <- d.Watch(wctx, 8, func(e Event) bool { events <- e; return true })
 	}()
-	time.Sleep(20 * time.Millisecond) // the watcher registers
+	for d.events.n.Load() == 0 { // the watcher registers
+		time.Sleep(time.Millisecond)
+	}
 
 	a := dial(t, url+"/?room=lobby", &protocol.DialOptions{Header: http.Header{"User-Agent": {"test-a"}}})
 	b := dial(t, url+"/?room=lobby", nil)

@@ -245,7 +245,7 @@ func (c *conn) closeInternal(why string) {
 }
 
 // finish classifies how the connection ended, waits for the goroutines it
-// owns, releases its resources and records the session.
+// owns, records the session and then releases its place in the hub.
 func (c *conn) finish(readErr error) {
 	// Make sure the TCP connection is closed whatever happened.
 	if err := c.ws.CloseNow(); err != nil {
@@ -264,7 +264,6 @@ func (c *conn) finish(readErr error) {
 	}
 	c.wg.Wait()
 	c.lr.release()
-	c.d.unregister(c)
 	c.route.h.closed(c, cause)
 	rec := SessionClose{
 		ID:          c.id.String(),
@@ -281,6 +280,9 @@ func (c *conn) finish(readErr error) {
 	c.d.rec.RecordClose(rec)
 	c.d.stats.closed(cause.by)
 	c.d.events.publishClose(c, rec)
+	// Last: whoever sees the connection gone from the hub (Daemon.Close)
+	// may rely on its session being recorded and counted.
+	c.d.unregister(c)
 	c.d.log.Debug("connection closed", "conn_id", rec.ID, "closed_by", string(cause.by), "code", cause.code, "reason", cause.reason, "error", cause.err)
 }
 

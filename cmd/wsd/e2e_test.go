@@ -278,14 +278,14 @@ func smallRcvBuf() *protocol.DialOptions {
 func TestSlowConsumer(t *testing.T) {
 	t.Parallel()
 	w := startWSD(t, wsdOpts{args: []string{"--route", "/feed=relay:room", "--label-from-query", "room",
-		"--send-queue-bytes", "1MiB", "--write-timeout", "3s", "--max-message-size", "64KiB"}})
+		"--send-queue-bytes", "4MiB", "--write-timeout", "5s", "--max-message-size", "64KiB"}})
 	slow := dialWS(t, w.url("/feed?room=r"), smallRcvBuf())
 	fast := dialWS(t, w.url("/feed?room=r"), nil)
 	producer := dialWS(t, w.url("/feed?room=r"), nil)
 	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
 	slowID := sessions(t, w.stateDir)[0].ID
 
-	const n, size = 700, 16 << 10 // 11 MiB: more than the socket buffers hold
+	const n, size = 1200, 16 << 10 // 19 MiB: more than the socket buffers and the queue hold
 	var lat []time.Duration
 	done := make(chan error, 1)
 	go func() {
