@@ -69,8 +69,10 @@ type wsd struct {
 type wsdOpts struct {
 	args     []string
 	env      []string
-	stateDir string // default: a new temporary directory
-	listen   string // default 127.0.0.1:0
+	stateDir string     // default: a new temporary directory
+	listen   string     // default 127.0.0.1:0
+	wrap     []string   // a command that runs wsd: wrap... wsd args...
+	files    []*os.File // passed as fd 3, 4, ...
 }
 
 // startWSD starts the binary with JSON logs on free loopback ports and
@@ -88,6 +90,10 @@ func startWSD(t testing.TB, o wsdOpts) *wsd {
 		"--state-dir", o.stateDir, "--log-format", "json", "--log-level", "debug",
 		"--handshake-rate", "0", "--close-timeout", "1s"}, o.args...)
 	cmd := exec.Command(wsdBin, args...)
+	if len(o.wrap) > 0 {
+		cmd = exec.Command(o.wrap[0], append(append(o.wrap[1:], wsdBin), args...)...)
+	}
+	cmd.ExtraFiles = o.files
 	cmd.Env = append(cleanEnv(), o.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/protocol"
 )
 
 // TestSdNotify checks READY, WATCHDOG and STOPPING over NOTIFY_SOCKET, as
@@ -53,5 +57,38 @@ func TestSdNotify(t *testing.T) {
 	want("STOPPING=1")
 	if code := w.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestSocketActivation passes the WebSocket listener as systemd does
+// (LISTEN_FDS, LISTEN_PID, fd 3): wsd serves on it instead of --listen.
+func TestSocketActivation(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// LISTEN_PID must be wsd's own pid: the shell sets it to its own and
+	// then becomes wsd.
+	w := startWSD(t, wsdOpts{
+		listen: "127.0.0.1:1", // would fail if used
+		wrap:   []string{"/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=ws exec "$0" "$@"`},
+		files:  []*os.File{f},
+	})
+	if w.addr != ln.Addr().String() {
+		t.Fatalf("serving on %s, want the activated socket %s", w.addr, ln.Addr())
+	}
+	c := dialWS(t, w.url("/"), nil)
+	if err := c.Write(context.Background(), protocol.TextMessage, []byte("activated")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := readMessage(t, c); string(p) != "activated" {
+		t.Fatalf("echo %q", p)
 	}
 }
