@@ -25,7 +25,9 @@
 // in a MSG_PEEK readiness wait rather than inside the protocol's read path,
 // and takes keepalive pongs off the socket itself (lazyReader.takePong), so
 // that its stack stays at 2 KiB. Measured (cmd/wsd TestMeasureIdleMemory):
-// about 6.5 KB of RSS per idle connection, 8.3 KB with pings every 2 s.
+// about 7.0 KB of RSS per idle connection, 8.6 KB with pings every 2 s
+// (10,000 connections; live memory is about 2 KiB of stack and 3.2 KB of
+// heap, the rest is allocator and GC headroom).
 //
 // # Lock order
 //
