@@ -1,0 +1,279 @@
+// Package apitype holds the JSON wire types of wsd's admin API
+// (PRODUCT.md §4), shared by the server (package admin), its Go client
+// (package admin/client) and wsctl. It imports only the standard library.
+//
+// Field names are the API's contract: snake_case, times in RFC 3339 with
+// nanoseconds, durations in milliseconds (fields ending in _ms).
+package apitype
+
+import "time"
+
+// Scopes of admin tokens (PRODUCT.md §4). ScopeAdmin grants all of them.
+const (
+	ScopeConnectionsRead  = "connections:read"
+	ScopeConnectionsWrite = "connections:write"
+	ScopeConnectionsClose = "connections:close"
+	ScopeSessionsRead     = "sessions:read"
+	ScopeAuditRead        = "audit:read"
+	ScopeAdmin            = "admin"
+)
+
+// Error codes, the "code" of an ErrorBody.
+const (
+	CodeBadRequest           = "bad_request"
+	CodeInvalidSelector      = "invalid_selector"
+	CodeUnauthorized         = "unauthorized"
+	CodeForbidden            = "forbidden"
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeConfirmationRequired = "confirmation_required"
+	CodeConflict             = "conflict"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeRateLimited          = "rate_limited"
+	CodeUnavailable          = "unavailable"
+	CodeInternal             = "internal"
+)
+
+// Error is the body of every error answer.
+type Error struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody says what went wrong. Matched is set on confirmation_required
+// answers: the number of connections the call would close.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Matched *int   `json:"matched,omitempty"`
+}
+
+// Connection is one live connection (PRODUCT.md §3).
+type Connection struct {
+	ID              string            `json:"id"`
+	Route           string            `json:"route"`
+	RemoteAddr      string            `json:"remote_addr"`
+	User            string            `json:"user"`
+	Labels          map[string]string `json:"labels"`
+	Origin          string            `json:"origin"`
+	UserAgent       string            `json:"user_agent"`
+	Subprotocol     string            `json:"subprotocol"`
+	Extensions      string            `json:"extensions"`
+	ConnectedAt     time.Time         `json:"connected_at"`
+	LastActivityAt  *time.Time        `json:"last_activity_at"`
+	MessagesIn      int64             `json:"messages_in"`
+	MessagesOut     int64             `json:"messages_out"`
+	BytesIn         int64             `json:"bytes_in"`
+	BytesOut        int64             `json:"bytes_out"`
+	SendQueueBytes  int64             `json:"send_queue_bytes"`
+	OldestQueuedMS  int64             `json:"oldest_queued_ms"`
+	RTTMS           *float64          `json:"rtt_ms"`
+	TokenExpiresAt  *time.Time        `json:"token_expires_at"`
+	WebhookInFlight int               `json:"webhook_in_flight"`
+}
+
+// ConnectionList is one page of live connections, in id (connection)
+// order. Next is the cursor of the following page (the after parameter),
+// empty on the last page.
+type ConnectionList struct {
+	Connections []Connection `json:"connections"`
+	Next        string       `json:"next,omitempty"`
+}
+
+// Message is the body of POST /v1/connections/{id}/messages: exactly one of
+// Text and Binary (base64 in JSON).
+type Message struct {
+	Text   *string `json:"text,omitempty"`
+	Binary []byte  `json:"binary,omitempty"`
+}
+
+// SendResult answers a send: the message is queued for the connection.
+type SendResult struct {
+	ID     string `json:"id"`
+	Queued bool   `json:"queued"`
+	Bytes  int    `json:"bytes"`
+}
+
+// BroadcastRequest is the body of POST /v1/broadcast. A selector, or All,
+// is required; DryRun counts the matches without sending.
+type BroadcastRequest struct {
+	Selector string  `json:"selector,omitempty"`
+	All      bool    `json:"all,omitempty"`
+	Text     *string `json:"text,omitempty"`
+	Binary   []byte  `json:"binary,omitempty"`
+	DryRun   bool    `json:"dry_run,omitempty"`
+}
+
+// BulkResult answers a broadcast or a bulk close. Matched connections
+// matched the selector; Queued got the message (or started closing);
+// Dropped matched but were already closing (or, for a broadcast, were
+// closed as slow consumers by this message). A dry run sets DryRun, counts
+// Matched and gives a Sample of the matches; it does nothing.
+type BulkResult struct {
+	Matched int          `json:"matched"`
+	Queued  int          `json:"queued"`
+	Dropped int          `json:"dropped"`
+	DryRun  bool         `json:"dry_run,omitempty"`
+	Sample  []Connection `json:"sample,omitempty"`
+}
+
+// CloseRequest is the body of POST /v1/close. Above the daemon's bulk
+// confirmation threshold the call must carry Confirm equal to the number
+// of matching connections (a dry run tells it).
+type CloseRequest struct {
+	Selector string `json:"selector,omitempty"`
+	All      bool   `json:"all,omitempty"`
+	Code     int    `json:"code,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	DryRun   bool   `json:"dry_run,omitempty"`
+	Confirm  *int   `json:"confirm,omitempty"`
+}
+
+// CloseResult answers DELETE /v1/connections/{id}: the connection has
+// closed and its session is recorded.
+type CloseResult struct {
+	ID     string `json:"id"`
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// Session is one row of session history (PRODUCT.md §6). ClosedAt,
+// CloseCode and ClosedBy are empty while the session is open.
+type Session struct {
+	ID          string            `json:"id"`
+	Route       string            `json:"route"`
+	RemoteAddr  string            `json:"remote_addr"`
+	User        string            `json:"user"`
+	Labels      map[string]string `json:"labels"`
+	Origin      string            `json:"origin"`
+	UserAgent   string            `json:"user_agent"`
+	Subprotocol string            `json:"subprotocol"`
+	Extensions  string            `json:"extensions"`
+	ConnectedAt time.Time         `json:"connected_at"`
+	ClosedAt    *time.Time        `json:"closed_at"`
+	CloseCode   int               `json:"close_code,omitempty"`
+	CloseReason string            `json:"close_reason"`
+	ClosedBy    string            `json:"closed_by,omitempty"`
+	Error       string            `json:"error,omitempty"`
+	MessagesIn  int64             `json:"messages_in"`
+	MessagesOut int64             `json:"messages_out"`
+	BytesIn     int64             `json:"bytes_in"`
+	BytesOut    int64             `json:"bytes_out"`
+	Node        string            `json:"node"`
+}
+
+// SessionList is one page of sessions, newest first. Next is the cursor of
+// the following (older) page (the before parameter), empty on the last.
+type SessionList struct {
+	Sessions []Session `json:"sessions"`
+	Next     string    `json:"next,omitempty"`
+}
+
+// Event types of GET /v1/events (the SSE "event:" field).
+const (
+	EventConnect = "connect"
+	EventClose   = "close"
+	// EventEnd is the last event of a stream that the server ends
+	// (shutdown); Reason says why.
+	EventEnd = "end"
+)
+
+// Event is the data of one server-sent event.
+type Event struct {
+	Type       string      `json:"type"`
+	At         time.Time   `json:"at"`
+	Connection *Connection `json:"connection,omitempty"`
+	Close      *CloseInfo  `json:"close,omitempty"`
+	// Missed counts events this subscriber lost because it fell behind,
+	// since the previous event it received.
+	Missed uint64 `json:"missed,omitempty"`
+	Reason string `json:"reason,omitempty"` // for end
+}
+
+// CloseInfo says how a connection ended.
+type CloseInfo struct {
+	Code        int    `json:"code"`
+	Reason      string `json:"reason"`
+	ClosedBy    string `json:"closed_by"`
+	Error       string `json:"error,omitempty"`
+	MessagesIn  int64  `json:"messages_in"`
+	MessagesOut int64  `json:"messages_out"`
+	BytesIn     int64  `json:"bytes_in"`
+	BytesOut    int64  `json:"bytes_out"`
+}
+
+// Stats answers GET /v1/stats: live counts, totals since start, rates and
+// the state of session history.
+type Stats struct {
+	Version            string            `json:"version"`
+	StartedAt          time.Time         `json:"started_at"`
+	UptimeSeconds      float64           `json:"uptime_seconds"`
+	Draining           bool              `json:"draining"`
+	Connections        int               `json:"connections"`
+	Handshaking        int               `json:"handshaking"`
+	ConnectionsByRoute map[string]int    `json:"connections_by_route"`
+	SendQueueBytes     int64             `json:"send_queue_bytes"`
+	Accepted           uint64            `json:"accepted"`
+	Closed             uint64            `json:"closed"`
+	ClosedBy           map[string]uint64 `json:"closed_by"`
+	HandshakeFailures  map[string]uint64 `json:"handshake_failures"`
+	SlowConsumers      uint64            `json:"slow_consumers"`
+	Panics             uint64            `json:"panics"`
+	WebhookFailures    uint64            `json:"webhook_failures"`
+	WebhookDropped     uint64            `json:"webhook_events_dropped"`
+	Rates              Rates             `json:"rates"`
+	EventSubscribers   int               `json:"event_subscribers"`
+	History            History           `json:"history"`
+}
+
+// Rates are per second, over WindowSeconds (the time since the oldest
+// sample the server kept, at most a minute; since start before that).
+type Rates struct {
+	WindowSeconds     float64 `json:"window_seconds"`
+	ConnectsPerSecond float64 `json:"connects_per_second"`
+	ClosesPerSecond   float64 `json:"closes_per_second"`
+}
+
+// History is the state of the session store. While Degraded, writes fail
+// and the history endpoints answer 503; WebSocket traffic is unaffected.
+type History struct {
+	Status      string     `json:"status"` // "ok" or "degraded"
+	Degraded    bool       `json:"degraded"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	Queued      uint64     `json:"queued"`
+	Dropped     uint64     `json:"dropped"`
+	Written     uint64     `json:"written"`
+	LastCommit  *time.Time `json:"last_commit,omitempty"`
+	WALBytes    int64      `json:"wal_bytes"`
+}
+
+// AuditEntry is one mutating admin call.
+type AuditEntry struct {
+	ID         int64          `json:"id"`
+	At         time.Time      `json:"at"`
+	Subject    string         `json:"subject"`
+	Action     string         `json:"action"`
+	Target     string         `json:"target"`
+	Parameters map[string]any `json:"parameters"`
+	Matched    int64          `json:"matched"`
+	Affected   int64          `json:"affected"`
+	Result     string         `json:"result"`
+}
+
+// AuditList is one page of audit entries, newest first; Next is the
+// before cursor of the following page.
+type AuditList struct {
+	Entries []AuditEntry `json:"entries"`
+	Next    string       `json:"next,omitempty"`
+}
+
+// Audit actions.
+const (
+	ActionSend      = "connection.send"
+	ActionClose     = "connection.close"
+	ActionBroadcast = "broadcast"
+	ActionBulkClose = "connections.close"
+	// ResultOK is the result of a call that succeeded; otherwise the
+	// result is the error code of the answer.
+	ResultOK = "ok"
+)
