@@ -232,7 +232,6 @@ func (c *Conn) peerClosed(code StatusCode, reason string) error {
 	c.rErrOnce = ce
 	c.closeMu.Lock()
 	c.closeRecv = true
-	close(c.recvCloseC)
 	answer := !c.closeSent.Load()
 	c.closeSent.Store(true)
 	if c.closeErr == nil {

@@ -63,6 +63,7 @@ type Conn struct {
 	mr        messageReader
 	rErrOnce  error // terminal read error, once the connection failed
 	rDraining bool  // reading only to find the peer's close frame
+	rYield    bool  // this read may yield after control frames (see Options.YieldAfterControl)
 
 	// Writer state. msgSem is held for a whole message, wmu for one frame.
 	msgSem chan struct{}
@@ -76,7 +77,6 @@ type Conn struct {
 	closeSent  atomic.Bool // a close frame was sent or is being sent; set under closeMu
 	closeRecv  bool
 	closeErr   error         // what Read and Write return once closed
-	recvCloseC chan struct{} // closed when the peer's close frame arrives
 	doneC      chan struct{} // closed when the TCP connection is closed
 }
 
@@ -89,7 +89,6 @@ func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Op
 		lim:        o.limits(),
 		readSem:    make(chan struct{}, 1),
 		msgSem:     make(chan struct{}, 1),
-		recvCloseC: make(chan struct{}),
 		doneC:      make(chan struct{}),
 	}
 	c.rDone = true

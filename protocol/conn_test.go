@@ -96,3 +96,43 @@ func TestCloseReasonReachesPeer(t *testing.T) {
 		t.Fatalf("server saw %v", err)
 	}
 }
+
+// TestYieldAfterControl checks that a read between messages returns after a
+// ping with nothing else buffered, and that messages still arrive whole.
+func TestYieldAfterControl(t *testing.T) {
+	served := make(chan []string, 1)
+	opts := &AcceptOptions{Options: Options{YieldAfterControl: true}}
+	url := startServer(t, httpHandlerFunc2(opts, func(c *Conn) {
+		var got []string
+		defer func() { served <- got }()
+		for len(got) < 4 {
+			typ, msg, err := c.ReadInto(context.Background(), nil)
+			if err != nil {
+				got = append(got, "error: "+err.Error())
+				return
+			}
+			if typ == 0 {
+				got = append(got, "yield")
+				continue
+			}
+			got = append(got, string(msg))
+		}
+	}))
+	p := dialPeer(t, url)
+	p.send(true, OpPing, []byte("1"))
+	p.expectFrame(OpPong, []byte("1"))
+	p.send(false, OpText, []byte("frag"))
+	p.send(true, OpPing, []byte("2")) // inside a message: no yield
+	p.send(true, OpContinuation, []byte("ment"))
+	p.expectFrame(OpPong, []byte("2"))
+	// A ping and a message in one write: the message follows at once.
+	p.write(append(p.frame(true, 0, OpPing, []byte("3")), p.frame(true, 0, OpText, []byte("next"))...))
+	p.expectFrame(OpPong, []byte("3"))
+	p.send(true, OpPing, []byte("4"))
+	p.expectFrame(OpPong, []byte("4"))
+	got := <-served
+	want := []string{"yield", "fragment", "next", "yield"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("reads %q, want %q", got, want)
+	}
+}

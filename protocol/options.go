@@ -70,6 +70,13 @@ type Options struct {
 	// of each pong received (solicited or not). The slice is only valid
 	// during the call.
 	OnPong func(payload []byte)
+	// YieldAfterControl makes Read and ReadInto return a zero MessageType
+	// and no error after handling control frames that arrived between
+	// messages, once the connection's buffer holds no more input. A server
+	// that parks idle connections outside the read path (waiting for
+	// readability) uses it so that a keepalive pong does not leave its
+	// goroutine blocked deep inside ReadInto.
+	YieldAfterControl bool
 }
 
 // limits holds the effective values of Options.
@@ -79,6 +86,7 @@ type limits struct {
 	closeTimeout time.Duration
 	onFrame      func(FrameEvent)
 	onPong       func([]byte)
+	yield        bool
 }
 
 func (o *Options) limits() limits {
@@ -106,6 +114,7 @@ func (o *Options) limits() limits {
 	}
 	l.onFrame = o.OnFrame
 	l.onPong = o.OnPong
+	l.yield = o.YieldAfterControl
 	return l
 }
 

@@ -26,13 +26,22 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 		return 0, buf[:0], err
 	}
 	stop := watch(ctx, c.nc, setReadDeadline)
+	c.rYield = c.lim.yield
 	typ, buf, err := c.readMessage(buf[:0])
+	c.rYield = false
+	if err == errYield {
+		typ, err = 0, nil
+	}
 	if stop != nil && !stop() {
 		err = c.readCancelled(ctx, err)
 	}
 	<-c.readSem
 	return typ, buf, err
 }
+
+// errYield ends a read that handled control frames only, for
+// Options.YieldAfterControl.
+var errYield = errors.New("websocket: no message yet")
 
 // Reader returns a reader of the next data message's payload; it returns
 // io.EOF at the end of the message. A message not read to its end is
@@ -212,6 +221,9 @@ func (c *Conn) nextFrame() error {
 		if h.opcode.IsControl() {
 			if err := c.handleControl(h); err != nil {
 				return err
+			}
+			if c.rYield && !c.rInMsg && !c.rDraining && c.br.Buffered() == 0 {
+				return errYield
 			}
 			continue
 		}
