@@ -73,23 +73,23 @@ type Conn struct {
 	mw     messageWriter
 
 	// Close state, guarded by closeMu.
-	closeMu    sync.Mutex
-	closeSent  atomic.Bool // a close frame was sent or is being sent; set under closeMu
-	closeRecv  bool
-	closeErr   error         // what Read and Write return once closed
-	doneC      chan struct{} // closed when the TCP connection is closed
+	closeMu   sync.Mutex
+	closeSent atomic.Bool // a close frame was sent or is being sent; set under closeMu
+	closeRecv bool
+	closeErr  error         // what Read and Write return once closed
+	doneC     chan struct{} // closed when the TCP connection is closed
 }
 
 func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Options) *Conn {
 	c := &Conn{
-		nc:         nc,
-		br:         br,
-		bw:         bw,
-		client:     client,
-		lim:        o.limits(),
-		readSem:    make(chan struct{}, 1),
-		msgSem:     make(chan struct{}, 1),
-		doneC:      make(chan struct{}),
+		nc:      nc,
+		br:      br,
+		bw:      bw,
+		client:  client,
+		lim:     o.limits(),
+		readSem: make(chan struct{}, 1),
+		msgSem:  make(chan struct{}, 1),
+		doneC:   make(chan struct{}),
 	}
 	c.rDone = true
 	c.mr.c = c
