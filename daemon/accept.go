@@ -295,6 +295,9 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			ReadBufferSize:  16,
 			WriteBufferSize: rc.WriteBufferSize,
 			OnPong:          c.onPong,
+			// Keepalive pongs end a read, so that an idle connection
+			// parks in waitReadable with a small stack (see conn.serve).
+			YieldAfterControl: true,
 		},
 		Subprotocols:   rc.Subprotocols,
 		OriginPatterns: rc.AllowedOrigins,

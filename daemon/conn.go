@@ -172,15 +172,18 @@ func (c *conn) serve() {
 			// costs one more system call per wake-up, so busy
 			// connections skip it.
 			c.lr.waitReadable()
-			if c.idlePong() {
-				continue // a keepalive pong: park again
-			}
 		}
 		waitStart := time.Now()
 		typ, msg, err := c.ws.ReadInto(ctx, buf)
 		if err != nil {
 			c.finish(err)
 			return
+		}
+		if typ == 0 {
+			// Only control frames (a keepalive pong) were read: with
+			// YieldAfterControl the protocol returns instead of waiting
+			// deep in its read path, so the connection parks again.
+			continue
 		}
 		now := time.Now()
 		sporadic = now.Sub(waitStart) > sporadicGap
@@ -190,29 +193,6 @@ func (c *conn) serve() {
 		c.handle(typ, msg)
 		buf = msg[:0]
 	}
-}
-
-// idlePong takes a keepalive pong off an idle connection without entering
-// the protocol's read path (see lazyReader.takePong), and reports whether it
-// did. Holding c.mu with closing false keeps protocol.Conn.Close from
-// reading meanwhile.
-func (c *conn) idlePong() bool {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return false
-	}
-	p, ok := c.lr.takePong()
-	broken := c.lr.broken
-	c.mu.Unlock()
-	if broken {
-		c.forceClose(closeCause{by: ClosedByServer, code: int(protocol.StatusAbnormalClosure), err: "idle pong read cut short"})
-		return false
-	}
-	if ok {
-		c.onPong(p)
-	}
-	return ok
 }
 
 // maxKeptBuffer is the largest message buffer a busy connection keeps

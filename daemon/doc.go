@@ -23,11 +23,12 @@
 // chunk; the protocol keeps a 16-byte reader and a 127-byte writer. The
 // reading goroutine of a connection whose messages come sporadically parks
 // in a MSG_PEEK readiness wait rather than inside the protocol's read path,
-// and takes keepalive pongs off the socket itself (lazyReader.takePong), so
-// that its stack stays at 2 KiB. Measured (cmd/wsd TestMeasureIdleMemory):
-// about 7.0 KB of RSS per idle connection, 8.6 KB with pings every 2 s
-// (10,000 connections; live memory is about 2 KiB of stack and 3.2 KB of
-// heap, the rest is allocator and GC headroom).
+// so that its stack stays at 2 KiB; it reads with
+// protocol.Options.YieldAfterControl, so that a keepalive pong sends it back
+// there instead of leaving it blocked in ReadInto. Measured (cmd/wsd
+// TestMeasureIdleMemory, 10,000 connections): about 6.7 KB of RSS per idle
+// connection, 10.1 KB with pings every 2 s (reading a pong through the
+// protocol grows the stack to 4 KiB until the GC shrinks it again).
 //
 // # Lock order
 //

@@ -45,12 +45,6 @@ type lazyReader struct {
 	readFn func(fd uintptr) bool
 	peekFn func(fd uintptr) bool
 	peekB  [1]byte
-
-	// The idle pong path (takePong).
-	pongFn  func(fd uintptr) bool
-	pongBuf [maxIdlePong]byte
-	pongLen int  // payload bytes of the pong taken, or -1
-	broken  bool // a pong was only partly consumed: the stream is lost
 }
 
 func newLazyReader(nc net.Conn) *lazyReader {
@@ -62,7 +56,6 @@ func newLazyReader(nc net.Conn) *lazyReader {
 	}
 	l.readFn = l.rawRead
 	l.peekFn = l.rawPeek
-	l.pongFn = l.rawPong
 	return l
 }
 
@@ -168,58 +161,6 @@ func (l *lazyReader) rawRead(fd uintptr) bool {
 		}
 		return true
 	}
-}
-
-// maxIdlePong is the largest pong frame takePong consumes: header, masking
-// key and the 8-byte payload of the daemon's own pings.
-const maxIdlePong = 2 + 4 + 8
-
-// takePong consumes a pong frame waiting at the head of the socket, if that
-// is what is there, and returns its unmasked payload (valid until the next
-// call). It exists for idle connections: the protocol handles control
-// frames inside ReadInto and returns only with a data message, so reading
-// the keepalive pong through it would leave the goroutine parked deep in the
-// read path (and its stack at 4 KiB) until the client next sends a message.
-//
-// The caller guarantees that the protocol is between messages with nothing
-// buffered and that no other goroutine reads (it holds conn.mu with the
-// connection not closing; see conn.serve). Only a complete, final, masked
-// pong with at most 8 bytes of payload and no RSV bits is taken; anything
-// else is left for the protocol, which validates it.
-func (l *lazyReader) takePong() ([]byte, bool) {
-	if l.rc == nil || l.r < l.w {
-		return nil, false
-	}
-	l.pongLen = -1
-	if err := l.rc.Read(l.pongFn); err != nil || l.pongLen < 0 {
-		return nil, false
-	}
-	p := l.pongBuf[6 : 6+l.pongLen]
-	for i := range p {
-		p[i] ^= l.pongBuf[2+i%4]
-	}
-	return p, true
-}
-
-func (l *lazyReader) rawPong(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), l.pongBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	if err != nil || n < 2 {
-		return true // nothing there after all, or an error the protocol will see
-	}
-	const finPong, masked = 0x80 | 0x0A, 0x80
-	size := int(l.pongBuf[1] &^ masked)
-	if l.pongBuf[0] != finPong || l.pongBuf[1]&masked == 0 || size > maxIdlePong-6 || n < 6+size {
-		return true
-	}
-	m, err := syscall.Read(int(fd), l.pongBuf[:6+size])
-	if err != nil || m != 6+size {
-		// Cannot happen for bytes just peeked on a stream socket; if it
-		// did, the frame stream would be cut.
-		l.broken = true
-		return true
-	}
-	l.pongLen = size
-	return true
 }
 
 func (l *lazyReader) release() {
