@@ -169,8 +169,9 @@ type Config struct {
 
 	// Compression is the permessage-deflate mode offered to clients that
 	// ask for it (RFC 7692); the decompressed size of a message counts
-	// against MaxMessageSize. Default off; NoContextTakeover keeps no
-	// compression state on idle connections.
+	// against MaxMessageSize. Default NoContextTakeover, which every
+	// browser accepts and which keeps no compression state on idle
+	// connections; clients that do not offer compression are unaffected.
 	Compression protocol.CompressionMode
 
 	// TestHandlers enables the test-panic handler (end-to-end tests only).
@@ -197,6 +198,7 @@ func DefaultConfig() Config {
 		WebhookTimeout:      DefaultWebhookTimeout,
 		WebhookMaxInFlight:  DefaultWebhookMaxInFlight,
 		WriteBufferSize:     DefaultWriteBufferSize,
+		Compression:         protocol.CompressionNoContextTakeover,
 	}
 }
 
