@@ -196,7 +196,7 @@ func (c *Conn) waitDone() error {
 	t := time.NewTimer(2 * c.lim.closeTimeout)
 	defer t.Stop()
 	select {
-	case <-c.doneC:
+	case <-c.Done():
 		return nil
 	case <-t.C:
 		c.setCloseErr(errClosed)

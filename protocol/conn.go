@@ -59,7 +59,6 @@ type Conn struct {
 	rInfl     io.ReadCloser
 	rInflN    uint64 // inflated bytes of the current message
 	pr        payloadReader
-	ctrl      [maxControlPayload]byte
 	mr        messageReader
 	rErrOnce  error // terminal read error, once the connection failed
 	rDraining bool  // reading only to find the peer's close frame
@@ -70,14 +69,14 @@ type Conn struct {
 	wmu    sync.Mutex
 	wHdr   [maxHeaderSize]byte
 	rng    *rand.ChaCha8 // masking keys (client only), guarded by wmu
-	mw     messageWriter
 
 	// Close state, guarded by closeMu.
 	closeMu   sync.Mutex
 	closeSent atomic.Bool // a close frame was sent or is being sent; set under closeMu
 	closeRecv bool
 	closeErr  error         // what Read and Write return once closed
-	doneC     chan struct{} // closed when the TCP connection is closed
+	tcpClosed bool          // the TCP connection is closed
+	doneC     chan struct{} // made on demand by Done, closed with the TCP connection
 }
 
 func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Options) *Conn {
@@ -89,12 +88,10 @@ func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Op
 		lim:     o.limits(),
 		readSem: make(chan struct{}, 1),
 		msgSem:  make(chan struct{}, 1),
-		doneC:   make(chan struct{}),
 	}
 	c.rDone = true
 	c.mr.c = c
 	c.pr.c = c
-	c.mw.c = c
 	if client {
 		var seed [32]byte
 		// crypto/rand.Read never fails on supported platforms (Go ≥1.24).
@@ -130,7 +127,17 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
 
 // Done returns a channel closed once the underlying connection is closed.
-func (c *Conn) Done() <-chan struct{} { return c.doneC }
+func (c *Conn) Done() <-chan struct{} {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.doneC == nil {
+		c.doneC = make(chan struct{})
+		if c.tcpClosed {
+			close(c.doneC)
+		}
+	}
+	return c.doneC
+}
 
 // aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -213,13 +220,14 @@ func (c *Conn) CloseNow() error {
 // closeTCP closes the network connection once.
 func (c *Conn) closeTCP() error {
 	c.closeMu.Lock()
-	select {
-	case <-c.doneC:
+	if c.tcpClosed {
 		c.closeMu.Unlock()
 		return nil
-	default:
 	}
-	close(c.doneC)
+	c.tcpClosed = true
+	if c.doneC != nil {
+		close(c.doneC)
+	}
 	c.closeMu.Unlock()
 	if err := c.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("close: %w", err)

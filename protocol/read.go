@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -313,7 +314,9 @@ func (c *Conn) checkHeader(h *header) (StatusCode, string) {
 
 // handleControl reads and acts on a control frame.
 func (c *Conn) handleControl(h *header) error {
-	p := c.ctrl[:h.length]
+	bp := ctrlBufPool.Get().(*[maxControlPayload]byte)
+	defer ctrlBufPool.Put(bp)
+	p := bp[:h.length]
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		return c.readFailed(err)
 	}
@@ -351,6 +354,10 @@ func (c *Conn) handleControl(h *header) error {
 	}
 	return nil
 }
+
+// ctrlBufPool holds control frame payload buffers: a connection needs one
+// only while it handles a control frame.
+var ctrlBufPool = sync.Pool{New: func() any { return new([maxControlPayload]byte) }}
 
 // readFailed turns an I/O error into the connection's terminal read error.
 func (c *Conn) readFailed(err error) error {
