@@ -1,0 +1,94 @@
+// Package tracing sets up OpenTelemetry tracing for wsd from the standard
+// OTEL_* environment variables (FromEnv, Setup) and names the spans and
+// attributes wsd writes (attr.go). It also provides the HTTP middleware
+// that traces the admin API (Middleware) and W3C Trace Context propagation
+// (Extract, Inject). It depends on OpenTelemetry only; the daemon builds
+// the spans of sessions (daemon/trace.go) with the names defined here.
+//
+// # Configuration
+//
+// Tracing is off unless an OTLP endpoint is configured
+// (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or
+// OTEL_TRACES_EXPORTER=otlp for the default localhost endpoint). Off means
+// a no-op TracerProvider, which the daemon recognises (IsNoop) and then
+// never starts a span or installs a frame hook: tracing off costs nil
+// checks. OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or http/protobuf (the
+// specification's default); OTEL_TRACES_SAMPLER and _ARG, OTEL_SERVICE_NAME
+// (default wsd), OTEL_RESOURCE_ATTRIBUTES, the OTLP headers, timeout,
+// compression and certificate variables, and OTEL_BSP_* are honoured.
+// Unsupported values are errors at start, not silent defaults.
+//
+// Spans go through a batch processor whose queue is bounded (2048 spans by
+// default) and drops when full: a slow or dead collector never blocks a
+// connection. Each export, retries included, is bounded by the export
+// timeout (5 s by default). Provider.Shutdown flushes within
+// Config.ShutdownTimeout (5 s) whatever the collector does, so wsd's stop
+// never hangs on it; Stats counts spans ended, exported and lost.
+//
+// # Span design
+//
+// The operator's question is "what happened to connection X?", asked while
+// X is still open as often as after it closed. A session lasts minutes or
+// days, and a span is exported only when it ends, so one span covering the
+// session (the obvious design) would leave Jaeger empty until the close.
+// Instead a session is one trace made of short spans, each exported soon
+// after it happens, all carrying ws.connection.id so that one Jaeger tag
+// search finds them all:
+//
+//   - websocket.upgrade (server span): the opening handshake, from accept to
+//     the 101 (or to the refusal, with its status and error.type). It is
+//     the session's first span and ends within milliseconds, so Jaeger
+//     shows the session about a second after it opens. Its parent is the
+//     client's traceparent (header, or traceparent query parameter for
+//     browsers, which cannot set headers on a WebSocket handshake): a
+//     page's trace continues into its session. Attributes: http.request.method,
+//     url.path (never the query, which may carry an access token),
+//     url.scheme, network.peer.address and .port, client.address (behind a
+//     trusted proxy), user_agent.original, http.request.header.origin,
+//     http.route, ws.handler, user.id, http.response.status_code,
+//     websocket.subprotocol and websocket.extensions.
+//   - websocket.frames: a segment of the session's frames, each frame an
+//     event (websocket.frame) with network.io.direction (receive/transmit),
+//     websocket.opcode and .opcode.name, websocket.fin, .rsv1, .rsv2, .rsv3,
+//     .masked and .payload_length, plus websocket.close.code and .reason on
+//     close frames. Which frames: --trace-frames none, control (ping, pong,
+//     close) or all. A segment ends after 100 frames or when it is a second
+//     old (the daemon's keepalive scanner ends it: no timer per
+//     connection), so frames reach Jaeger while the session runs. Events
+//     rather than a span per frame: an event costs an append to the open
+//     segment, a span costs a queue slot and an export of its own, and
+//     the "all" mode must stay within twice the untraced CPU.
+//   - websocket.send: a message queued by the admin API for this session
+//     (a send, or one recipient of a broadcast), linked to the admin
+//     request's span (or the broadcast's).
+//   - webhook connect / message / close (client spans): the session's
+//     webhook requests, which carry traceparent, so that the application
+//     continues the session's trace.
+//   - websocket.session and, under it, websocket.close: written when the
+//     session ends. websocket.session spans the whole session (start =
+//     upgrade) with its totals (ws.messages_in/out, ws.bytes_in/out);
+//     websocket.close spans the closing (from the first close frame, or
+//     the daemon's decision, to the end) with websocket.close.code,
+//     websocket.close.reason, ws.closed_by (client, server, admin,
+//     idle_timeout, slow_consumer, protocol_error, shutdown,
+//     token_expired) and ws.close.error; it links to the admin request
+//     that closed the session, if one did. Abnormal closes (1006, 1011,
+//     protocol errors, pong timeouts, ...) set the error status.
+//
+// All of them are children of websocket.upgrade, which is the session
+// trace's local root (sampling is decided there, once per session: a
+// session is traced whole or not at all).
+//
+// A broadcast through the admin API is one websocket.broadcast span, under
+// the admin request's span, with ws.broadcast.matched, .queued and
+// .dropped. It links to the websocket.send spans it caused in the
+// recipients' session traces, and each of those links back; links and
+// send spans are bounded (64 per broadcast, the rest counted in
+// ws.broadcast.links_omitted), so a broadcast to 10,000 connections does
+// not become 10,000 spans. The admin API's own requests are server spans
+// named "METHOD route" (Middleware).
+//
+// Attribute names follow the OpenTelemetry semantic conventions (v1.43.0)
+// where they have one; wsd's own concepts use ws.*, and RFC 6455 wire
+// facts websocket.* (there is no WebSocket convention yet).
+package tracing
