@@ -184,8 +184,10 @@ func (d *Daemon) serveConn(nc net.Conn) {
 			return
 		}
 	}
-	c, rej := d.prepare(req, rc, start, remote)
+	up := d.startUpgrade(req, nc, remote, start) // nil unless traced
+	c, rej := d.prepare(req, rc, start, remote, up)
 	if rej != nil {
+		up.refused(rej)
 		d.answer(nc, rej)
 		return
 	}
@@ -201,6 +203,7 @@ func (d *Daemon) serveConn(nc net.Conn) {
 		var herr *protocol.HandshakeError
 		if errors.As(err, &herr) {
 			d.stats.handshakeFailed("protocol")
+			up.refused(&rejection{status: herr.Status, reason: herr.Reason, metric: "protocol"})
 			d.log.Debug("handshake refused", "remote_addr", remote, "path", req.URL.Path, "status", herr.Status, "reason", herr.Reason)
 			if werr := w.flushError(); werr != nil {
 				d.log.Debug("write handshake error", "remote_addr", remote, "err", werr)
@@ -208,15 +211,19 @@ func (d *Daemon) serveConn(nc net.Conn) {
 			d.closeRaw(nc)
 			return
 		}
+		up.failed("io", err)
 		d.handshakeFailed(nc, "io", err)
 		return
 	}
 	d.trackHandshake(nc, false) // from here on Shutdown finds it in the hub
 	if err := nc.SetDeadline(time.Time{}); err != nil {
+		up.failed("io", err)
 		d.handshakeFailed(nc, "io", errors.Join(err, ws.CloseNow()))
 		return
 	}
 	c.ws = ws
+	up.accepted(ws)
+	d.met.handshake(time.Since(start))
 	a.placed, a.hasIP = false, false // the connection releases them (unregister)
 	d.register(c)
 	// The connection is served on a new goroutine: its stack starts small
@@ -229,7 +236,7 @@ func (d *Daemon) serveConn(nc net.Conn) {
 // prepare checks the request against the routes and the authenticator and
 // builds the connection's identity; the webhook route's connect event runs
 // here, before the upgrade.
-func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, remote string) (*conn, *rejection) {
+func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, remote string, up *upgradeTrace) (*conn, *rejection) {
 	rt := rc.match(req.URL.Path)
 	if rt == nil {
 		return nil, &rejection{status: http.StatusNotFound, reason: "no route for " + req.URL.Path, metric: "no_route"}
@@ -255,6 +262,7 @@ func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, re
 		}
 	}
 	c.labels = buildLabels(rt.Labels, req.URL.Query(), rc.LabelsFromQuery, tokenLabels)
+	c.tr = up.session(c, rc)
 	if rej := rt.h.connect(c, req); rej != nil {
 		return nil, rej
 	}
@@ -295,6 +303,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			ReadBufferSize:  16,
 			WriteBufferSize: rc.WriteBufferSize,
 			OnPong:          c.onPong,
+			OnFrame:         c.frameHook(),
 			// Keepalive pongs end a read, so that an idle connection
 			// parks in waitReadable with a small stack (see conn.serve).
 			YieldAfterControl: true,

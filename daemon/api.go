@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -66,11 +68,21 @@ func (d *Daemon) lookup(id string) (*conn, error) {
 // that does not fit the connection's send queue closes it as a slow
 // consumer and returns ErrSlowConsumer.
 func (d *Daemon) Send(id string, typ MessageType, p []byte) error {
+	return d.SendContext(context.Background(), id, typ, p)
+}
+
+// SendContext is Send on behalf of a traced request: the send shows in the
+// connection's session trace, linked to the span in ctx.
+func (d *Daemon) SendContext(ctx context.Context, id string, typ MessageType, p []byte) error {
 	c, err := d.lookup(id)
 	if err != nil {
 		return err
 	}
-	switch c.enqueue(itemKind(typ), clone(p), time.Now()) {
+	res := c.enqueue(itemKind(typ), clone(p), time.Now())
+	if c.tr != nil {
+		c.tr.send(trace.SpanContextFromContext(ctx), typ, len(p), res)
+	}
+	switch res {
 	case sendClosing:
 		return ErrClosing
 	case sendSlow:
@@ -91,7 +103,16 @@ type BroadcastResult struct {
 // that). The message is copied and framed (compressed) once and shared. It
 // never blocks.
 func (d *Daemon) Broadcast(sel Selector, typ MessageType, p []byte) BroadcastResult {
+	return d.BroadcastContext(context.Background(), sel, typ, p)
+}
+
+// BroadcastContext is Broadcast on behalf of a traced request: a
+// websocket.broadcast span under the span in ctx, linked to the sends it
+// caused in the recipients' session traces (the first 64 of them).
+func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ MessageType, p []byte) BroadcastResult {
 	var res BroadcastResult
+	bt := d.startBroadcast(ctx, typ, len(p))
+	defer func() { bt.end(res) }()
 	data := clone(p)
 	pm, err := protocol.NewPreparedMessage(typ, data)
 	if err != nil {
@@ -100,11 +121,13 @@ func (d *Daemon) Broadcast(sel Selector, typ MessageType, p []byte) BroadcastRes
 	now := time.Now()
 	d.hub.each(&sel, func(c *conn) bool {
 		res.Matched++
-		if c.enqueuePrepared(itemKind(typ), data, pm, now) == sendQueued {
+		r := c.enqueuePrepared(itemKind(typ), data, pm, now)
+		if r == sendQueued {
 			res.Queued++
 		} else {
 			res.Dropped++
 		}
+		bt.sent(c, typ, len(p), r)
 		return true
 	})
 	return res
@@ -120,6 +143,9 @@ func (d *Daemon) Close(ctx context.Context, id string, code int, reason string) 
 	c, err := d.lookup(id)
 	if err != nil {
 		return err
+	}
+	if c.tr != nil {
+		c.tr.closing(trace.SpanContextFromContext(ctx)) // the close span links to the caller
 	}
 	c.initClose(closeCause{by: ClosedByAdmin, code: code, reason: reason})
 	return d.waitGone(ctx, c)

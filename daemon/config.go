@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/tracing"
 )
 
 // Defaults of Config (PRODUCT.md §8). They are safe for a daemon that faces
@@ -174,6 +175,10 @@ type Config struct {
 	// connections; clients that do not offer compression are unaffected.
 	Compression protocol.CompressionMode
 
+	// TraceFrames says which frames of a traced session are recorded
+	// (--trace-frames); it applies to connections accepted from then on.
+	TraceFrames tracing.FrameMode
+
 	// TestHandlers enables the test-panic handler (end-to-end tests only).
 	TestHandlers bool
 }
@@ -199,6 +204,7 @@ func DefaultConfig() Config {
 		WebhookMaxInFlight:  DefaultWebhookMaxInFlight,
 		WriteBufferSize:     DefaultWriteBufferSize,
 		Compression:         protocol.CompressionNoContextTakeover,
+		TraceFrames:         tracing.DefaultFrameMode,
 	}
 }
 
@@ -281,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookMaxInFlight <= 0 {
 		bad("webhook-max-in-flight: %d must be positive", c.WebhookMaxInFlight)
+	}
+	if c.TraceFrames > tracing.FramesAll {
+		bad("trace-frames: mode %d is unknown", c.TraceFrames)
 	}
 	if c.Compression < protocol.CompressionDisabled || c.Compression > protocol.CompressionContextTakeover {
 		bad("compression: mode %d is unknown", c.Compression)

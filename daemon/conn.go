@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -50,6 +52,8 @@ type conn struct {
 	inFlight     atomic.Int32  // webhook requests in flight
 	wdl          int64         // write deadline set, unix nanoseconds; owned by the writer (q.busy)
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
+	tr           *connTrace    // nil unless the session is traced (trace.go)
+	folded       bool          // counters moved into the metrics' totals; guarded by metrics.foldMu
 
 	// wg counts the goroutines the connection owns besides serve: its
 	// writer, closers and webhook requests. Add is only called with mu held
@@ -97,10 +101,12 @@ func (c *conn) initClose(cause closeCause) bool {
 	}
 	c.closing = true
 	c.cause = cause
-	c.q.reset()
-	c.q.bytes = 0
+	c.discardQueue()
 	c.wg.Add(1)
 	c.mu.Unlock()
+	if c.tr != nil {
+		c.tr.closing(trace.SpanContext{})
+	}
 	go func() {
 		defer c.wg.Done()
 		// The outcome shows up on the reading goroutine, which records
@@ -119,8 +125,7 @@ func (c *conn) forceClose(cause closeCause) {
 	if !c.closing {
 		c.closing = true
 		c.cause = cause
-		c.q.reset()
-		c.q.bytes = 0
+		c.discardQueue()
 	} else if c.cause.by != "" && c.cause.err == "" {
 		c.cause.err = cause.err
 	}
@@ -234,8 +239,7 @@ func (c *conn) finish(readErr error) {
 	c.mu.Lock()
 	cause := c.cause
 	c.closing = true
-	c.q.reset()
-	c.q.bytes = 0
+	c.discardQueue()
 	c.mu.Unlock()
 	if cause.by == "" {
 		cause = classify(readErr)
@@ -259,6 +263,10 @@ func (c *conn) finish(readErr error) {
 	}
 	c.d.rec.RecordClose(rec)
 	c.d.stats.closed(cause.by)
+	c.d.met.closed(c, cause)
+	if c.tr != nil {
+		c.tr.closed(c, rec)
+	}
 	c.d.events.publishClose(c, rec)
 	// Last: whoever sees the connection gone from the hub (Daemon.Close)
 	// may rely on its session being recorded and counted.
@@ -299,5 +307,7 @@ func (c *conn) onPong(p []byte) {
 	if sent == 0 || !c.pingSent.CompareAndSwap(sent, 0) {
 		return // unsolicited, or an answer to an older ping
 	}
-	c.rtt.Store(time.Now().UnixNano() - sent)
+	rtt := time.Now().UnixNano() - sent
+	c.rtt.Store(rtt)
+	c.d.met.rtt(time.Duration(rtt))
 }

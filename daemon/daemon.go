@@ -14,7 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/tracing"
 )
 
 // Deps are the daemon's collaborators, built by main.
@@ -25,6 +29,12 @@ type Deps struct {
 	// HTTPClient makes webhook requests; nil: a client with bounded
 	// connection pools (timeouts come from Config.WebhookTimeout).
 	HTTPClient *http.Client
+	// TracerProvider traces sessions (tracing package doc); nil or a
+	// no-op provider: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
+	// Metrics receives the daemon's Prometheus collectors (metrics.go);
+	// nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Daemon holds the live connections and serves WebSocket listeners.
@@ -33,6 +43,8 @@ type Daemon struct {
 	rec    Recorder
 	auth   Authenticator
 	client *http.Client
+	tracer trace.Tracer // nil: tracing off
+	met    *metrics     // nil: no metrics
 
 	cfg      atomic.Pointer[runtimeConfig]
 	reloadMu sync.Mutex // serialises Reload
@@ -102,6 +114,16 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: cfg.WebhookTimeout,
 		}}
+	}
+	if !tracing.IsNoop(deps.TracerProvider) {
+		d.tracer = deps.TracerProvider.Tracer(tracing.ScopeName)
+	}
+	if deps.Metrics != nil {
+		m, err := newMetrics(d, deps.Metrics)
+		if err != nil {
+			return nil, fmt.Errorf("daemon metrics: %w", err)
+		}
+		d.met = m
 	}
 	d.cfg.Store(d.compile(cfg, nil))
 	d.hooks = newHookDispatcher(d.log)

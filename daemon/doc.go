@@ -36,6 +36,7 @@
 //
 //	Daemon.reloadMu        (Reload only)
 //	Daemon.lnMu            (listeners, handshakes in progress, draining flip)
+//	metrics.foldMu         (message totals; a scrape holds it while it walks the hub)
 //	hubShard.mu            (registry shard; never held across I/O or calls out)
 //	relayShard.mu          (a relay room; held while enqueueing to its members)
 //	events.mu              (watcher set; publishing never blocks)
@@ -43,6 +44,9 @@
 //	protocol.Conn locks    (taken inside protocol calls, never with conn.mu held)
 //	lazyWriter.mu          (taken by protocol writes under its frame lock)
 //	ipShard.mu             (per-IP counters; a leaf)
+//	connTrace.mu           (a traced session's frame segment; taken inside protocol
+//	                        writes and reads through OnFrame; a leaf but for the
+//	                        OpenTelemetry span's own lock)
 //
 // conn.mu is never held while calling the protocol, starting a goroutine or
 // doing I/O. hubShard.mu and relayShard.mu are held only to copy or to

@@ -49,6 +49,9 @@ func (d *Daemon) scan(rc *runtimeConfig, now time.Time) {
 	n := now.UnixNano()
 	ping, pong := int64(rc.PingInterval), int64(rc.PongTimeout)
 	d.hub.each(nil, func(c *conn) bool {
+		if c.tr != nil {
+			c.tr.tick(n) // export the frames of a long segment
+		}
 		if c.expiresAt != 0 && n >= c.expiresAt {
 			c.initClose(closeCause{by: ClosedByTokenExpired, code: CodeTokenExpired, reason: "token expired"})
 			return true

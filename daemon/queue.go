@@ -114,10 +114,12 @@ func (c *conn) enqueueItem(it item) sendResult {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
+		c.d.met.dropped(dropClosing, 1)
 		return sendClosing
 	}
 	if kind != itemPing && c.q.bytes+len(data) > limit {
 		c.mu.Unlock()
+		c.d.met.dropped(dropSlow, 1)
 		c.d.stats.slowConsumers.Add(1)
 		c.initClose(closeCause{
 			by:     ClosedBySlowConsumer,
@@ -200,8 +202,7 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		it, ok := c.q.pop()
 		if c.closing {
-			c.q.reset()
-			c.q.bytes = 0
+			c.discardQueue()
 			ok = false
 		}
 		if !ok {

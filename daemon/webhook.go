@@ -76,7 +76,7 @@ func (w *webhook) connect(c *conn, _ *http.Request) *rejection {
 		return &rejection{status: http.StatusInternalServerError, reason: "webhook unavailable", metric: "webhook"}
 	}
 	start := time.Now()
-	resp, err := w.d.client.Do(req)
+	resp, err := w.do(c, hookConnect, req)
 	if err != nil {
 		w.warn("webhook connect event failed; handshake refused", c, "err", err, "elapsed", time.Since(start))
 		status := http.StatusBadGateway
@@ -131,7 +131,7 @@ func (w *webhook) deliver(c *conn, typ protocol.MessageType, data []byte) {
 		return
 	}
 	start := time.Now()
-	resp, err := w.d.client.Do(req)
+	resp, err := w.do(c, hookMessage, req)
 	if err != nil {
 		w.d.stats.webhookFailures.Add(1)
 		w.warn("webhook upstream failed; message not delivered", c, "err", err, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -149,17 +149,20 @@ func (w *webhook) deliver(c *conn, typ protocol.MessageType, data []byte) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, rc.MaxMessageSize+1))
 	if err != nil {
 		w.d.stats.webhookFailures.Add(1)
+		w.d.met.webhookError(hookMessage, "bad_answer")
 		w.warn("webhook answer unreadable; not sent", c, "err", err)
 		return
 	}
 	if int64(len(body)) > rc.MaxMessageSize {
 		w.d.stats.webhookFailures.Add(1)
+		w.d.met.webhookError(hookMessage, "bad_answer")
 		w.warn("webhook answer larger than max-message-size; not sent", c, "limit", rc.MaxMessageSize)
 		return
 	}
 	kind := itemBin
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && strings.HasPrefix(mt, "text/") {
 		if !utf8.Valid(body) {
+			w.d.met.webhookError(hookMessage, "bad_answer")
 			w.warn("webhook text answer is not UTF-8; not sent", c)
 			return
 		}
@@ -184,7 +187,7 @@ func (w *webhook) sendClose(ctx context.Context, c *conn, cause closeCause) {
 	req.Header.Set(hdrCloseCode, strconv.Itoa(cause.code))
 	req.Header.Set(hdrCloseReason, cause.reason)
 	req.Header.Set(hdrClosedBy, string(cause.by))
-	resp, err := w.d.client.Do(req)
+	resp, err := w.do(c, hookClose, req)
 	if err != nil {
 		w.d.stats.webhookFailures.Add(1)
 		w.warn("webhook close event failed", c, "err", err)
