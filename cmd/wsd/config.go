@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/tracing"
 )
 
 // config is everything wsd is configured with. Sources, highest priority
@@ -32,6 +34,7 @@ type config struct {
 	logFormat        string
 	historyRetention time.Duration
 	daemon           daemon.Config
+	tracing          tracing.Config // from OTEL_* (tracing.FromEnv)
 }
 
 // envPrefix turns a flag name into its environment variable.
@@ -99,6 +102,11 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	if err := reg.finish(&c); err != nil {
 		return c, err
 	}
+	tc, err := tracing.FromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.tracing = tc
 	return c, c.Validate()
 }
 
@@ -179,6 +187,7 @@ func (c *config) flagSet(getenv func(string) string) (*flag.FlagSet, *registry) 
 	fs.DurationVar(&c.daemon.WebhookTimeout, "webhook-timeout", d.WebhookTimeout, "time allowed for each webhook request")
 	fs.IntVar(&c.daemon.WebhookMaxInFlight, "webhook-max-in-flight", d.WebhookMaxInFlight, "webhook requests in flight per connection at most (1 keeps replies in order)")
 	fs.Var((*compressionValue)(&c.daemon.Compression), "compression", "permessage-deflate: off, no-context-takeover (no state kept on idle connections) or context-takeover")
+	fs.Var(&c.daemon.TraceFrames, "trace-frames", "frames recorded in traced sessions: none, control (ping, pong, close) or all (tracing is set up by the OTEL_* variables)")
 	fs.Var((*intSizeValue)(&c.daemon.WriteBufferSize), "write-buffer-size", "protocol write buffer kept per connection (message data is batched in pooled buffers)")
 	c.historyRetention = 30 * 24 * time.Hour
 	fs.Var((*daysDuration)(&c.historyRetention), "history-retention", "how long closed sessions are kept (e.g. 30d, 12h)")
@@ -234,6 +243,9 @@ func (c config) restartOnly(n config) []string {
 	}
 	if c.historyRetention != n.historyRetention {
 		out = append(out, "history-retention")
+	}
+	if !reflect.DeepEqual(c.tracing, n.tracing) {
+		out = append(out, "OTEL_* (tracing)")
 	}
 	if c.daemon.WriteBufferSize != n.daemon.WriteBufferSize {
 		out = append(out, "write-buffer-size (for connections already open)")

@@ -127,11 +127,12 @@ func startWSD(t testing.TB, o wsdOpts) *wsd {
 	return w
 }
 
-// cleanEnv is the test's environment without WSD_* variables.
+// cleanEnv is the test's environment without WSD_* and OTEL_* variables.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") {
+		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") &&
+			!strings.HasPrefix(kv, "OTEL_") {
 			env = append(env, kv)
 		}
 	}

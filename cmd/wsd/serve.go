@@ -39,15 +39,23 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	if fi, err := os.Stat(cfg.stateDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("state directory is readable by others; 0700 is recommended", "dir", cfg.stateDir, "mode", fi.Mode().Perm().String())
 	}
+	tel, err := newTelemetry(ctx, cfg.tracing, log.With("component", "tracing"))
+	if err != nil {
+		return err
+	}
 	host, _ := os.Hostname() // a missing host name only leaves the node column empty
 	st, err := store.Open(ctx, store.Config{
 		Path:      cfg.stateDB(),
 		Node:      host,
 		Retention: cfg.historyRetention,
 		Logger:    log.With("component", "store"),
+		OnCommit:  tel.onCommit,
 	})
 	if err != nil {
 		return err
+	}
+	if err := tel.registerStore(st); err != nil {
+		return errors.Join(err, st.Close())
 	}
 	defer func() {
 		if cerr := st.Close(); cerr != nil {
@@ -56,8 +64,10 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	}()
 
 	d, err := daemon.New(cfg.daemon, daemon.Deps{
-		Logger:   log.With("component", "daemon"),
-		Recorder: storeRecorder{st},
+		Logger:         log.With("component", "daemon"),
+		Recorder:       storeRecorder{st},
+		TracerProvider: tel.tracing.TracerProvider(),
+		Metrics:        tel.reg,
 	})
 	if err != nil {
 		return err
@@ -69,7 +79,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 		return errors.Join(err, d.Shutdown(ctx))
 	}
 	admin := &http.Server{
-		Handler:           adminHandler(d),
+		Handler:           tel.adminHandler(adminHandler(d)),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -158,6 +168,11 @@ wait:
 	if err := st.Flush(fctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("flush session history: %w", err))
 	}
+	// Bounded by its own deadline: a collector that is down costs spans,
+	// never a hung stop.
+	if err := tel.tracing.Shutdown(context.Background()); err != nil {
+		log.Warn("trace export incomplete", "err", err)
+	}
 	close(stopWatchdog)
 	actx, acancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer acancel()
@@ -221,6 +236,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, old config
 		// what is actually in force.
 		next.listen, next.adminListen, next.stateDir = old.listen, old.adminListen, old.stateDir
 		next.logFormat, next.historyRetention = old.logFormat, old.historyRetention
+		next.tracing = old.tracing
 	}
 	if old.logLevel != next.logLevel {
 		changed = append(changed, "LogLevel")

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The real-Jaeger harness: Jaeger all-in-one (v2, an OpenTelemetry
+// collector build) from tools/jaeger, started with a minimal configuration
+// on loopback ports only: OTLP gRPC and HTTP receivers, a batch processor
+// with a short timeout, in-memory storage, the query API and a health check.
+
+// jaegerBinary returns the Jaeger binary: $WSD_JAEGER_BIN (which .ci/run
+// sets), else the cache path of tools/jaeger/build.sh. In CI a missing
+// binary fails the test; elsewhere build.sh builds it now.
+func jaegerBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("WSD_JAEGER_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("WSD_JAEGER_BIN=%s: %v (tools/jaeger/build.sh builds it)", bin, err)
+		}
+		return bin
+	}
+	if v := os.Getenv("CI"); v != "" && v != "false" && v != "0" {
+		t.Fatal("WSD_JAEGER_BIN is not set: in CI, .ci/run builds Jaeger with tools/jaeger/build.sh and exports its path")
+	}
+	t.Log("WSD_JAEGER_BIN not set: using tools/jaeger/build.sh (it builds Jaeger the first time, about five minutes)")
+	out, err := exec.Command("../../tools/jaeger/build.sh").Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("building Jaeger: %v\n%s\nbuild it with tools/jaeger/build.sh and set WSD_JAEGER_BIN to its output", err, stderr)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// jaeger is a running Jaeger.
+type jaeger struct {
+	otlpGRPC, otlpHTTP string // host:port of the OTLP receivers
+	query              string // base URL of the query API
+	log                *syncBuffer
+}
+
+// freePorts returns n loopback ports free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+const jaegerConfig = `service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:%d
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:%d
+    grpc:
+      endpoint: 127.0.0.1:%d
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 10000
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+      http:
+        endpoint: 127.0.0.1:%d
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`
+
+// startJaeger starts Jaeger and waits until it is healthy. A port taken
+// between choosing it and Jaeger binding it makes Jaeger exit: then it is
+// tried again with other ports.
+func startJaeger(t *testing.T) *jaeger {
+	t.Helper()
+	bin := jaegerBinary(t)
+	dir := t.TempDir()
+	var lastErr error
+	for attempt := range 3 {
+		p := freePorts(t, 5)
+		cfg := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", attempt))
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, p[0], p[1], p[2], p[3], p[4]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j := &jaeger{
+			otlpGRPC: fmt.Sprintf("127.0.0.1:%d", p[3]),
+			otlpHTTP: fmt.Sprintf("127.0.0.1:%d", p[4]),
+			query:    fmt.Sprintf("http://127.0.0.1:%d", p[1]),
+			log:      &syncBuffer{},
+		}
+		cmd := exec.Command(bin, "--config", cfg)
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = j.log, j.log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		health := fmt.Sprintf("http://127.0.0.1:%d/status", p[0])
+		if lastErr = waitHealthy(health, exited, 60*time.Second); lastErr == nil {
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				<-exited
+				if t.Failed() {
+					t.Logf("jaeger log:\n%s", j.log.String())
+				}
+			})
+			return j
+		}
+		cmd.Process.Kill()
+		<-exited
+		t.Logf("jaeger attempt %d: %v\n%s", attempt, lastErr, j.log.String())
+	}
+	t.Fatalf("jaeger did not start: %v", lastErr)
+	return nil
+}
+
+// waitHealthy polls the health check until it answers 200, the process
+// exits or the timeout passes.
+func waitHealthy(url string, exited <-chan error, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("jaeger exited: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not healthy within %v", timeout)
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's output goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Jaeger's query API (/api/traces), the parts the tests read.
+type jTrace struct {
+	TraceID string  `json:"traceID"`
+	Spans   []jSpan `json:"spans"`
+}
+
+type jSpan struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	References    []struct {
+		RefType string `json:"refType"`
+		TraceID string `json:"traceID"`
+		SpanID  string `json:"spanID"`
+	} `json:"references"`
+	Tags []jKV `json:"tags"`
+	Logs []struct {
+		Fields []jKV `json:"fields"`
+	} `json:"logs"`
+}
+
+type jKV struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+func tagMap(kvs []jKV) map[string]any {
+	m := map[string]any{}
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+func (s jSpan) tag(k string) any { return tagMap(s.Tags)[k] }
+
+func (tr jTrace) spans(name string) []jSpan {
+	var out []jSpan
+	for _, s := range tr.Spans {
+		if s.OperationName == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// traces returns the traces of service wsd with a span tagged with the
+// connection id.
+func (j *jaeger) traces(t *testing.T, connID string) []jTrace {
+	t.Helper()
+	tags, _ := json.Marshal(map[string]string{"ws.connection.id": connID})
+	u := j.query + "/api/traces?service=wsd&lookback=1h&limit=20&tags=" + url.QueryEscape(string(tags))
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil // no such service yet
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, body)
+	}
+	var out struct {
+		Data []jTrace `json:"data"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	return out.Data
+}
+
+// waitTrace polls Jaeger until the session's trace satisfies ok (its
+// spans arrive in batches, so a trace grows), with a deadline.
+func (j *jaeger) waitTrace(t *testing.T, connID, what string, ok func(jTrace) bool) jTrace {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	var last []jTrace
+	for {
+		last = j.traces(t, connID)
+		if len(last) > 1 {
+			t.Fatalf("connection %s is in %d traces, want one", connID, len(last))
+		}
+		if len(last) == 1 && ok(last[0]) {
+			return last[0]
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(last, "", " ")
+			t.Fatalf("jaeger never showed %s for %s; last answer:\n%s", what, connID, b)
+		}
+		<-poll.C
+	}
+}
