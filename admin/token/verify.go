@@ -26,6 +26,12 @@ var (
 	ErrNoKey     = errors.New("no key for this token")
 )
 
+// Refusals made before parsing, allocated once: refusing costs nothing.
+var (
+	errTooLong = fmt.Errorf("%w: %w: longer than %d bytes", ErrInvalid, ErrMalformed, MaxTokenBytes)
+	errNotJWS  = fmt.Errorf("%w: %w: not a JWS compact serialization", ErrInvalid, ErrMalformed)
+)
+
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
 	Keys     []Key
@@ -95,10 +101,10 @@ func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
 // as such even when it has also expired (CVE-2024-51744).
 func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if len(raw) > MaxTokenBytes {
-		return nil, fmt.Errorf("%w: %w: longer than %d bytes", ErrInvalid, ErrMalformed, MaxTokenBytes)
+		return nil, errTooLong
 	}
 	if strings.Count(raw, ".") != 2 {
-		return nil, fmt.Errorf("%w: %w: not a JWS compact serialization", ErrInvalid, ErrMalformed)
+		return nil, errNotJWS
 	}
 	keys := *v.keys.Load()
 	algs := make([]string, 0, 3)

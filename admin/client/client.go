@@ -1,0 +1,345 @@
+// Package client is the Go client of wsd's admin API (PRODUCT.md §4). wsctl
+// and the end-to-end tests use it. It imports only admin/apitype and the
+// standard library, so that a program using it links no part of the
+// server.
+//
+// Errors: an answer with an error body is an *Error (match the code with
+// errors.As, or IsNotFound and the like); a daemon that cannot be reached
+// gives an *UnreachableError.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+)
+
+// DefaultServer is the admin listener's default address.
+const DefaultServer = "http://127.0.0.1:8081"
+
+// maxAnswer bounds a JSON answer read into memory.
+const maxAnswer = 64 << 20
+
+// Client calls one wsd's admin API. Its zero value is not usable: use New.
+// It is safe for concurrent use.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// Options tune a Client; nil means defaults.
+type Options struct {
+	// HTTPClient makes the requests; nil: one with a 5 s connect timeout
+	// and no overall timeout (bound calls with their context).
+	HTTPClient *http.Client
+	UserAgent  string
+}
+
+// New returns a client of the admin API at server (http://host:port).
+func New(server, token string, o *Options) (*Client, error) {
+	if server == "" {
+		server = DefaultServer
+	}
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server %q: want http://host:port", server)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	c := &Client{base: u, token: token, UserAgent: "wsd-admin-client"}
+	if o != nil {
+		c.http = o.HTTPClient
+		if o.UserAgent != "" {
+			c.UserAgent = o.UserAgent
+		}
+	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: time.Minute,
+			MaxIdleConnsPerHost:   4,
+		}}
+	}
+	return c, nil
+}
+
+// Server returns the base URL.
+func (c *Client) Server() string { return c.base.String() }
+
+// Error is an error answer of the API.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Matched *int // confirmation_required: how many connections match
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// UnreachableError: no answer came from the server.
+type UnreachableError struct {
+	Server string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach wsd at %s: %v", e.Server, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+func hasStatus(err error, status ...int) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, s := range status {
+		if e.Status == s {
+			return true
+		}
+	}
+	return false
+}
+
+// IsNotFound reports whether err is a 404 answer.
+func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+
+// IsAuth reports whether err is a refused (401) or insufficient (403) token.
+func IsAuth(err error) bool { return hasStatus(err, http.StatusUnauthorized, http.StatusForbidden) }
+
+// IsBadRequest reports whether err is a 400 answer (bad parameter or
+// selector).
+func IsBadRequest(err error) bool { return hasStatus(err, http.StatusBadRequest) }
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body, out any) error {
+	resp, err := c.send(ctx, method, path, q, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		return err
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer))
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// send returns a 2xx response, or the error its body describes.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body any, accept string) (*http.Response, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", c.UserAgent)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, &UnreachableError{Server: c.base.String(), Err: err}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e apitype.Error
+	b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if rerr == nil && json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+		return nil, &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, Matched: e.Error.Matched}
+	}
+	msg := strings.TrimSpace(string(b))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	if msg == "" {
+		msg = resp.Status
+	}
+	return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: fmt.Sprintf("%s %s: %s", method, path, msg)}
+}
+
+// ConnectionsQuery filters GET /v1/connections.
+type ConnectionsQuery struct {
+	Selector string
+	Limit    int
+	After    string
+}
+
+// Connections returns one page of live connections.
+func (c *Client) Connections(ctx context.Context, q ConnectionsQuery) (*apitype.ConnectionList, error) {
+	v := url.Values{}
+	set(v, "selector", q.Selector)
+	setInt(v, "limit", q.Limit)
+	set(v, "after", q.After)
+	var out apitype.ConnectionList
+	return &out, c.do(ctx, http.MethodGet, "/v1/connections", v, nil, &out)
+}
+
+// AllConnections follows the pages of the live connections matching
+// selector.
+func (c *Client) AllConnections(ctx context.Context, selector string) ([]apitype.Connection, error) {
+	var all []apitype.Connection
+	q := ConnectionsQuery{Selector: selector, Limit: 1000}
+	for {
+		page, err := c.Connections(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Connections...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.After = page.Next
+	}
+}
+
+// Connection returns one live connection.
+func (c *Client) Connection(ctx context.Context, id string) (*apitype.Connection, error) {
+	var out apitype.Connection
+	return &out, c.do(ctx, http.MethodGet, "/v1/connections/"+url.PathEscape(id), nil, nil, &out)
+}
+
+// Send queues one message for a connection.
+func (c *Client) Send(ctx context.Context, id string, m apitype.Message) (*apitype.SendResult, error) {
+	var out apitype.SendResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/connections/"+url.PathEscape(id)+"/messages", nil, m, &out)
+}
+
+// Broadcast sends one message to the matching connections.
+func (c *Client) Broadcast(ctx context.Context, b apitype.BroadcastRequest) (*apitype.BulkResult, error) {
+	var out apitype.BulkResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/broadcast", nil, b, &out)
+}
+
+// Close closes one connection; code 0 means 1000.
+func (c *Client) Close(ctx context.Context, id string, code int, reason string) (*apitype.CloseResult, error) {
+	v := url.Values{}
+	setInt(v, "code", code)
+	set(v, "reason", reason)
+	var out apitype.CloseResult
+	return &out, c.do(ctx, http.MethodDelete, "/v1/connections/"+url.PathEscape(id), v, nil, &out)
+}
+
+// CloseSelected closes the matching connections (or counts them: DryRun).
+func (c *Client) CloseSelected(ctx context.Context, r apitype.CloseRequest) (*apitype.BulkResult, error) {
+	var out apitype.BulkResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/close", nil, r, &out)
+}
+
+// SessionsQuery filters GET /v1/sessions. Since and Until are RFC 3339
+// times or durations before now ("1h").
+type SessionsQuery struct {
+	Since, Until string
+	User, Route  string
+	CloseCode    int
+	ClosedBy     string
+	Limit        int
+	Before       string
+}
+
+// Sessions returns one page of session history, newest first.
+func (c *Client) Sessions(ctx context.Context, q SessionsQuery) (*apitype.SessionList, error) {
+	v := url.Values{}
+	set(v, "since", q.Since)
+	set(v, "until", q.Until)
+	set(v, "user", q.User)
+	set(v, "route", q.Route)
+	setInt(v, "close_code", q.CloseCode)
+	set(v, "closed_by", q.ClosedBy)
+	setInt(v, "limit", q.Limit)
+	set(v, "before", q.Before)
+	var out apitype.SessionList
+	return &out, c.do(ctx, http.MethodGet, "/v1/sessions", v, nil, &out)
+}
+
+// Session returns one session.
+func (c *Client) Session(ctx context.Context, id string) (*apitype.Session, error) {
+	var out apitype.Session
+	return &out, c.do(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(id), nil, nil, &out)
+}
+
+// Stats returns the daemon's statistics.
+func (c *Client) Stats(ctx context.Context) (*apitype.Stats, error) {
+	var out apitype.Stats
+	return &out, c.do(ctx, http.MethodGet, "/v1/stats", nil, nil, &out)
+}
+
+// AuditQuery filters GET /v1/audit.
+type AuditQuery struct {
+	Since, Until string
+	Limit        int
+	Before       string
+}
+
+// Audit returns one page of the audit log, newest first.
+func (c *Client) Audit(ctx context.Context, q AuditQuery) (*apitype.AuditList, error) {
+	v := url.Values{}
+	set(v, "since", q.Since)
+	set(v, "until", q.Until)
+	setInt(v, "limit", q.Limit)
+	set(v, "before", q.Before)
+	var out apitype.AuditList
+	return &out, c.do(ctx, http.MethodGet, "/v1/audit", v, nil, &out)
+}
+
+// OpenAPI returns the API's OpenAPI document.
+func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/v1/openapi.json", nil, nil, &out)
+}
+
+func set(v url.Values, k, s string) {
+	if s != "" {
+		v.Set(k, s)
+	}
+}
+
+func setInt(v url.Values, k string, n int) {
+	if n != 0 {
+		v.Set(k, strconv.Itoa(n))
+	}
+}

@@ -1,0 +1,37 @@
+package admin
+
+import (
+	"context"
+
+	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/store"
+)
+
+// Hub is what the admin API needs of the daemon (*daemon.Daemon).
+type Hub interface {
+	Connections(sel daemon.Selector, after string, limit int) ([]daemon.ConnInfo, string, error)
+	Connection(id string) (daemon.ConnInfo, error)
+	Send(id string, typ daemon.MessageType, p []byte) error
+	Broadcast(sel daemon.Selector, typ daemon.MessageType, p []byte) daemon.BroadcastResult
+	Close(ctx context.Context, id string, code int, reason string) error
+	CloseSelected(sel daemon.Selector, all bool, code int, reason string) (int, error)
+	Count(sel daemon.Selector) int
+	Stats() daemon.Stats
+	WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(daemon.Event) bool) error
+	Watchers() int
+}
+
+// History is what the admin API needs of the session store (*store.Store).
+type History interface {
+	ListSessions(ctx context.Context, f store.SessionFilter) (store.SessionPage, error)
+	GetSession(ctx context.Context, id string) (store.Session, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+	RecordAudit(a store.AuditEntry)
+	Health() store.Health
+}
+
+// Tokens verifies admin tokens (*token.Verifier).
+type Tokens interface {
+	Verify(raw string) (*token.Claims, error)
+}

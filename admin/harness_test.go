@@ -1,0 +1,285 @@
+package admin
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/store"
+)
+
+// testEnv is a real daemon on loopback, a real SQLite store in a temporary
+// directory and the admin API over them on an httptest server.
+type testEnv struct {
+	t      *testing.T
+	d      *daemon.Daemon
+	st     *store.Store
+	srv    *Server
+	ts     *httptest.Server
+	wsURL  string
+	signer token.Signer
+}
+
+// recorder adapts the store to daemon.Recorder, as cmd/wsd does.
+type recorder struct{ s *store.Store }
+
+func (r recorder) RecordOpen(o daemon.SessionOpen) {
+	r.s.RecordOpen(store.SessionOpen{ID: o.ID, Route: o.Route, RemoteAddr: o.RemoteAddr, User: o.User,
+		Labels: o.Labels, Origin: o.Origin, UserAgent: o.UserAgent, Subprotocol: o.Subprotocol,
+		Extensions: o.Extensions, ConnectedAt: o.ConnectedAt})
+}
+
+func (r recorder) RecordClose(c daemon.SessionClose) {
+	r.s.RecordClose(store.SessionClose{ID: c.ID, ClosedAt: c.ClosedAt, CloseCode: c.CloseCode,
+		CloseReason: c.CloseReason, ClosedBy: store.ClosedBy(c.ClosedBy), Error: c.Error,
+		MessagesIn: c.MessagesIn, MessagesOut: c.MessagesOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut})
+}
+
+type envOpts struct {
+	cfg     Config
+	history func(*store.Store) History // wraps the store (degraded-store tests)
+}
+
+func newEnv(t *testing.T, o envOpts) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), "wsd.db"), FlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg := daemon.DefaultConfig()
+	dcfg.Routes = []daemon.Route{{Path: "/", Handler: daemon.HandlerSink}, {Path: "/chat", Handler: daemon.HandlerEcho}}
+	dcfg.LabelsFromQuery = []string{"room", "name"}
+	dcfg.HandshakeRate = 0
+	dcfg.CloseTimeout = time.Second
+	d, err := daemon.New(dcfg, daemon.Deps{Recorder: recorder{st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(context.Background(), ln) }()
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := token.Signer{Private: priv}
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: []token.Key{signer.Key()}, Audience: token.DefaultAdminAudience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist History = st
+	if o.history != nil {
+		hist = o.history(st)
+	}
+	srv, err := New(o.cfg, Deps{Hub: d, History: hist, Tokens: ver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	e := &testEnv{t: t, d: d, st: st, srv: srv, ts: ts, wsURL: "ws://" + ln.Addr().String(), signer: signer}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		ts.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(sctx); err != nil {
+			t.Errorf("daemon shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("store close: %v", err)
+		}
+	})
+	return e
+}
+
+// token mints an admin token for subject "tester" with scopes.
+func (e *testEnv) token(scopes ...string) string {
+	e.t.Helper()
+	tok, err := e.signer.Mint(token.MintOptions{Subject: "tester", Audience: token.DefaultAdminAudience, Scopes: scopes, TTL: time.Hour})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func (e *testEnv) client(scopes ...string) *client.Client {
+	e.t.Helper()
+	if len(scopes) == 0 {
+		scopes = []string{apitype.ScopeAdmin}
+	}
+	c, err := client.New(e.ts.URL, e.token(scopes...), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// do makes a raw request with the admin token (unless the caller set an
+// Authorization header) and returns the status and body.
+func (e *testEnv) do(method, path, contentType, body string, hdr http.Header) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+e.token(apitype.ScopeAdmin))
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// wsClient is a WebSocket client that collects what it receives.
+type wsClient struct {
+	conn   *protocol.Conn
+	msgs   chan string
+	closed chan *protocol.CloseError // the close it saw (nil: no close frame)
+}
+
+// dial connects a client with query parameters (labels) to path.
+func (e *testEnv) dial(path string) *wsClient {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := protocol.Dial(ctx, e.wsURL+path, nil)
+	if err != nil {
+		e.t.Fatalf("dial %s: %v", path, err)
+	}
+	w := &wsClient{conn: c, msgs: make(chan string, 64), closed: make(chan *protocol.CloseError, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			typ, p, err := c.Read(context.Background())
+			if err != nil {
+				var ce *protocol.CloseError
+				if !errors.As(err, &ce) {
+					ce = nil
+				}
+				w.closed <- ce
+				return
+			}
+			prefix := "text:"
+			if typ == protocol.BinaryMessage {
+				prefix = "binary:"
+			}
+			w.msgs <- prefix + string(p)
+		}
+	}()
+	e.t.Cleanup(func() {
+		if err := c.CloseNow(); err != nil && !errors.Is(err, net.ErrClosed) {
+			e.t.Logf("close client: %v", err)
+		}
+		<-done
+	})
+	return w
+}
+
+func (w *wsClient) expect(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case got := <-w.msgs:
+		if got != want {
+			t.Fatalf("client got %q, want %q", got, want)
+		}
+	case ce := <-w.closed:
+		t.Fatalf("client closed (%v) waiting for %q", ce, want)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("client: no message, want %q", want)
+	}
+}
+
+func (w *wsClient) expectNothing(t *testing.T) {
+	t.Helper()
+	select {
+	case got := <-w.msgs:
+		t.Fatalf("client got %q, want nothing", got)
+	default:
+	}
+}
+
+func (w *wsClient) expectClose(t *testing.T, code int, reason string) {
+	t.Helper()
+	select {
+	case ce := <-w.closed:
+		if ce == nil || int(ce.Code) != code || ce.Reason != reason {
+			t.Fatalf("client close %v, want %d %q", ce, code, reason)
+		}
+	case got := <-w.msgs:
+		t.Fatalf("client got %q waiting for its close", got)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("client not closed, want %d %q", code, reason)
+	}
+}
+
+// idOf waits until the connection with label name=name is live and
+// returns its id.
+func (e *testEnv) idOf(name string) string {
+	e.t.Helper()
+	sel, err := daemon.ParseSelector("name=" + name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cs, _, err := e.d.Connections(sel, "", 2)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(cs) == 1 {
+			return cs[0].ID
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("connection name=%s: %d live", name, len(cs))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// eventually polls cond until it holds or 5 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,106 @@
+package admin
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/store"
+)
+
+var closers = []store.ClosedBy{
+	store.ClosedByClient, store.ClosedByServer, store.ClosedByAdmin, store.ClosedByIdleTimeout,
+	store.ClosedBySlowConsumer, store.ClosedByProtocolError, store.ClosedByShutdown,
+	store.ClosedByTokenExpired, store.ClosedByDrain, store.ClosedByCrash,
+}
+
+// GET /v1/sessions?since=&until=&user=&route=&close_code=&closed_by=&limit=&before=
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "since", "until", "user", "route", "close_code", "closed_by", "limit", "before")
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	f := store.SessionFilter{User: q.Get("user"), Route: q.Get("route"), Before: q.Get("before")}
+	if f.Since, err = timeParam(q, "since", now); err != nil {
+		return err
+	}
+	if f.Until, err = timeParam(q, "until", now); err != nil {
+		return err
+	}
+	if f.CloseCode, err = intParam(q, "close_code", 0, 1000, 4999); err != nil {
+		return err
+	}
+	if f.Limit, err = intParam(q, "limit", store.DefaultLimit, 1, store.MaxLimit); err != nil {
+		return err
+	}
+	if cb := q.Get("closed_by"); cb != "" {
+		f.ClosedBy = store.ClosedBy(cb)
+		if !slices.Contains(closers, f.ClosedBy) {
+			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "closed_by=%q: want one of %v", cb, closers)
+		}
+	}
+	page, err := s.hist.ListSessions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := apitype.SessionList{Sessions: make([]apitype.Session, len(page.Sessions)), Next: page.Next}
+	for i, ss := range page.Sessions {
+		out.Sessions[i] = session(ss)
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// GET /v1/sessions/{id}
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	ss, err := s.hist.GetSession(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, session(ss))
+	return nil
+}
+
+// GET /v1/audit?since=&until=&limit=&before=
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "since", "until", "limit", "before")
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var f store.AuditFilter
+	if f.Since, err = timeParam(q, "since", now); err != nil {
+		return err
+	}
+	if f.Until, err = timeParam(q, "until", now); err != nil {
+		return err
+	}
+	if f.Limit, err = intParam(q, "limit", store.DefaultLimit, 1, store.MaxLimit); err != nil {
+		return err
+	}
+	if b := q.Get("before"); b != "" {
+		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeID <= 0 {
+			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "before=%q: want the next cursor of a previous page", b)
+		}
+	}
+	entries, err := s.hist.ListAudit(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := apitype.AuditList{Entries: make([]apitype.AuditEntry, len(entries))}
+	for i, e := range entries {
+		out.Entries[i] = auditEntry(e)
+	}
+	if len(entries) == f.Limit {
+		out.Next = strconv.FormatInt(entries[len(entries)-1].ID, 10)
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}

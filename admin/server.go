@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+)
+
+// Defaults of Config.
+const (
+	DefaultBulkConfirmThreshold = 10
+	DefaultMaxBodyBytes         = 2 << 20 // a 1 MiB message in base64, with room
+	DefaultEventBuffer          = 256
+	DefaultMaxEventSubscribers  = 64
+	DefaultHeartbeatInterval    = 15 * time.Second
+	DefaultEventWriteTimeout    = 10 * time.Second
+	DefaultCloseWait            = 30 * time.Second
+)
+
+// Config configures the admin API. The zero value of every field means its
+// default.
+type Config struct {
+	// BulkConfirmThreshold: a bulk close matching more connections than
+	// this must carry "confirm" equal to the match count. Negative: never.
+	BulkConfirmThreshold int
+	// MaxBodyBytes caps request bodies (413 past it).
+	MaxBodyBytes int64
+	// AllowedHosts are host names accepted in the Host header besides IP
+	// literals and localhost (DNS rebinding protection).
+	AllowedHosts []string
+	// AllowedOrigins are origins ("https://console.example.com") allowed
+	// besides the same origin for requests that carry an Origin header.
+	AllowedOrigins []string
+	// EventBuffer bounds the events waiting for each /v1/events subscriber;
+	// past it the subscriber loses events and is told how many.
+	EventBuffer int
+	// MaxEventSubscribers bounds concurrent /v1/events streams (429 past it).
+	MaxEventSubscribers int
+	// HeartbeatInterval is the period of SSE comments that keep idle
+	// streams (and proxies in front of them) alive.
+	HeartbeatInterval time.Duration
+	// EventWriteTimeout ends a stream whose client does not read.
+	EventWriteTimeout time.Duration
+	// CloseWait bounds how long DELETE /v1/connections/{id} waits for the
+	// closing handshake before answering 202.
+	CloseWait time.Duration
+	// Version is reported by /v1/stats.
+	Version string
+}
+
+func (c Config) withDefaults() Config {
+	if c.BulkConfirmThreshold == 0 {
+		c.BulkConfirmThreshold = DefaultBulkConfirmThreshold
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = DefaultEventBuffer
+	}
+	if c.MaxEventSubscribers <= 0 {
+		c.MaxEventSubscribers = DefaultMaxEventSubscribers
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.EventWriteTimeout <= 0 {
+		c.EventWriteTimeout = DefaultEventWriteTimeout
+	}
+	if c.CloseWait <= 0 {
+		c.CloseWait = DefaultCloseWait
+	}
+	return c
+}
+
+// Deps are the admin API's collaborators.
+type Deps struct {
+	Hub     Hub
+	History History
+	Tokens  Tokens
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now
+}
+
+// Server is the admin API. It is an http.Handler for the /v1 tree.
+type Server struct {
+	cfg    Config
+	hub    Hub
+	hist   History
+	tokens Tokens
+	log    *slog.Logger
+	now    func() time.Time
+
+	router   chi.Router
+	policies map[string]policy // "METHOD /pattern" → who may call it
+
+	subscribers atomic.Int32 // live /v1/events streams
+	rates       rateSampler
+
+	// life is cancelled by Shutdown; event streams end with it.
+	life     context.Context
+	shutdown context.CancelFunc
+}
+
+// New returns the admin API.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Hub == nil || deps.History == nil || deps.Tokens == nil {
+		return nil, errors.New("admin: Hub, History and Tokens are required")
+	}
+	s := &Server{
+		cfg:      cfg.withDefaults(),
+		hub:      deps.Hub,
+		hist:     deps.History,
+		tokens:   deps.Tokens,
+		log:      deps.Logger,
+		now:      deps.Now,
+		policies: map[string]policy{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.life, s.shutdown = context.WithCancel(context.Background())
+	s.router = s.routes()
+	return s, nil
+}
+
+// routes builds the router. Every route goes through s.handle with its
+// policy (PRODUCT.md §4).
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.recoverPanic, s.guard)
+	r.NotFound(s.endpoint(anyToken, func(http.ResponseWriter, *http.Request) error {
+		return errorf(http.StatusNotFound, apitype.CodeNotFound, "no such endpoint")
+	}))
+	r.MethodNotAllowed(s.endpoint(anyToken, func(http.ResponseWriter, *http.Request) error {
+		return errorf(http.StatusMethodNotAllowed, apitype.CodeMethodNotAllowed, "method not allowed")
+	}))
+
+	s.handle(r, http.MethodGet, "/v1/openapi.json", anyToken, s.openAPI)
+	s.handle(r, http.MethodGet, "/v1/connections", scope(apitype.ScopeConnectionsRead), s.listConnections)
+	s.handle(r, http.MethodGet, "/v1/connections/{id}", scope(apitype.ScopeConnectionsRead), s.getConnection)
+	s.handle(r, http.MethodPost, "/v1/connections/{id}/messages", scope(apitype.ScopeConnectionsWrite), s.sendMessage)
+	s.handle(r, http.MethodDelete, "/v1/connections/{id}", scope(apitype.ScopeConnectionsClose), s.closeConnection)
+	s.handle(r, http.MethodPost, "/v1/broadcast", scope(apitype.ScopeConnectionsWrite), s.broadcast)
+	s.handle(r, http.MethodPost, "/v1/close", scope(apitype.ScopeConnectionsClose), s.closeSelected)
+	s.handle(r, http.MethodGet, "/v1/sessions", scope(apitype.ScopeSessionsRead), s.listSessions)
+	s.handle(r, http.MethodGet, "/v1/sessions/{id}", scope(apitype.ScopeSessionsRead), s.getSession)
+	s.handle(r, http.MethodGet, "/v1/events", scope(apitype.ScopeConnectionsRead), s.events)
+	s.handle(r, http.MethodGet, "/v1/stats", scope(apitype.ScopeConnectionsRead), s.stats)
+	s.handle(r, http.MethodGet, "/v1/audit", scope(apitype.ScopeAuditRead), s.listAudit)
+	return r
+}
+
+// handlerFunc is an endpoint: it writes its answer, or returns the error
+// that writeError renders.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers an endpoint with its policy; a route is never
+// registered without one.
+func (s *Server) handle(r chi.Router, method, pattern string, p policy, h handlerFunc) {
+	key := method + " " + pattern
+	if _, dup := s.policies[key]; dup {
+		panic(fmt.Sprintf("admin: route %s registered twice", key))
+	}
+	s.policies[key] = p
+	r.Method(method, pattern, s.endpoint(p, h))
+}
+
+// endpoint authenticates and authorizes the request under p, then runs h
+// and renders its error.
+func (s *Server) endpoint(p policy, h handlerFunc) http.HandlerFunc {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		claims, err := s.authorize(r, p)
+		if err == nil {
+			r = r.WithContext(withClaims(r.Context(), claims))
+			err = h(w, r)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+		subject := ""
+		if claims != nil {
+			subject = claims.Subject
+		}
+		s.log.Debug("admin request", "method", r.Method, "path", r.URL.Path, "subject", subject,
+			"elapsed", s.now().Sub(start), "err", err)
+	})
+}
+
+// ServeHTTP serves the /v1 tree.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Shutdown ends the event streams (http.Server.Shutdown waits for active
+// requests, and a stream never ends by itself). Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() { s.shutdown() }
