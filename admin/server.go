@@ -25,11 +25,13 @@ const (
 	DefaultCloseWait            = 30 * time.Second
 )
 
-// Config configures the admin API. The zero value of every field means its
-// default.
+// Config configures the admin API. The zero value of every field but
+// BulkConfirmThreshold means its default.
 type Config struct {
 	// BulkConfirmThreshold: a bulk close matching more connections than
-	// this must carry "confirm" equal to the match count. Negative: never.
+	// this must carry "confirm" equal to the match count; 0 asks it of
+	// every bulk close, negative of none. It has no default: see
+	// DefaultConfig.
 	BulkConfirmThreshold int
 	// MaxBodyBytes caps request bodies (413 past it).
 	MaxBodyBytes int64
@@ -56,10 +58,12 @@ type Config struct {
 	Version string
 }
 
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{BulkConfirmThreshold: DefaultBulkConfirmThreshold}.withDefaults()
+}
+
 func (c Config) withDefaults() Config {
-	if c.BulkConfirmThreshold == 0 {
-		c.BulkConfirmThreshold = DefaultBulkConfirmThreshold
-	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}

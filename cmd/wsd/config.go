@@ -34,6 +34,7 @@ type config struct {
 	logFormat        string
 	historyRetention time.Duration
 	daemon           daemon.Config
+	auth             authConfig // admin API and tokens (admin.go)
 	tracing          tracing.Config // from OTEL_* (tracing.FromEnv)
 }
 
@@ -194,6 +195,7 @@ func (c *config) flagSet(getenv func(string) string) (*flag.FlagSet, *registry) 
 	c.logLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	c.auth.flags(fs)
 	fs.VisitAll(func(f *flag.Flag) { reg.names = append(reg.names, f.Name) })
 	c.daemon.TestHandlers = getenv("WSD_TEST_HANDLERS") == "1"
 	return fs, reg
@@ -215,6 +217,9 @@ func (c config) Validate() error {
 	}
 	if c.historyRetention <= 0 {
 		return fmt.Errorf("--history-retention: %v must be positive", c.historyRetention)
+	}
+	if err := c.auth.validate(); err != nil {
+		return err
 	}
 	if err := c.daemon.Validate(); err != nil {
 		// One line, naming the first setting: the daemon's messages start
@@ -243,6 +248,9 @@ func (c config) restartOnly(n config) []string {
 	}
 	if c.historyRetention != n.historyRetention {
 		out = append(out, "history-retention")
+	}
+	if !reflect.DeepEqual(c.auth, n.auth) {
+		out = append(out, "admin API and token settings")
 	}
 	if !reflect.DeepEqual(c.tracing, n.tracing) {
 		out = append(out, "OTEL_* (tracing)")

@@ -33,6 +33,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "version":
 			fmt.Fprintln(stdout, "wsd", version)
 			return exitOK
+		case "token":
+			return tokenCommand(args[1:], getenv, stdout, stderr)
 		case "help":
 			args = []string{"-h"}
 		}
@@ -54,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: wsd [flags]\n       wsd version\n\nEvery flag can also be set with its WSD_* environment variable (--max-connections: WSD_MAX_CONNECTIONS)\nor in the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: wsd [flags]\n       wsd token create --subject NAME --scope SCOPES [--ttl 24h] [--client --label K=V]\n       wsd version\n\nEvery flag can also be set with its WSD_* environment variable (--max-connections: WSD_MAX_CONNECTIONS)\nor in the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n")
 	var c config
 	fs, _ := c.flagSet(func(string) string { return "" })
 	fs.SetOutput(w)

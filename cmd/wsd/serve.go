@@ -63,9 +63,14 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 		}
 	}()
 
+	keys, err := newAuth(cfg, log)
+	if err != nil {
+		return err
+	}
 	d, err := daemon.New(cfg.daemon, daemon.Deps{
 		Logger:         log.With("component", "daemon"),
 		Recorder:       storeRecorder{st},
+		Authenticator:  keys.client,
 		TracerProvider: tel.tracing.TracerProvider(),
 		Metrics:        tel.reg,
 	})
@@ -78,12 +83,17 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	if err != nil {
 		return errors.Join(err, d.Shutdown(ctx))
 	}
+	adminMux, api, err := newAdminAPI(cfg, d, st, keys, adminHandler(d), log.With("component", "admin"))
+	if err != nil {
+		return errors.Join(err, d.Shutdown(ctx))
+	}
 	admin := &http.Server{
-		Handler:           tel.adminHandler(adminHandler(d)),
+		Handler:           tel.adminHandler(adminMux),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	admin.RegisterOnShutdown(api.Shutdown) // ends /v1/events streams
 	var wg sync.WaitGroup
 	errc := make(chan error, len(wsLns)+1)
 	wg.Add(1)
@@ -236,6 +246,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, old config
 		// what is actually in force.
 		next.listen, next.adminListen, next.stateDir = old.listen, old.adminListen, old.stateDir
 		next.logFormat, next.historyRetention = old.logFormat, old.historyRetention
+		next.auth = old.auth
 		next.tracing = old.tracing
 	}
 	if old.logLevel != next.logLevel {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin"
+	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/store"
+)
+
+// adminKeyName is the file, in the state directory, of the Ed25519 key
+// generated at first start when no --admin-key-file is given.
+const adminKeyName = "admin.key"
+
+// authConfig configures the admin API and token verification (PRODUCT.md
+// §4, §5).
+type authConfig struct {
+	adminKeyFile         string
+	clientAuth           string
+	clientKeyFile        string
+	issuer               string
+	audience             string
+	clientAudience       string
+	leeway               time.Duration
+	bulkConfirmThreshold int
+	allowedHosts         []string
+}
+
+func (a *authConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&a.adminKeyFile, "admin-key-file", "", "verification keys of admin tokens minted elsewhere: PEM public keys or a JWK Set (default: an Ed25519 key generated in the state directory)")
+	fs.StringVar(&a.clientAuth, "client-auth", "none", "client authentication at the upgrade: none, or jwt (a token from Authorization: Bearer, ?access_token= or a bearer.TOKEN subprotocol entry)")
+	fs.StringVar(&a.clientKeyFile, "client-key-file", "", "verification keys of client tokens (PEM or JWK Set; default: the admin keys)")
+	fs.StringVar(&a.issuer, "token-issuer", token.DefaultIssuer, "required iss of admin and client tokens")
+	fs.StringVar(&a.audience, "token-audience", token.DefaultAdminAudience, "required aud of admin tokens")
+	fs.StringVar(&a.clientAudience, "client-token-audience", token.DefaultClientAudience, "required aud of client tokens")
+	fs.DurationVar(&a.leeway, "token-leeway", token.DefaultLeeway, "clock skew allowed on the exp, nbf and iat of tokens; a client connection is closed with 4401 at exp plus this")
+	fs.IntVar(&a.bulkConfirmThreshold, "bulk-confirm-threshold", admin.DefaultBulkConfirmThreshold, "a bulk close matching more connections than this must be confirmed with the match count (-1: never)")
+	fs.Var((*listValue)(&a.allowedHosts), "admin-allowed-hosts", "host names accepted in the admin listener's Host header besides IP addresses and localhost, comma-separated")
+}
+
+func (a authConfig) validate() error {
+	if a.clientAuth != "none" && a.clientAuth != "jwt" {
+		return fmt.Errorf("--client-auth: %q: want none or jwt", a.clientAuth)
+	}
+	if a.clientKeyFile != "" && a.clientAuth != "jwt" {
+		return errors.New("--client-key-file: needs --client-auth=jwt")
+	}
+	if a.issuer == "" || a.audience == "" || a.clientAudience == "" {
+		return errors.New("--token-issuer, --token-audience and --client-token-audience may not be empty")
+	}
+	if a.audience == a.clientAudience {
+		return errors.New("--token-audience and --client-token-audience must differ, or a client token would open the admin API")
+	}
+	if a.leeway < 0 || a.leeway > 5*time.Minute {
+		return fmt.Errorf("--token-leeway: %v: want 0 to 5m", a.leeway)
+	}
+	if a.bulkConfirmThreshold < -1 {
+		return fmt.Errorf("--bulk-confirm-threshold: %d: want -1 (never) or more", a.bulkConfirmThreshold)
+	}
+	return nil
+}
+
+// adminKeys returns the admin verification keys and, when wsd holds the
+// private key, the signer: the key file's, or the state directory's key,
+// generated at first start.
+func adminKeys(a authConfig, stateDir string, log *slog.Logger) ([]token.Key, *token.Signer, error) {
+	if a.adminKeyFile != "" {
+		return token.LoadKeyFile(a.adminKeyFile)
+	}
+	path := filepath.Join(stateDir, adminKeyName)
+	s, created, err := token.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if created && log != nil {
+		log.Info("generated the admin token key; mint tokens with `wsd token create`", "path", path)
+	}
+	return []token.Key{s.Key()}, &s, nil
+}
+
+// auth holds the verifiers built at start.
+type auth struct {
+	admin  *token.Verifier
+	client daemon.Authenticator // nil without --client-auth=jwt
+}
+
+func newAuth(cfg config, log *slog.Logger) (auth, error) {
+	a := cfg.auth
+	keys, _, err := adminKeys(a, cfg.stateDir, log)
+	if err != nil {
+		return auth{}, err
+	}
+	leeway := a.leeway
+	if leeway == 0 {
+		leeway = -1 // none (the verifier's zero means its default)
+	}
+	var out auth
+	out.admin, err = token.NewVerifier(token.VerifierConfig{Keys: keys, Issuer: a.issuer, Audience: a.audience, Leeway: leeway})
+	if err != nil {
+		return auth{}, err
+	}
+	if a.clientAuth == "jwt" {
+		ckeys := keys
+		if a.clientKeyFile != "" {
+			if ckeys, _, err = token.LoadKeyFile(a.clientKeyFile); err != nil {
+				return auth{}, fmt.Errorf("--client-key-file: %w", err)
+			}
+		}
+		v, err := token.NewVerifier(token.VerifierConfig{Keys: ckeys, Issuer: a.issuer, Audience: a.clientAudience, Leeway: leeway})
+		if err != nil {
+			return auth{}, err
+		}
+		out.client = clientAuthenticator{v: v}
+	}
+	return out, nil
+}
+
+// newAdminAPI returns the admin listener's handler: the admin API under
+// /v1 and health under it, and the API to shut down with the listener.
+func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, log *slog.Logger) (http.Handler, *admin.Server, error) {
+	acfg := admin.DefaultConfig()
+	acfg.BulkConfirmThreshold = cfg.auth.bulkConfirmThreshold
+	acfg.AllowedHosts = cfg.auth.allowedHosts
+	acfg.CloseWait = 2*cfg.daemon.CloseTimeout + time.Second
+	acfg.Version = version
+	api, err := admin.New(acfg, admin.Deps{Hub: d, History: st, Tokens: a.admin, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
+	mux.Handle("/", health)
+	return mux, api, nil
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/protocol"
+)
+
+// mintToken runs `wsd token create` in-process.
+func mintToken(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append([]string{"token", "create"}, args...), func(string) string { return "" }, &out, &errOut); code != exitOK {
+		t.Fatalf("wsd token create %v: exit %d: %s", args, code, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func TestTokenCreate(t *testing.T) {
+	dir := t.TempDir()
+	tok := mintToken(t, "--subject", "ops", "--scope", "connections:read,audit:read", "--ttl", "1h", "--state-dir", dir)
+	fi, err := os.Stat(filepath.Join(dir, adminKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode %v", fi.Mode().Perm())
+	}
+	s, err := token.LoadSigner(filepath.Join(dir, adminKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: []token.Key{s.Key()}, Audience: token.DefaultAdminAudience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "ops" || c.Scope != "connections:read audit:read" || c.ExpiresAt.Sub(c.IssuedAt.Time) != time.Hour {
+		t.Fatalf("claims %+v", c)
+	}
+	for _, args := range [][]string{
+		{"--subject", "ops", "--scope", "everything"},
+		{"--scope", "admin"},
+		{"--subject", "ops"},
+		{"--subject", "ops", "--scope", "admin", "--ttl", "-1h"},
+		{"--subject", "ops", "--scope", "admin", "--label", "a=b"},
+		{"--subject", "ops", "--client", "--scope", "admin"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"token", "create", "--state-dir", dir}, args...), func(string) string { return "" }, &out, &errOut)
+		if code != exitUsage || out.Len() != 0 || !strings.HasPrefix(errOut.String(), "wsd token create: ") {
+			t.Errorf("%v: exit %d, out %q, err %q", args, code, out.String(), errOut.String())
+		}
+	}
+	if err := os.Chmod(filepath.Join(dir, adminKeyName), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	if code := run(context.Background(), []string{"token", "create", "--state-dir", dir, "--subject", "x", "--scope", "admin"}, func(string) string { return "" }, &bytes.Buffer{}, &errOut); code == exitOK || !strings.Contains(errOut.String(), "chmod 600") {
+		t.Fatalf("world-readable key: exit %d %s", code, errOut.String())
+	}
+}
+
+// TestAdminAPIServed: the daemon serves the admin API with the key it
+// generated at first start, next to /healthz and /readyz.
+func TestAdminAPIServed(t *testing.T) {
+	dir := t.TempDir()
+	w := startWSD(t, wsdOpts{stateDir: dir})
+	c, err := client.New(w.admin, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Stats(t.Context())
+	if err != nil || st.History.Status != "ok" {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	bad, err := client.New(w.admin, "x.y.z", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Stats(t.Context()); !client.IsAuth(err) {
+		t.Fatalf("bad token: %v", err)
+	}
+	resp, err := http.Get("http://" + w.admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+}
+
+// TestClientTokens: --client-auth=jwt refuses a handshake without a valid
+// token with 401, takes user and labels from the token (header, query or
+// subprotocol), and closes the connection with 4401 when it expires.
+func TestClientTokens(t *testing.T) {
+	dir := t.TempDir()
+	w := startWSD(t, wsdOpts{stateDir: dir, args: []string{"--client-auth", "jwt", "--token-leeway", "0s",
+		"--subprotocols", "chat", "--ping-interval", "200ms"}})
+	admin, err := client.New(w.admin, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := mintToken(t, "--client", "--subject", "alice", "--label", "room=lobby", "--ttl", "1h", "--state-dir", dir)
+	adminTok := mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir)
+	ctx := t.Context()
+
+	for name, opts := range map[string]*protocol.DialOptions{
+		"no token":       nil,
+		"garbage":        {Header: http.Header{"Authorization": {"Bearer x.y.z"}}},
+		"an admin token": {Header: http.Header{"Authorization": {"Bearer " + adminTok}}},
+	} {
+		_, resp, err := protocol.Dial(ctx, w.url("/"), opts)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %v %v", name, resp, err)
+		}
+	}
+	for name, dial := range map[string]func() (*protocol.Conn, error){
+		"header": func() (*protocol.Conn, error) {
+			c, _, err := protocol.Dial(ctx, w.url("/"), &protocol.DialOptions{Header: http.Header{"Authorization": {"Bearer " + long}}})
+			return c, err
+		},
+		"query": func() (*protocol.Conn, error) {
+			c, _, err := protocol.Dial(ctx, w.url("/?access_token="+long), nil)
+			return c, err
+		},
+		"subprotocol": func() (*protocol.Conn, error) {
+			c, _, err := protocol.Dial(ctx, w.url("/"), &protocol.DialOptions{Subprotocols: []string{"chat", "bearer." + long}})
+			if err == nil && c.Subprotocol() != "chat" {
+				err = errors.New("subprotocol " + c.Subprotocol())
+			}
+			return c, err
+		},
+	} {
+		c, err := dial()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer c.CloseNow()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		all, err := admin.AllConnections(ctx, "user=alice,room=lobby")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) == 3 {
+			for _, c := range all {
+				if c.TokenExpiresAt == nil {
+					t.Fatalf("no token expiry: %+v", c)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections of alice", len(all))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	short := mintToken(t, "--client", "--subject", "bob", "--ttl", "1s", "--state-dir", dir)
+	c, _, err := protocol.Dial(ctx, w.url("/"), &protocol.DialOptions{Header: http.Header{"Authorization": {"Bearer " + short}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, _, err = c.Read(rctx)
+	var ce *protocol.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4401 || ce.Reason != "token expired" {
+		t.Fatalf("expiry: %v", err)
+	}
+}
