@@ -34,7 +34,7 @@ type config struct {
 	logFormat        string
 	historyRetention time.Duration
 	daemon           daemon.Config
-	auth             authConfig // admin API and tokens (admin.go)
+	auth             authConfig     // admin API and tokens (admin.go)
 	tracing          tracing.Config // from OTEL_* (tracing.FromEnv)
 }
 
