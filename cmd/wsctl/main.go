@@ -1,20 +1,27 @@
-// Command wsctl is the operator CLI of wsd. Only `wsctl version` exists so
-// far; the admin API it drives is not built yet.
+// Command wsctl is the operator's CLI of wsd (PRODUCT.md §11): it lists,
+// inspects, sends to, broadcasts to and kills live connections, queries
+// session history and the audit log, and watches connects and closes,
+// all through the admin API (package admin/client). It links no part of
+// the server and builds with CGO_ENABLED=0.
+//
+// Exit codes: 0 ok, 1 error (daemon unreachable, refused call), 2 usage
+// (bad flag, argument or selector), 3 not found, 4 token refused or
+// lacking a scope.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("wsctl", version)
-		return
-	}
-	fmt.Fprintln(os.Stderr, "wsctl: the admin API is not built yet; only `wsctl version` works")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
 }

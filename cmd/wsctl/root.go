@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsd-dev/wsd/admin/client"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitNotFound = 3
+	exitAuth     = 4
+)
+
+// env is what a run of wsctl reads and writes.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	env
+	server    string
+	token     string
+	tokenFile string
+	output    string
+	quiet     bool
+	timeout   time.Duration
+}
+
+// usageError marks an error of the command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// run is main without the exit, for tests.
+func run(ctx context.Context, args []string, e env) int {
+	g := &globals{env: e}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code, msg := describe(err, g)
+	fmt.Fprintln(e.stderr, "wsctl: "+msg)
+	return code
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wsctl",
+		Short:         "Operate wsd's live WebSocket connections and query their history",
+		Long:          "wsctl drives wsd's admin API: list, inspect, send to, broadcast to and kill live connections,\nquery session history and the audit log, and watch connects and closes as they happen.\n\nThe server and token come from --server and --token, else WSCTL_SERVER and WSCTL_TOKEN,\nelse the token file (--token-file, WSCTL_TOKEN_FILE, default " + defaultTokenFile("$XDG_CONFIG_HOME") + ").\nMint a token with: wsd token create --subject NAME --scope admin",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			switch g.output {
+			case "table", "wide", "json":
+			default:
+				return usagef("-o %q: want table, wide or json", g.output)
+			}
+			return nil
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.server, "server", "", "admin API address (default $WSCTL_SERVER, else "+client.DefaultServer+")")
+	f.StringVar(&g.token, "token", "", "admin token (default $WSCTL_TOKEN, else the token file)")
+	f.StringVar(&g.tokenFile, "token-file", "", "file holding the admin token (default $WSCTL_TOKEN_FILE, else "+defaultTokenFile("$XDG_CONFIG_HOME")+")")
+	f.StringVarP(&g.output, "output", "o", "table", "output format: table, wide or json")
+	f.BoolVarP(&g.quiet, "quiet", "q", false, "print ids only")
+	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "time allowed for each call to the admin API")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newLs(g), newInspect(g), newSend(g), newBroadcast(g), newKill(g), newSessions(g),
+		newSession(g), newWatch(g), newStats(g), newAudit(g), newConnect(g), newVersion(g))
+	return root
+}
+
+// client returns the admin API client of the flags and environment.
+func (g *globals) client() (*client.Client, error) {
+	server := firstOf(g.server, g.getenv("WSCTL_SERVER"), client.DefaultServer)
+	tok := firstOf(g.token, g.getenv("WSCTL_TOKEN"))
+	if tok == "" {
+		path := firstOf(g.tokenFile, g.getenv("WSCTL_TOKEN_FILE"))
+		explicit := path != ""
+		if !explicit {
+			path = defaultTokenFile(g.getenv("XDG_CONFIG_HOME"))
+		}
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			tok = strings.TrimSpace(string(b))
+		case explicit || !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+	}
+	c, err := client.New(server, tok, &client.Options{UserAgent: "wsctl/" + version})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// call returns a context bounded by --timeout.
+func (g *globals) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, g.timeout)
+}
+
+func defaultTokenFile(configHome string) string {
+	if configHome == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			configHome = filepath.Join(home, ".config")
+		}
+	}
+	return filepath.Join(configHome, "wsctl", "token")
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// describe turns an error into its exit code and one line for the
+// operator.
+func describe(err error, g *globals) (int, string) {
+	var (
+		ue      usageError
+		apiErr  *client.Error
+		unreach *client.UnreachableError
+	)
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage, ue.Error() + " (see wsctl --help)"
+	case errors.As(err, &unreach):
+		return exitError, unreach.Error() + " (is wsd running? set --server or WSCTL_SERVER)"
+	case errors.As(err, &apiErr):
+		switch apiErr.Status {
+		case 401:
+			return exitAuth, apiErr.Message + " (mint a token with `wsd token create`; pass it with --token, WSCTL_TOKEN or the token file)"
+		case 403:
+			return exitAuth, apiErr.Message
+		case 404:
+			return exitNotFound, apiErr.Message
+		case 400:
+			return exitUsage, apiErr.Message
+		}
+		return exitError, apiErr.Message
+	case errors.Is(err, context.DeadlineExceeded):
+		return exitError, fmt.Sprintf("no answer from wsd within --timeout %v", g.timeout)
+	case errors.Is(err, context.Canceled):
+		return exitError, "interrupted"
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return exitUsage, err.Error() + " (see wsctl --help)"
+	}
+	return exitError, err.Error()
+}
+
+// args validators that report usage errors.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("want %s, got %d argument(s)", what, len(args))
+		}
+		return nil
+	}
+}
+
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+)
+
+func newSend(g *globals) *cobra.Command {
+	var (
+		file   string
+		binary bool
+	)
+	cmd := &cobra.Command{
+		Use:   "send ID TEXT | send ID --file F [--binary]",
+		Short: "Send one message to a live connection",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usagef("want a connection id and the message (or --file)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			txt, bin, err := payload(g, args[1:], file, binary)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.call(cmd.Context())
+			defer cancel()
+			res, err := c.Send(ctx, args[0], apitype.Message{Text: txt, Binary: bin})
+			if err != nil {
+				return withID(err, args[0])
+			}
+			p := g.printer()
+			switch {
+			case p.json():
+				return p.writeJSON(res, true)
+			case p.quiet:
+				return nil
+			}
+			return p.line("sent %d bytes to %s", res.Bytes, res.ID)
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "", "read the message from a file (- for stdin)")
+	cmd.Flags().BoolVar(&binary, "binary", false, "send a binary message")
+	return cmd
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
+)
+
+func newWatch(g *globals) *cobra.Command {
+	var (
+		selector string
+		count    int
+	)
+	cmd := &cobra.Command{
+		Use:   "watch [-l SELECTOR] [--count N]",
+		Short: "Print connects and closes as they happen",
+		Long:  "Print connects and closes as they happen, one line each (-o json: one JSON object each),\nuntil interrupted, until --count events, or until wsd shuts down.",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			return watchEvents(cmd.Context(), c, g.printer(), selector, count)
+		},
+	}
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "only events of connections matching this selector")
+	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events (0: never)")
+	return cmd
+}
+
+var errEnough = errors.New("enough events")
+
+// watchEvents prints events until ctx is done, count events (if > 0), or
+// the server ends the stream. Interrupting it is a normal end.
+func watchEvents(ctx context.Context, c *client.Client, p *printer, selector string, count int) error {
+	match, err := parseSelector(selector)
+	if err != nil {
+		return err
+	}
+	n := 0
+	err = c.Watch(ctx, nil, func(ev apitype.Event) error {
+		if ev.Connection != nil && !match(ev.Connection) {
+			return nil
+		}
+		if err := p.event(ev); err != nil {
+			return err
+		}
+		n++
+		if count > 0 && n >= count {
+			return errEnough
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errEnough), errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return nil
+	case errors.Is(err, client.ErrStreamEnded):
+		if !p.json() && !p.quiet {
+			return p.line("%s", "wsd is shutting down; the event stream ended")
+		}
+		return nil
+	}
+	return err
+}
+
+// parseSelector returns a matcher of connections for a selector, the
+// daemon's syntax (key=value and key!=value, comma is AND; id, user, route,
+// remote_addr or a label). The event stream is not filtered by the server,
+// so wsctl matches here; an absent label compares as empty.
+func parseSelector(s string) (func(*apitype.Connection) bool, error) {
+	type req struct {
+		key, value string
+		not        bool
+	}
+	var reqs []req
+	if s = strings.TrimSpace(s); s != "" && s != "all" {
+		for part := range strings.SplitSeq(s, ",") {
+			var r req
+			k, v, ok := strings.Cut(part, "!=")
+			if ok {
+				r.not = true
+			} else if k, v, ok = strings.Cut(part, "="); !ok {
+				return nil, usagef("invalid selector: %q has no = or !=", part)
+			}
+			r.key, r.value = strings.TrimSpace(k), strings.TrimSpace(strings.TrimPrefix(v, "="))
+			if r.key == "" {
+				return nil, usagef("invalid selector: empty key in %q", part)
+			}
+			reqs = append(reqs, r)
+		}
+	}
+	return func(c *apitype.Connection) bool {
+		for _, r := range reqs {
+			var have string
+			switch r.key {
+			case "id":
+				have = c.ID
+			case "user":
+				have = c.User
+			case "route":
+				have = c.Route
+			case "remote_addr":
+				have = c.RemoteAddr
+			default:
+				have = c.Labels[r.key]
+			}
+			if (have == r.value) == r.not {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
