@@ -24,8 +24,8 @@ func newConnect(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connect URL",
 		Short: "Interactive WebSocket client: stdin lines out, messages to stdout",
-		Long: "Connect to a WebSocket URL (ws:// or wss://). Each line of stdin is sent as a text message;\neach message received is printed on its own line (binary ones as [binary N bytes] BASE64).\nAt the end of stdin the connection is closed with 1000 once wsd answers; a close from the\nserver is reported on stderr.",
-		Args: exactArgs(1, "a ws:// or wss:// URL"),
+		Long:  "Connect to a WebSocket URL (ws:// or wss://). Each line of stdin is sent as a text message;\neach message received is printed on its own line (binary ones as [binary N bytes] BASE64).\nAt the end of stdin the connection is closed with 1000 once wsd answers; a close from the\nserver is reported on stderr.",
+		Args:  exactArgs(1, "a ws:// or wss:// URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := &protocol.DialOptions{Header: http.Header{}, Subprotocols: subprotocols}
 			for _, h := range headers {

@@ -13,8 +13,8 @@ func newSessions(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sessions [--since 1h] [--until T] [--user U] [--route R] [--code N] [--closed-by X] [--limit N]",
 		Short: "Query session history, newest first",
-		Long: "Query the history of sessions (live and closed), newest first. --since and --until take\nan RFC 3339 time or a duration before now (90s, 1h, 7d). --closed-by is one of client, server,\nadmin, idle_timeout, slow_consumer, protocol_error, shutdown, token_expired, drain, crash.\nWhen more sessions match than --limit, the cursor of the next page is printed on stderr.",
-		Args: noArgs,
+		Long:  "Query the history of sessions (live and closed), newest first. --since and --until take\nan RFC 3339 time or a duration before now (90s, 1h, 7d). --closed-by is one of client, server,\nadmin, idle_timeout, slow_consumer, protocol_error, shutdown, token_expired, drain, crash.\nWhen more sessions match than --limit, the cursor of the next page is printed on stderr.",
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
 			if err != nil {
