@@ -175,7 +175,7 @@ func TestTraceSession(t *testing.T) {
 		for _, ev := range s.Events() {
 			a := attrs(ev.Attributes)
 			frames = append(frames, frame{a[tracing.SemNetworkIODirection].AsString(), a[tracing.Opcode].AsInt64(), a[tracing.Masked].AsBool(), a[tracing.PayloadLength].AsInt64()})
-			if !a[tracing.Fin].AsBool() || a[tracing.RSV1].AsBool() {
+			if !a[tracing.Fin].AsBool() || a[tracing.RSV].AsInt64() != 0 {
 				t.Errorf("frame flags: %v", ev.Attributes)
 			}
 			if a[tracing.Opcode].AsInt64() == 8 && a[tracing.SemNetworkIODirection].AsString() == "receive" {

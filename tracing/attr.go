@@ -41,12 +41,9 @@ const (
 	LinksOmitted = attribute.Key("ws.broadcast.links_omitted")
 	WebhookEvent = attribute.Key("ws.webhook.event") // connect, message, close
 
-	Opcode        = attribute.Key("websocket.opcode")
-	OpcodeText    = attribute.Key("websocket.opcode.name")
+	Opcode        = attribute.Key("websocket.opcode") // RFC 6455 §5.2: 1 text, 2 binary, 8 close, 9 ping, 10 pong
 	Fin           = attribute.Key("websocket.fin")
-	RSV1          = attribute.Key("websocket.rsv1")
-	RSV2          = attribute.Key("websocket.rsv2")
-	RSV3          = attribute.Key("websocket.rsv3")
+	RSV           = attribute.Key("websocket.rsv") // the RSV bits as in the header: RSV1 = 4, RSV2 = 2, RSV3 = 1
 	Masked        = attribute.Key("websocket.masked")
 	PayloadLength = attribute.Key("websocket.payload_length")
 	CloseCode     = attribute.Key("websocket.close.code")

@@ -57,22 +57,3 @@ func (m FrameMode) Records(opcode uint8) bool {
 	}
 	return false
 }
-
-// OpcodeName names an RFC 6455 opcode.
-func OpcodeName(opcode uint8) string {
-	switch opcode {
-	case 0:
-		return "continuation"
-	case 1:
-		return "text"
-	case 2:
-		return "binary"
-	case 8:
-		return "close"
-	case 9:
-		return "ping"
-	case 10:
-		return "pong"
-	}
-	return fmt.Sprintf("reserved-%d", opcode)
-}

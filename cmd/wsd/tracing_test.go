@@ -101,7 +101,7 @@ func TestTracingJaeger(t *testing.T) {
 					}
 					got = append(got, frame{f["network.io.direction"].(string), f["websocket.opcode"].(float64),
 						f["websocket.masked"].(bool), f["websocket.fin"].(bool), f["websocket.payload_length"].(float64)})
-					if f["websocket.rsv1"] != false || f["websocket.rsv2"] != false || f["websocket.rsv3"] != false {
+					if f["websocket.rsv"] != 0.0 {
 						t.Errorf("rsv bits: %v", f)
 					}
 				}
