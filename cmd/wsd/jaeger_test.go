@@ -52,6 +52,7 @@ func jaegerBinary(t *testing.T) string {
 type jaeger struct {
 	otlpGRPC, otlpHTTP string // host:port of the OTLP receivers
 	query              string // base URL of the query API
+	pid                int
 	log                *syncBuffer
 }
 
@@ -147,6 +148,7 @@ func startJaeger(t *testing.T) *jaeger {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		health := fmt.Sprintf("http://127.0.0.1:%d/status", p[0])
+		j.pid = cmd.Process.Pid
 		if lastErr = waitHealthy(health, exited, 60*time.Second); lastErr == nil {
 			t.Cleanup(func() {
 				cmd.Process.Kill()
