@@ -1,0 +1,212 @@
+package interop
+
+import (
+	"bufio"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// wsdBin is the wsd binary TestMain builds (with -race when the tests run
+// with it, so that real clients exercise the daemon under the detector).
+var wsdBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "wsd-interop-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	wsdBin = filepath.Join(dir, "wsd")
+	args := []string{"build", "-o", wsdBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/wsd-dev/wsd/cmd/wsd")...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building wsd:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// wsd is a running daemon under test.
+type wsd struct {
+	name     string
+	cmd      *exec.Cmd
+	addr     string // WebSocket listener, host:port
+	stateDir string
+	exited   chan struct{}
+	exitErr  error
+
+	mu    sync.Mutex
+	logs  []map[string]any
+	raw   strings.Builder
+	newLn chan struct{} // signalled on every log line
+}
+
+// startWSD starts the binary on free loopback ports with JSON debug logs
+// and waits until it listens. It is killed when the test ends.
+func startWSD(t testing.TB, name string, args ...string) *wsd {
+	t.Helper()
+	w := &wsd{name: name, stateDir: t.TempDir(), exited: make(chan struct{}), newLn: make(chan struct{}, 1)}
+	args = append([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--state-dir", w.stateDir, "--log-format", "json", "--log-level", "debug",
+		"--handshake-rate", "0", "--close-timeout", "2s"}, args...)
+	w.cmd = exec.Command(wsdBin, args...)
+	w.cmd.Env = cleanEnv()
+	stderr, err := w.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		w.readLogs(stderr)
+	}()
+	go func() {
+		<-logsDone // Wait closes the pipe: read it to the end first
+		w.exitErr = w.cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.exited:
+		default:
+			if err := w.cmd.Process.Kill(); err != nil {
+				t.Errorf("kill wsd %s: %v", name, err)
+			}
+			<-w.exited
+		}
+		if t.Failed() {
+			w.mu.Lock()
+			t.Logf("wsd %s (%s) log:\n%s", name, strings.Join(args, " "), w.raw.String())
+			w.mu.Unlock()
+		}
+	})
+	line := w.waitLog(t, 0, 30*time.Second, func(m map[string]any) bool { return m["msg"] == "listening" })
+	w.addr, _ = line["addr"].(string)
+	if w.addr == "" {
+		t.Fatalf("wsd %s: no address in %v", name, line)
+	}
+	return w
+}
+
+// cleanEnv is the test's environment without the variables that configure
+// wsd or systemd integration.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (w *wsd) readLogs(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			m = map[string]any{"msg": line}
+		}
+		w.mu.Lock()
+		w.logs = append(w.logs, m)
+		w.raw.WriteString(line + "\n")
+		w.mu.Unlock()
+		select {
+		case w.newLn <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// logCount is the number of log lines so far: a mark for waitLog.
+func (w *wsd) logCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.logs)
+}
+
+// waitLog waits for a log line from index from on that satisfies ok.
+func (w *wsd) waitLog(t testing.TB, from int, timeout time.Duration, ok func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		for _, m := range w.logs[min(from, len(w.logs)):] {
+			if ok(m) {
+				w.mu.Unlock()
+				return m
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.newLn:
+		case <-w.exited:
+			t.Fatalf("wsd %s exited (%v) before the awaited log line", w.name, w.exitErr)
+		case <-deadline.C:
+			t.Fatalf("wsd %s did not log the awaited line within %v", w.name, timeout)
+		}
+	}
+}
+
+// session is what wsd recorded of one session.
+type session struct {
+	ID, Subprotocol, Extensions, CloseReason, ClosedBy, Error string
+	CloseCode                                                 int
+	MessagesIn, MessagesOut                                   int64
+}
+
+// closedSession polls the session table (opened read-only) until the
+// session tagged tag is closed, and returns it.
+func (w *wsd) closedSession(t testing.TB, tag string) session {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(w.stateDir, "wsd.db")+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var s session
+		err := db.QueryRow(`SELECT id, subprotocol, extensions, close_reason, closed_by, error, close_code,
+			messages_in, messages_out FROM sessions
+			WHERE json_extract(labels, '$.tag') = ? AND closed_at IS NOT NULL`, tag).Scan(
+			&s.ID, &s.Subprotocol, &s.Extensions, &s.CloseReason, &s.ClosedBy, &s.Error, &s.CloseCode,
+			&s.MessagesIn, &s.MessagesOut)
+		switch {
+		case err == nil:
+			return s
+		case !errors.Is(err, sql.ErrNoRows):
+			t.Fatalf("reading the session tagged %s: %v", tag, err)
+		case time.Now().After(deadline):
+			t.Fatalf("wsd %s recorded no closed session tagged %s within 15s", w.name, tag)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a file another process writes
+	}
+}
