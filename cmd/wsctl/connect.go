@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,11 +21,12 @@ func newConnect(g *globals) *cobra.Command {
 		headers      []string
 		subprotocols []string
 		bearer       string
+		linger       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "connect URL",
 		Short: "Interactive WebSocket client: stdin lines out, messages to stdout",
-		Long:  "Connect to a WebSocket URL (ws:// or wss://). Each line of stdin is sent as a text message;\neach message received is printed on its own line (binary ones as [binary N bytes] BASE64).\nAt the end of stdin the connection is closed with 1000 once wsd answers; a close from the\nserver is reported on stderr.",
+		Long:  "Connect to a WebSocket URL (ws:// or wss://). Each line of stdin is sent as a text message;\neach message received is printed on its own line (binary ones as [binary N bytes] BASE64).\nAt the end of stdin wsctl keeps printing what arrives until --linger passes without a message,\nthen closes with 1000; a close from the server is reported on stderr.",
 		Args:  exactArgs(1, "a ws:// or wss:// URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := &protocol.DialOptions{Header: http.Header{}, Subprotocols: subprotocols}
@@ -38,17 +40,18 @@ func newConnect(g *globals) *cobra.Command {
 			if bearer != "" {
 				opts.Header.Set("Authorization", "Bearer "+bearer)
 			}
-			return connect(cmd.Context(), g, args[0], opts)
+			return connect(cmd.Context(), g, args[0], opts, linger)
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&headers, "header", "H", nil, "extra request header \"Name: value\"; repeatable")
 	f.StringSliceVar(&subprotocols, "subprotocol", nil, "subprotocols to offer, in order of preference")
 	f.StringVar(&bearer, "bearer", "", "client token, sent as Authorization: Bearer (for --client-auth=jwt)")
+	f.DurationVar(&linger, "linger", time.Second, "after the end of stdin, wait this long without a message before closing (answers still on their way)")
 	return cmd
 }
 
-func connect(ctx context.Context, g *globals, url string, opts *protocol.DialOptions) error {
+func connect(ctx context.Context, g *globals, url string, opts *protocol.DialOptions, linger time.Duration) error {
 	dctx, cancel := g.call(ctx)
 	conn, _, err := protocol.Dial(dctx, url, opts)
 	cancel()
@@ -65,12 +68,17 @@ func connect(ctx context.Context, g *globals, url string, opts *protocol.DialOpt
 
 	// The reader prints messages until the connection ends.
 	readDone := make(chan error, 1)
+	received := make(chan struct{}, 1)
 	go func() {
 		for {
 			typ, p, err := conn.Read(context.Background())
 			if err != nil {
 				readDone <- err
 				return
+			}
+			select {
+			case received <- struct{}{}:
+			default:
 			}
 			if typ == protocol.BinaryMessage {
 				fmt.Fprintf(g.stdout, "[binary %d bytes] %s\n", len(p), base64.StdEncoding.EncodeToString(p))
@@ -102,10 +110,25 @@ func connect(ctx context.Context, g *globals, url string, opts *protocol.DialOpt
 			readErr = <-readDone
 			break
 		}
-		if cerr := conn.Close(protocol.StatusNormalClosure, ""); cerr != nil {
-			fmt.Fprintf(g.stderr, "wsctl: close: %v\n", cerr)
+		t := time.NewTimer(linger)
+	quiet:
+		for {
+			select {
+			case <-received:
+				t.Reset(linger)
+			case <-t.C:
+				break quiet
+			case readErr = <-readDone:
+				t.Stop()
+				break quiet
+			}
 		}
-		readErr = <-readDone
+		if readErr == nil {
+			if cerr := conn.Close(protocol.StatusNormalClosure, ""); cerr != nil {
+				fmt.Fprintf(g.stderr, "wsctl: close: %v\n", cerr)
+			}
+			readErr = <-readDone
+		}
 	case <-ctx.Done():
 		if cerr := conn.Close(protocol.StatusGoingAway, ""); cerr != nil {
 			fmt.Fprintf(g.stderr, "wsctl: close: %v\n", cerr)
