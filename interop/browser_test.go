@@ -46,7 +46,7 @@ func browserClient(pages *pageServer) client {
 			d.owner = t
 			t.Cleanup(func() { d.stop(t) })
 		},
-		run: func(t *testing.T, action string, params map[string]any) observed {
+		run: func(t *testing.T, action string, params map[string]any, during func()) observed {
 			p := map[string]any{"action": action, "timeout_ms": pageTimeout.Milliseconds()}
 			for k, v := range params {
 				p[k] = v
@@ -59,7 +59,7 @@ func browserClient(pages *pageServer) client {
 			if params["page"] == "foreign" {
 				host = pages.foreignHost()
 			}
-			return d.visit(t, "http://"+host+"/?p="+url.QueryEscape(string(b)))
+			return d.visit(t, "http://"+host+"/?p="+url.QueryEscape(string(b)), during)
 		},
 	}
 }
@@ -86,37 +86,46 @@ func (d *driver) stop(t testing.TB) {
 	d.p = nil
 }
 
-// visit has the driver open page and returns what the page reported.
-func (d *driver) visit(t *testing.T, page string) observed {
+// visit has the driver open page, calls during (if not nil) and returns
+// what the page reported.
+func (d *driver) visit(t *testing.T, page string, during func()) observed {
 	t.Helper()
 	if d.p == nil {
 		d.p = startProc(d.owner, ".", true, "node", "browser/driver.mjs", strconv.FormatInt(pageTimeout.Milliseconds(), 10))
 	}
 	p := d.p
 	n, errMark := p.out.count(), p.errOut.size()
+	// Unless this visit's result line is read, the driver's state is
+	// unknown (a result may still come): the next visit gets a new one.
+	answered := false
+	defer func() {
+		if !answered {
+			d.p = nil
+			p.stop(t, 3*time.Second)
+		}
+	}()
 	if _, err := p.stdin.Write([]byte(page + "\n")); err != nil {
-		d.p = nil
-		p.stop(t, 3*time.Second)
 		t.Fatalf("browser driver: %v\n%s", err, p.errOut.String())
+	}
+	if during != nil {
+		during()
 	}
 	deadline := time.NewTimer(2*pageTimeout + 10*time.Second)
 	defer deadline.Stop()
 	for {
 		if line, ok := p.out.line(n); ok {
+			answered = true
 			return decodeObserved(t, line, p.errOut.since(errMark), nil)
 		}
 		select {
 		case <-p.out.notify:
 		case <-p.exited:
 			if line, ok := p.out.line(n); ok {
+				answered = true
 				return decodeObserved(t, line, p.errOut.since(errMark), nil)
 			}
-			d.p = nil
-			p.stop(t, time.Second)
 			t.Fatalf("browser driver exited (%v) without a result:\n%s", p.err, p.errOut.String())
 		case <-deadline.C:
-			d.p = nil
-			p.stop(t, 3*time.Second)
 			t.Fatalf("browser driver gave no result within %v:\n%s", 2*pageTimeout+10*time.Second, p.errOut.since(errMark))
 		}
 	}

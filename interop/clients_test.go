@@ -38,8 +38,9 @@ type client struct {
 	// parent test, which owns what it starts).
 	setup func(t *testing.T)
 	// run runs one action with its parameters and returns what the client
-	// saw; it fails the test if the client did not report.
-	run func(t *testing.T, action string, params map[string]any) observed
+	// saw; it fails the test if the client did not report. during, if not
+	// nil, is called while the client runs.
+	run func(t *testing.T, action string, params map[string]any, during func()) observed
 }
 
 const (
@@ -68,8 +69,8 @@ func nodeClient() client {
 	return client{
 		name:    "node",
 		missing: func() string { return missingNodePackage("ws") },
-		run: func(t *testing.T, action string, params map[string]any) observed {
-			return runScript(t, scriptTimeout, "node", "node/client.mjs", action, params)
+		run: func(t *testing.T, action string, params map[string]any, during func()) observed {
+			return runScript(t, "node", "node/client.mjs", action, params, during)
 		},
 	}
 }
@@ -88,20 +89,29 @@ func pythonClient() client {
 			}
 			return ""
 		},
-		run: func(t *testing.T, action string, params map[string]any) observed {
-			return runScript(t, scriptTimeout, debianPython, "python/client.py", action, params)
+		run: func(t *testing.T, action string, params map[string]any, during func()) observed {
+			return runScript(t, debianPython, "python/client.py", action, params, during)
 		},
 	}
 }
 
-func runScript(t *testing.T, timeout time.Duration, interp, script, action string, params map[string]any) observed {
+// runScript runs a client script for one action, bounded by scriptTimeout.
+func runScript(t *testing.T, interp, script, action string, params map[string]any, during func()) observed {
 	t.Helper()
 	b, err := json.Marshal(params)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, err := runProcess(t, timeout, ".", interp, script, action, string(b))
-	return decodeObserved(t, stdout, stderr, err)
+	p := startProc(t, ".", false, interp, script, action, string(b))
+	defer p.stop(t, 3*time.Second) // also when during fails the test
+	if during != nil {
+		during()
+	}
+	if !p.wait(scriptTimeout) {
+		p.stop(t, 3*time.Second)
+		t.Fatalf("%s still running after %v\nstdout:\n%s\nstderr:\n%s", script, scriptTimeout, p.out.String(), p.errOut.String())
+	}
+	return decodeObserved(t, p.out.String(), p.errOut.String(), p.err)
 }
 
 // decodeObserved reads the result from the last line of a client's output.

@@ -9,7 +9,9 @@
 // python/ and browser/; each runs one scenario and prints what it saw as
 // JSON, and the Go test asserts it, together with what wsd recorded (the
 // session row in SQLite, its log) and what crossed the wire (a byte-counting
-// proxy for the compression cases).
+// proxy for the compression cases). The server-initiated close is made by
+// the operator's tools: wsctl (built CGO_ENABLED=0) with a token minted by
+// `wsd token create`.
 //
 // Requirements: Node.js with `npm ci` run in interop/node (ws and
 // playwright-core, no browser download), Debian's chromium and

@@ -22,6 +22,8 @@ const (
 	closeCode    = 4000
 	// closeReason must arrive intact in wsd's session row.
 	closeReason = "bye — ünïcødé ✓ 🚪"
+	killCode    = 4001
+	killReason  = "kicked by wsctl — ünïcødé ✓"
 	// maxMessage is wsd's default --max-message-size.
 	maxMessage = 1 << 20
 
@@ -75,7 +77,9 @@ type scenario struct {
 	clients []string // the clients that can run it
 	metered bool     // the client goes through a byte-counting relay
 	params  map[string]any
-	check   func(t *testing.T, c *testCase, o observed)
+	// during, if set, runs while the client runs (after it started).
+	during func(t *testing.T, c *testCase)
+	check  func(t *testing.T, c *testCase, o observed)
 }
 
 var allClients = []string{"node", "python", "browser"}
@@ -198,6 +202,26 @@ func scenarios() []scenario {
 			}
 		},
 	}, {
+		// The operator closes the connection with the real wsctl (built
+		// CGO_ENABLED=0) and a token from the real `wsd token create`.
+		name: "close-server-kill", action: "await-close", server: "main", clients: allClients,
+		during: func(t *testing.T, c *testCase) {
+			id := c.wsd.liveID(t, c.tag)
+			out := c.wsd.wsctl(t, "kill", id, "--code", strconv.Itoa(killCode), "--reason", killReason)
+			t.Logf("wsctl kill: %s", strings.TrimSpace(out))
+		},
+		check: func(t *testing.T, c *testCase, o observed) {
+			wantMessages(t, o, 1)
+			if o.CloseCode != killCode || o.CloseReason != killReason || !o.WasClean {
+				t.Errorf("client saw close %d %q (clean: %v), want %d %q", o.CloseCode, o.CloseReason, o.WasClean, killCode, killReason)
+			}
+			s := c.wsd.closedSession(t, c.tag)
+			if s.CloseCode != killCode || s.CloseReason != killReason || s.ClosedBy != "admin" {
+				t.Errorf("wsd recorded close %d %q closed_by=%s, want %d %q closed_by=admin",
+					s.CloseCode, s.CloseReason, s.ClosedBy, killCode, killReason)
+			}
+		},
+	}, {
 		// One byte above the limit, compressed by every client that can:
 		// wsd refuses it once inflated.
 		name: "close-server-too-big", action: "close-server-too-big", server: "main", clients: allClients,
@@ -293,7 +317,7 @@ func wantTooBig(t *testing.T, c *testCase, o observed) {
 
 // TestInterop runs every client × scenario against real wsd processes.
 func TestInterop(t *testing.T) {
-	if utf8.RuneCountInString(sample) == len(sample) || len(sample)*sampleRepeat <= 64<<10 || len(closeReason) > 123 {
+	if utf8.RuneCountInString(sample) == len(sample) || len(sample)*sampleRepeat <= 64<<10 || len(closeReason) > 123 || len(killReason) > 123 {
 		t.Fatal("constants: the sample must be multi-byte and its repetition above 64 KiB; a close reason fits 123 bytes")
 	}
 	pages := startPages(t)
@@ -344,7 +368,11 @@ func runCase(t *testing.T, cl client, sc scenario, w *wsd) {
 	for k, v := range sc.params {
 		params[k] = v
 	}
-	o := cl.run(t, sc.action, params)
+	var during func()
+	if sc.during != nil {
+		during = func() { sc.during(t, c) }
+	}
+	o := cl.run(t, sc.action, params, during)
 	t.Logf("%s: %s", cl.name, o.Library)
 	sc.check(t, c, o)
 }

@@ -19,8 +19,9 @@ import (
 )
 
 // wsdBin is the wsd binary TestMain builds (with -race when the tests run
-// with it, so that real clients exercise the daemon under the detector).
-var wsdBin string
+// with it, so that real clients exercise the daemon under the detector);
+// wsctlBin is the operator CLI, built as it ships (CGO_ENABLED=0).
+var wsdBin, wsctlBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -33,16 +34,22 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	wsdBin = filepath.Join(dir, "wsd")
+	wsdBin, wsctlBin = filepath.Join(dir, "wsd"), filepath.Join(dir, "wsctl")
 	args := []string{"build", "-o", wsdBin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args, "github.com/wsd-dev/wsd/cmd/wsd")...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building wsd:", err)
-		return 1
+	builds := []*exec.Cmd{
+		exec.Command("go", append(args, "github.com/wsd-dev/wsd/cmd/wsd")...),
+		exec.Command("go", "build", "-o", wsctlBin, "github.com/wsd-dev/wsd/cmd/wsctl"),
+	}
+	builds[1].Env = append(os.Environ(), "CGO_ENABLED=0")
+	for _, cmd := range builds {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", strings.Join(cmd.Args, " "), err)
+			return 1
+		}
 	}
 	return m.Run()
 }
@@ -52,7 +59,9 @@ type wsd struct {
 	name     string
 	cmd      *exec.Cmd
 	addr     string // WebSocket listener, host:port
+	admin    string // admin listener, host:port
 	stateDir string
+	token    string // admin token, minted on first use
 	exited   chan struct{}
 	exitErr  error
 
@@ -106,7 +115,8 @@ func startWSD(t testing.TB, name string, args ...string) *wsd {
 	})
 	line := w.waitLog(t, 0, 30*time.Second, func(m map[string]any) bool { return m["msg"] == "listening" })
 	w.addr, _ = line["addr"].(string)
-	if w.addr == "" {
+	w.admin, _ = line["admin"].(string)
+	if w.addr == "" || w.admin == "" {
 		t.Fatalf("wsd %s: no address in %v", name, line)
 	}
 	return w
@@ -172,6 +182,44 @@ func (w *wsd) waitLog(t testing.TB, from int, timeout time.Duration, ok func(map
 		case <-deadline.C:
 			t.Fatalf("wsd %s did not log the awaited line within %v", w.name, timeout)
 		}
+	}
+}
+
+// wsctl runs the real CLI against this daemon's admin API with a token
+// minted by the real `wsd token create` from the daemon's own key.
+func (w *wsd) wsctl(t testing.TB, args ...string) string {
+	t.Helper()
+	if w.token == "" {
+		out, stderr, err := runProcess(t, 30*time.Second, ".", wsdBin, "token", "create", "--state-dir", w.stateDir,
+			"--subject", "interop", "--scope", "connections:read,connections:close", "--ttl", "10m")
+		if err != nil {
+			t.Fatalf("wsd token create: %v\n%s", err, stderr)
+		}
+		w.token = strings.TrimSpace(out)
+	}
+	argv := append([]string{wsctlBin, "--server", "http://" + w.admin, "--token", w.token, "--timeout", "10s"}, args...)
+	out, stderr, err := runProcess(t, 30*time.Second, ".", argv...)
+	if err != nil {
+		t.Fatalf("wsctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+// liveID polls `wsctl ls` until the connection tagged tag is live and
+// returns its id.
+func (w *wsd) liveID(t testing.TB, tag string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ids := strings.Fields(w.wsctl(t, "ls", "-l", "tag="+tag, "-q")); len(ids) == 1 {
+			return ids[0]
+		} else if len(ids) > 1 {
+			t.Fatalf("several live connections tagged %s: %v", tag, ids)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live connection tagged %s within 20s", tag)
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process
 	}
 }
 

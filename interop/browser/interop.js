@@ -153,6 +153,14 @@ const actions = {
     c.ws.close(params.code, params.reason);
   },
 
+  // await-close proves the connection open with one echo, then waits for
+  // wsd to close it (the Go test runs wsctl kill meanwhile).
+  async 'await-close'(c) {
+    await echoText(c, 'ready');
+    result.messages++;
+    await c.closed;
+  },
+
   async 'close-server-too-big'(c) {
     c.ws.send(bytes(params.size));
     const m = await c.next().catch(() => null);

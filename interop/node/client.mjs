@@ -220,6 +220,15 @@ const actions = {
     c.ws.close(params.code, params.reason);
   },
 
+  // await-close proves the connection open with one echo, then waits for
+  // wsd to close it (the Go test runs wsctl kill meanwhile).
+  async 'await-close'(c) {
+    const got = await c.echo('ready', false);
+    check(got.toString() === 'ready', 'echo came back different');
+    result.messages++;
+    await c.closed;
+  },
+
   async 'close-server-too-big'(c) {
     c.ws.send(bytes(params.size), { binary: true });
     const m = await c.next().catch(() => null);

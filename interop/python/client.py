@@ -196,6 +196,15 @@ async def timed_close(ws, code, reason):
     RESULT["close_ms"] = round((time.monotonic() - start) * 1000)
 
 
+async def await_close(ws):
+    """Proves the connection open with one echo, then waits for wsd to close
+    it (the Go test runs wsctl kill meanwhile)."""
+    got = await echo(ws, "ready")
+    check(got == "ready", "echo came back different")
+    RESULT["messages"] += 1
+    await ws.wait_closed()
+
+
 async def close_server_too_big(ws):
     try:
         await ws.send(pattern_bytes(PARAMS["size"]))
@@ -229,6 +238,7 @@ ACTIONS = {
     "subprotocol": subprotocol,
     "deflate": deflate,
     "close-client": close_client,
+    "await-close": await_close,
     "close-server-too-big": close_server_too_big,
 }
 
