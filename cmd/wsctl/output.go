@@ -446,3 +446,54 @@ func (p *printer) audit(l *apitype.AuditList) error {
 	}
 	return p.table(header, rows)
 }
+
+// Bench results.
+
+func (p *printer) bench(r *benchResult) error {
+	if p.json() {
+		return p.writeJSON(r, true)
+	}
+	what := fmt.Sprintf("%s, %d connections", r.Scenario, r.Connections)
+	switch r.Scenario {
+	case scenarioEcho:
+		what += fmt.Sprintf(", %s messages, pipeline %d", bytesize(int64(r.Size)), r.Pipeline)
+	case scenarioChurn:
+		what = fmt.Sprintf("%s, %d workers", r.Scenario, r.Connections)
+	case scenarioBroadcast:
+		what += fmt.Sprintf(" receiving, %s messages", bytesize(int64(r.Size)))
+	}
+	kv := [][2]string{
+		{"Scenario", what},
+		{"Target", r.URL},
+		{"Elapsed", time.Duration(r.ElapsedS * float64(time.Second)).Round(time.Millisecond).String()},
+		{"Done", fmt.Sprintf("%d %s (%.0f/s)", r.Operations, r.Unit, r.Rate)},
+	}
+	if r.Deliveries > 0 {
+		kv = append(kv, [2]string{"Deliveries", strconv.FormatInt(r.Deliveries, 10)})
+	}
+	if l := r.Latency; l != nil {
+		name := map[string]string{scenarioEcho: "Round trip", scenarioIdle: "Handshake", scenarioChurn: "Handshake", scenarioBroadcast: "All received"}[r.Scenario]
+		kv = append(kv, [2]string{name, fmt.Sprintf("p50 %s  p99 %s  p99.9 %s  max %s", msec(l.P50MS), msec(l.P99MS), msec(l.P999MS), msec(l.MaxMS))})
+	}
+	errs := strconv.FormatInt(r.Errors, 10)
+	if r.FirstError != "" {
+		errs += " (first: " + r.FirstError + ")"
+	}
+	kv = append(kv,
+		[2]string{"Errors", errs},
+		[2]string{"Source addresses", strconv.Itoa(r.Sources)},
+		[2]string{"Client CPU", fmt.Sprintf("%.2fs (%.1fµs per %s)", r.ClientCPUS, r.ClientCPUPerOpUS, strings.TrimSuffix(map[bool]string{true: "delivery", false: r.Unit}[r.Deliveries > 0], "s"))},
+	)
+	return p.fields(kv)
+}
+
+// msec renders milliseconds with a precision that suits them.
+func msec(ms float64) string {
+	switch {
+	case ms < 1:
+		return strconv.FormatFloat(ms*1000, 'f', 0, 64) + "µs"
+	case ms < 100:
+		return strconv.FormatFloat(ms, 'f', 2, 64) + "ms"
+	}
+	return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+}

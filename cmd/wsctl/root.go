@@ -92,7 +92,7 @@ func newRoot(g *globals) *cobra.Command {
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "time allowed for each call to the admin API")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newLs(g), newInspect(g), newSend(g), newBroadcast(g), newKill(g), newSessions(g),
-		newSession(g), newWatch(g), newStats(g), newAudit(g), newConnect(g), newVersion(g))
+		newSession(g), newWatch(g), newStats(g), newAudit(g), newConnect(g), newBench(g), newVersion(g))
 	return root
 }
 
