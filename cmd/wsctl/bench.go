@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +46,7 @@ type benchOpts struct {
 	sources     int
 	dialWorkers int
 	selector    string
+	trigger     string
 	text        bool
 	header      http.Header
 }
@@ -150,6 +154,7 @@ the server.`,
 	f.IntVar(&o.sources, "sources", 0, "127.0.0.x source addresses to spread connections over (default: one per 20000 connections on a loopback target)")
 	f.IntVar(&o.dialWorkers, "dial-concurrency", 32, "handshakes in progress at once while opening connections")
 	f.StringVarP(&o.selector, "selector", "l", "", "broadcast: send to connections matching this selector (default: all)")
+	f.StringVar(&o.trigger, "trigger", "", "broadcast: POST each message to this http://127.0.0.1 URL (a peer server's /broadcast) instead of the admin API")
 	f.BoolVar(&o.text, "text", false, "send text messages instead of binary")
 	f.StringArrayVarP(&headers, "header", "H", nil, "extra request header \"Name: value\"; repeatable")
 	return cmd
@@ -593,7 +598,7 @@ func (b *bench) churn(ctx context.Context, lat *latencies) error {
 // other through the admin API, each after the previous one reached every
 // receiver. It returns the number of messages received.
 func (b *bench) broadcast(ctx context.Context, lat *latencies) (int64, error) {
-	admin, err := b.g.client()
+	send, err := b.broadcaster()
 	if err != nil {
 		return 0, err
 	}
@@ -624,25 +629,18 @@ func (b *bench) broadcast(ctx context.Context, lat *latencies) (int64, error) {
 		closeAll(conns)
 		wg.Wait()
 	}()
-	req := apitype.BroadcastRequest{Selector: b.o.selector, All: b.o.selector == ""}
-	if b.typ == protocol.TextMessage {
-		s := string(b.payload)
-		req.Text = &s
-	} else {
-		req.Binary = b.payload
-	}
 	deadline := time.Now().Add(b.o.duration)
 	for b.claim() && time.Now().Before(deadline) {
 		got.Store(0)
 		t0 := time.Now()
 		cctx, cancel := b.g.call(ctx)
-		r, err := admin.Broadcast(cctx, req)
+		queued, err := send(cctx)
 		cancel()
 		if err != nil {
 			return deliveries.Load(), fmt.Errorf("broadcast: %w", err)
 		}
-		if int64(r.Queued) < target {
-			return deliveries.Load(), fmt.Errorf("broadcast: queued for %d connections of the %d receivers (matched %d, dropped %d)", r.Queued, target, r.Matched, r.Dropped)
+		if queued < target {
+			return deliveries.Load(), fmt.Errorf("broadcast: queued for %d connections of the %d receivers", queued, target)
 		}
 		select {
 		case <-all:
@@ -655,4 +653,50 @@ func (b *bench) broadcast(ctx context.Context, lat *latencies) (int64, error) {
 		b.ops.Add(1)
 	}
 	return deliveries.Load(), nil
+}
+
+// broadcaster returns the function that sends one broadcast and reports
+// how many connections it was queued for: through the admin API, or a
+// POST of the payload to --trigger (the peer servers of bench/).
+func (b *bench) broadcaster() (func(context.Context) (int64, error), error) {
+	if b.o.trigger != "" {
+		hc := &http.Client{}
+		return func(ctx context.Context) (int64, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.o.trigger, bytes.NewReader(b.payload))
+			if err != nil {
+				return 0, err
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			if err != nil {
+				return 0, err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return 0, fmt.Errorf("%s: %s", b.o.trigger, resp.Status)
+			}
+			return strconv.ParseInt(strings.TrimSpace(string(body)), 10, 64)
+		}, nil
+	}
+	admin, err := b.g.client()
+	if err != nil {
+		return nil, err
+	}
+	req := apitype.BroadcastRequest{Selector: b.o.selector, All: b.o.selector == ""}
+	if b.typ == protocol.TextMessage {
+		s := string(b.payload)
+		req.Text = &s
+	} else {
+		req.Binary = b.payload
+	}
+	return func(ctx context.Context) (int64, error) {
+		r, err := admin.Broadcast(ctx, req)
+		if err != nil {
+			return 0, err
+		}
+		return int64(r.Queued), nil
+	}, nil
 }
