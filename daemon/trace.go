@@ -150,9 +150,9 @@ type connTrace struct {
 
 // frame records one frame as an event of the current segment (the
 // protocol's OnFrame hook, on the goroutine doing the I/O). It is the
-// costly part of --trace-frames=all, so an event carries six attributes
-// (the RSV bits as one number) and the SDK's own timestamp: each
-// attribute costs about a microsecond once converted and exported.
+// costly part of --trace-frames=all, so an event carries four attributes
+// (FIN, RSV and MASK as one flags string) and the SDK's own timestamp:
+// each attribute costs about a microsecond once converted and exported.
 func (t *connTrace) frame(ev protocol.FrameEvent) {
 	op := uint8(ev.Opcode)
 	if !t.frames.Records(op) {
@@ -162,30 +162,18 @@ func (t *connTrace) frame(ev protocol.FrameEvent) {
 	if ev.Direction == protocol.Outbound {
 		dir = tracing.DirectionTransmit
 	}
-	rsv := 0 // the three bits as in the frame header: RSV1 = 4, RSV2 = 2, RSV3 = 1
-	if ev.RSV1 {
-		rsv |= 4
-	}
-	if ev.RSV2 {
-		rsv |= 2
-	}
-	if ev.RSV3 {
-		rsv |= 1
-	}
-	n := 6
+	n := 4
 	if ev.Opcode == protocol.OpClose && ev.CloseCode != 0 {
-		n = 8
+		n = 6
 	}
 	attrs := make([]attribute.KeyValue, 0, n)
 	attrs = append(attrs,
 		dir,
 		tracing.Opcode.Int(int(op)),
-		tracing.Fin.Bool(ev.Fin),
-		tracing.RSV.Int(rsv),
-		tracing.Masked.Bool(ev.Masked),
+		tracing.Flags.String(tracing.FrameFlags(ev.Fin, ev.RSV1, ev.RSV2, ev.RSV3, ev.Masked)),
 		tracing.PayloadLength.Int64(ev.Length),
 	)
-	if n == 8 {
+	if n == 6 {
 		attrs = append(attrs, tracing.CloseCode.Int(int(ev.CloseCode)), tracing.CloseReason.String(ev.CloseReason))
 	}
 	t.mu.Lock()

@@ -42,9 +42,7 @@ const (
 	WebhookEvent = attribute.Key("ws.webhook.event") // connect, message, close
 
 	Opcode        = attribute.Key("websocket.opcode") // RFC 6455 §5.2: 1 text, 2 binary, 8 close, 9 ping, 10 pong
-	Fin           = attribute.Key("websocket.fin")
-	RSV           = attribute.Key("websocket.rsv") // the RSV bits as in the header: RSV1 = 4, RSV2 = 2, RSV3 = 1
-	Masked        = attribute.Key("websocket.masked")
+	Flags         = attribute.Key("websocket.flags")  // the header bits set: "fin rsv1 masked" (FrameFlags)
 	PayloadLength = attribute.Key("websocket.payload_length")
 	CloseCode     = attribute.Key("websocket.close.code")
 	CloseReason   = attribute.Key("websocket.close.reason")

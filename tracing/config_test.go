@@ -159,3 +159,20 @@ func TestFrameMode(t *testing.T) {
 		t.Error("Records")
 	}
 }
+
+func TestFrameFlags(t *testing.T) {
+	for _, tc := range []struct {
+		fin, rsv1, rsv2, rsv3, masked bool
+		want                          string
+	}{
+		{false, false, false, false, false, ""},
+		{true, false, false, false, true, "fin masked"},
+		{true, true, false, false, false, "fin rsv1"},
+		{false, false, true, true, true, "rsv2 rsv3 masked"},
+		{true, true, true, true, true, "fin rsv1 rsv2 rsv3 masked"},
+	} {
+		if got := FrameFlags(tc.fin, tc.rsv1, tc.rsv2, tc.rsv3, tc.masked); got != tc.want {
+			t.Errorf("%+v: %q", tc, got)
+		}
+	}
+}

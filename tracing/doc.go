@@ -50,19 +50,20 @@
 //   - websocket.frames: a segment of the session's frames, each frame an
 //     event (websocket.frame) with network.io.direction (receive/transmit),
 //     websocket.opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong, 0
-//     continuation), websocket.fin, websocket.rsv (the three RSV bits as in
-//     the header: RSV1 = 4, RSV2 = 2, RSV3 = 1), websocket.masked and
-//     websocket.payload_length, plus websocket.close.code and .reason on
-//     close frames. Which frames: --trace-frames none, control (ping, pong,
+//     continuation), websocket.flags (the header bits set among FIN, RSV1-3
+//     and MASK, e.g. "fin rsv1 masked") and websocket.payload_length, plus
+//     websocket.close.code and .reason on close frames. Which frames: --trace-frames none, control (ping, pong,
 //     close) or all. A segment ends after 100 frames or when it is a second
 //     old (the daemon's keepalive scanner ends it: no timer per
 //     connection), so frames reach Jaeger while the session runs. Events
 //     rather than a span per frame: an event costs an append to the open
 //     segment, a span costs a queue slot and an export of its own, and
 //     the "all" mode must stay within twice the untraced CPU. For the same
-//     reason an event has six attributes, not nine: converting and
-//     exporting costs about a microsecond per attribute, a frame event
-//     about 7 µs of CPU in all (BenchmarkFrameEvent).
+//     reason an event has four attributes (the header bits as one flags
+//     string): converting and exporting costs about a microsecond per
+//     attribute; a frame event costs 6 to 7 µs of CPU in all, export and
+//     garbage collection included (BenchmarkFrameEvent; nine attributes
+//     cost 14 µs).
 //   - websocket.send: a message queued by the admin API for this session
 //     (a send, or one recipient of a broadcast), linked to the admin
 //     request's span (or the broadcast's).

@@ -57,3 +57,31 @@ func (m FrameMode) Records(opcode uint8) bool {
 	}
 	return false
 }
+
+// FrameFlags returns the websocket.flags value of a frame header: the
+// names of the bits set among FIN, RSV1, RSV2, RSV3 and MASK, in header
+// order and separated by spaces ("fin masked", "fin rsv1 masked"; "" when
+// none is). The 32 values are constants: no allocation per frame.
+func FrameFlags(fin, rsv1, rsv2, rsv3, masked bool) string {
+	i := 0
+	for _, b := range [...]bool{fin, rsv1, rsv2, rsv3, masked} {
+		i <<= 1
+		if b {
+			i |= 1
+		}
+	}
+	return frameFlagNames[i]
+}
+
+// frameFlagNames[i] names the bits of i: 16 fin, 8 rsv1, 4 rsv2, 2 rsv3,
+// 1 masked. It is never modified.
+var frameFlagNames = [32]string{
+	"", "masked", "rsv3", "rsv3 masked",
+	"rsv2", "rsv2 masked", "rsv2 rsv3", "rsv2 rsv3 masked",
+	"rsv1", "rsv1 masked", "rsv1 rsv3", "rsv1 rsv3 masked",
+	"rsv1 rsv2", "rsv1 rsv2 masked", "rsv1 rsv2 rsv3", "rsv1 rsv2 rsv3 masked",
+	"fin", "fin masked", "fin rsv3", "fin rsv3 masked",
+	"fin rsv2", "fin rsv2 masked", "fin rsv2 rsv3", "fin rsv2 rsv3 masked",
+	"fin rsv1", "fin rsv1 masked", "fin rsv1 rsv3", "fin rsv1 rsv3 masked",
+	"fin rsv1 rsv2", "fin rsv1 rsv2 masked", "fin rsv1 rsv2 rsv3", "fin rsv1 rsv2 rsv3 masked",
+}
