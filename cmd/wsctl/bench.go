@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +47,7 @@ type benchOpts struct {
 	selector    string
 	trigger     string
 	text        bool
+	pid         int
 	header      http.Header
 }
 
@@ -77,6 +77,13 @@ type benchResult struct {
 	// server's to check that the load generator is the cheaper side.
 	ClientCPUS       float64 `json:"client_cpu_s"`
 	ClientCPUPerOpUS float64 `json:"client_cpu_per_op_us"`
+	// With --pid: the server's CPU time over the same phase and per
+	// operation (per delivery for broadcast), its RSS at the end of the
+	// phase, and (idle) its RSS growth per connection held.
+	ServerCPUS       float64 `json:"server_cpu_s,omitempty"`
+	ServerCPUPerOpUS float64 `json:"server_cpu_per_op_us,omitempty"`
+	ServerRSS        int64   `json:"server_rss_bytes,omitempty"`
+	ServerRSSPerConn float64 `json:"server_rss_per_conn_bytes,omitempty"`
 }
 
 type benchLatency struct {
@@ -155,6 +162,7 @@ the server.`,
 	f.IntVar(&o.dialWorkers, "dial-concurrency", 32, "handshakes in progress at once while opening connections")
 	f.StringVarP(&o.selector, "selector", "l", "", "broadcast: send to connections matching this selector (default: all)")
 	f.StringVar(&o.trigger, "trigger", "", "broadcast: POST each message to this http://127.0.0.1 URL (a peer server's /broadcast) instead of the admin API")
+	f.IntVar(&o.pid, "pid", 0, "the server's process id (local server): report its CPU time per operation and RSS from /proc")
 	f.BoolVar(&o.text, "text", false, "send text messages instead of binary")
 	f.StringArrayVarP(&headers, "header", "H", nil, "extra request header \"Name: value\"; repeatable")
 	return cmd
@@ -208,6 +216,7 @@ type bench struct {
 	payload  []byte
 	typ      protocol.MessageType
 	openTime time.Duration // idle: how long opening took
+	phase    phase
 }
 
 func (b *bench) fail(err error) {
@@ -321,14 +330,6 @@ func closeAll(conns []*protocol.Conn) {
 	wg.Wait()
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func runBench(ctx context.Context, g *globals, o *benchOpts) (*benchResult, error) {
 	b := &bench{o: o, g: g, typ: protocol.BinaryMessage}
 	b.payload = make([]byte, o.size)
@@ -346,7 +347,6 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) (*benchResult, erro
 
 	unit := map[string]string{scenarioEcho: "msgs", scenarioIdle: "connections", scenarioChurn: "handshakes", scenarioBroadcast: "broadcasts"}[o.scenario]
 	stopProgress := b.progress(unit)
-	cpu0, t0 := cpuTime(), time.Now()
 	var (
 		lat latencies
 		err error
@@ -363,8 +363,9 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) (*benchResult, erro
 		res.Size = o.size
 		res.Deliveries, err = b.broadcast(ctx, &lat)
 	}
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	b.end()
 	stopProgress()
+	elapsed, cpu := b.phase.elapsed, b.phase.cpu
 
 	res.ElapsedS = elapsed.Seconds()
 	res.Operations = b.ops.Load()
@@ -391,6 +392,16 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) (*benchResult, erro
 	}
 	if per > 0 {
 		res.ClientCPUPerOpUS = float64(cpu) / float64(time.Microsecond) / float64(per)
+	}
+	if o.pid > 0 {
+		res.ServerCPUS = b.phase.srv.Seconds()
+		if per > 0 {
+			res.ServerCPUPerOpUS = float64(b.phase.srv) / float64(time.Microsecond) / float64(per)
+		}
+		res.ServerRSS = b.phase.rss1
+		if o.scenario == scenarioIdle && res.Operations > 0 {
+			res.ServerRSSPerConn = float64(b.phase.rss1-b.phase.rss0) / float64(res.Operations)
+		}
 	}
 	return res, err
 }
@@ -434,7 +445,9 @@ func (b *bench) echo(ctx context.Context, lat *latencies) error {
 		return err
 	}
 	defer closeAll(conns)
+	defer b.end()
 	b.ops.Store(0)
+	b.begin()
 	end := time.Now().Add(b.o.duration)
 	t := b.timer(b.o.duration)
 	defer t.Stop()
@@ -519,6 +532,7 @@ func (b *bench) echoPipelined(c *protocol.Conn, l *latencies) {
 }
 
 func (b *bench) idle(ctx context.Context, lat *latencies) error {
+	b.begin()
 	t0 := time.Now()
 	conns, err := b.openAll(ctx, b.o.conns, true, lat)
 	b.openTime = time.Since(t0)
@@ -534,6 +548,8 @@ func (b *bench) idle(ctx context.Context, lat *latencies) error {
 	case <-time.After(b.o.duration):
 	case <-ctx.Done():
 	}
+	b.end()
+	b.stop.Store(true)
 	closeAll(conns)
 	wg.Wait()
 	return nil
@@ -560,6 +576,7 @@ func (b *bench) drain(c *protocol.Conn, got func([]byte)) {
 }
 
 func (b *bench) churn(ctx context.Context, lat *latencies) error {
+	b.begin()
 	t := b.timer(b.o.duration)
 	defer t.Stop()
 	stopCtx := context.AfterFunc(ctx, func() { b.stop.Store(true) })
@@ -625,10 +642,12 @@ func (b *bench) broadcast(ctx context.Context, lat *latencies) (int64, error) {
 		})
 	}
 	defer func() {
+		b.end()
 		b.stop.Store(true)
 		closeAll(conns)
 		wg.Wait()
 	}()
+	b.begin()
 	deadline := time.Now().Add(b.o.duration)
 	for b.claim() && time.Now().Before(deadline) {
 		got.Store(0)

@@ -475,6 +475,10 @@ func (p *printer) bench(r *benchResult) error {
 		name := map[string]string{scenarioEcho: "Round trip", scenarioIdle: "Handshake", scenarioChurn: "Handshake", scenarioBroadcast: "All received"}[r.Scenario]
 		kv = append(kv, [2]string{name, fmt.Sprintf("p50 %s  p99 %s  p99.9 %s  max %s", msec(l.P50MS), msec(l.P99MS), msec(l.P999MS), msec(l.MaxMS))})
 	}
+	per := strings.TrimSuffix(r.Unit, "s")
+	if r.Deliveries > 0 {
+		per = "delivery"
+	}
 	errs := strconv.FormatInt(r.Errors, 10)
 	if r.FirstError != "" {
 		errs += " (first: " + r.FirstError + ")"
@@ -482,8 +486,16 @@ func (p *printer) bench(r *benchResult) error {
 	kv = append(kv,
 		[2]string{"Errors", errs},
 		[2]string{"Source addresses", strconv.Itoa(r.Sources)},
-		[2]string{"Client CPU", fmt.Sprintf("%.2fs (%.1fµs per %s)", r.ClientCPUS, r.ClientCPUPerOpUS, strings.TrimSuffix(map[bool]string{true: "delivery", false: r.Unit}[r.Deliveries > 0], "s"))},
+		[2]string{"Client CPU", fmt.Sprintf("%.2fs (%.1fµs per %s)", r.ClientCPUS, r.ClientCPUPerOpUS, per)},
 	)
+	if r.ServerCPUS > 0 || r.ServerRSS > 0 {
+		kv = append(kv, [2]string{"Server CPU", fmt.Sprintf("%.2fs (%.1fµs per %s)", r.ServerCPUS, r.ServerCPUPerOpUS, per)})
+		rss := bytesize(r.ServerRSS)
+		if r.ServerRSSPerConn > 0 {
+			rss += fmt.Sprintf(" (%s per connection)", bytesize(int64(r.ServerRSSPerConn)))
+		}
+		kv = append(kv, [2]string{"Server RSS", rss})
+	}
 	return p.fields(kv)
 }
 
