@@ -64,7 +64,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res := s.hub.Broadcast(sel, typ, p)
+	res := s.hub.BroadcastContext(r.Context(), sel, typ, p) // traced: links to the sends
 	s.audit(r, store.AuditEntry{Action: apitype.ActionBroadcast, Target: sel.String(), Matched: int64(res.Matched), Affected: int64(res.Queued)},
 		map[string]any{"type": typ.String(), "bytes": len(p), "dropped": res.Dropped}, nil)
 	s.writeJSON(w, r, http.StatusOK, apitype.BulkResult{Matched: res.Matched, Queued: res.Queued, Dropped: res.Dropped})

@@ -65,7 +65,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.hub.Send(id, typ, p)
+	err = s.hub.SendContext(r.Context(), id, typ, p) // traced: linked to this request
 	s.audit(r, store.AuditEntry{Action: apitype.ActionSend, Target: id, Matched: 1, Affected: boolInt(err == nil)},
 		map[string]any{"type": typ.String(), "bytes": len(p)}, err)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 type Hub interface {
 	Connections(sel daemon.Selector, after string, limit int) ([]daemon.ConnInfo, string, error)
 	Connection(id string) (daemon.ConnInfo, error)
-	Send(id string, typ daemon.MessageType, p []byte) error
-	Broadcast(sel daemon.Selector, typ daemon.MessageType, p []byte) daemon.BroadcastResult
+	SendContext(ctx context.Context, id string, typ daemon.MessageType, p []byte) error
+	BroadcastContext(ctx context.Context, sel daemon.Selector, typ daemon.MessageType, p []byte) daemon.BroadcastResult
 	Close(ctx context.Context, id string, code int, reason string) error
 	CloseSelected(sel daemon.Selector, all bool, code int, reason string) (int, error)
 	Count(sel daemon.Selector) int

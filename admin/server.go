@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/tracing"
 )
 
 // Defaults of Config.
@@ -92,6 +95,8 @@ type Deps struct {
 	Tokens  Tokens
 	Logger  *slog.Logger     // nil: discard
 	Now     func() time.Time // nil: time.Now
+	// TracerProvider traces every request (tracing.Middleware); nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the admin API. It is an http.Handler for the /v1 tree.
@@ -102,6 +107,7 @@ type Server struct {
 	tokens Tokens
 	log    *slog.Logger
 	now    func() time.Time
+	tp     trace.TracerProvider
 
 	router   chi.Router
 	policies map[string]policy // "METHOD /pattern" → who may call it
@@ -126,6 +132,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		tokens:   deps.Tokens,
 		log:      deps.Logger,
 		now:      deps.Now,
+		tp:       deps.TracerProvider,
 		policies: map[string]policy{},
 	}
 	if s.log == nil {
@@ -143,6 +150,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // policy (PRODUCT.md §4).
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
+	// Tracing first, so that refused and failed requests are traced too;
+	// a call about one connection (or its session) carries its id, which
+	// a Jaeger search for the connection then finds.
+	r.Use(tracing.Middleware(s.tp, &tracing.HTTPOptions{Annotate: func(r *http.Request) []attribute.KeyValue {
+		if id := r.PathValue("id"); id != "" {
+			return []attribute.KeyValue{tracing.ConnectionID.String(id)}
+		}
+		return nil
+	}}))
 	r.Use(s.recoverPanic, s.guard)
 	r.NotFound(s.endpoint(anyToken, func(http.ResponseWriter, *http.Request) error {
 		return errorf(http.StatusNotFound, apitype.CodeNotFound, "no such endpoint")

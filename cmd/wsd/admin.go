@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wsd-dev/wsd/admin"
 	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/daemon"
@@ -124,13 +126,13 @@ func newAuth(cfg config, log *slog.Logger) (auth, error) {
 
 // newAdminAPI returns the admin listener's handler: the admin API under
 // /v1 and health under it, and the API to shut down with the listener.
-func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, log *slog.Logger) (http.Handler, *admin.Server, error) {
+func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
 	acfg := admin.DefaultConfig()
 	acfg.BulkConfirmThreshold = cfg.auth.bulkConfirmThreshold
 	acfg.AllowedHosts = cfg.auth.allowedHosts
 	acfg.CloseWait = 2*cfg.daemon.CloseTimeout + time.Second
 	acfg.Version = version
-	api, err := admin.New(acfg, admin.Deps{Hub: d, History: st, Tokens: a.admin, Logger: log})
+	api, err := admin.New(acfg, admin.Deps{Hub: d, History: st, Tokens: a.admin, Logger: log, TracerProvider: tp})
 	if err != nil {
 		return nil, nil, err
 	}

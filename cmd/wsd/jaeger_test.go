@@ -257,8 +257,13 @@ func (tr jTrace) spans(name string) []jSpan {
 func (j *jaeger) traces(t *testing.T, connID string) []jTrace {
 	t.Helper()
 	tags, _ := json.Marshal(map[string]string{"ws.connection.id": connID})
-	u := j.query + "/api/traces?service=wsd&lookback=1h&limit=20&tags=" + url.QueryEscape(string(tags))
-	resp, err := http.Get(u)
+	return j.get(t, "/api/traces?service=wsd&lookback=1h&limit=20&tags="+url.QueryEscape(string(tags)))
+}
+
+// get asks the query API for traces; none when it answers 404.
+func (j *jaeger) get(t *testing.T, path string) []jTrace {
+	t.Helper()
+	resp, err := http.Get(j.query + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,10 +273,10 @@ func (j *jaeger) traces(t *testing.T, connID string) []jTrace {
 		t.Fatal(err)
 	}
 	if resp.StatusCode == http.StatusNotFound {
-		return nil // no such service yet
+		return nil // no such service or trace yet
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, body)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 	}
 	var out struct {
 		Data []jTrace `json:"data"`
@@ -282,26 +287,71 @@ func (j *jaeger) traces(t *testing.T, connID string) []jTrace {
 	return out.Data
 }
 
-// waitTrace polls Jaeger until the session's trace satisfies ok (its
-// spans arrive in batches, so a trace grows), with a deadline.
+// waitTrace polls Jaeger until the session trace of connID (the one with
+// its upgrade span; admin calls about the connection are tagged with its id
+// too) satisfies ok: spans arrive in batches, so a trace grows.
 func (j *jaeger) waitTrace(t *testing.T, connID, what string, ok func(jTrace) bool) jTrace {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	poll := time.NewTicker(100 * time.Millisecond)
-	defer poll.Stop()
 	var last []jTrace
-	for {
+	return j.poll(t, what+" for "+connID, func() (jTrace, bool) {
 		last = j.traces(t, connID)
-		if len(last) > 1 {
-			t.Fatalf("connection %s is in %d traces, want one", connID, len(last))
+		var sessions []jTrace
+		for _, tr := range last {
+			if len(tr.spans("websocket.upgrade")) > 0 {
+				sessions = append(sessions, tr)
+			}
 		}
-		if len(last) == 1 && ok(last[0]) {
-			return last[0]
+		if len(sessions) > 1 {
+			t.Fatalf("connection %s has %d session traces, want one", connID, len(sessions))
+		}
+		return firstOr(sessions), len(sessions) == 1 && ok(sessions[0])
+	}, func() any { return last })
+}
+
+// waitTraceID polls Jaeger until the trace with that id satisfies ok.
+func (j *jaeger) waitTraceID(t *testing.T, traceID, what string, ok func(jTrace) bool) jTrace {
+	t.Helper()
+	var last []jTrace
+	return j.poll(t, what, func() (jTrace, bool) {
+		last = j.get(t, "/api/traces/"+traceID)
+		return firstOr(last), len(last) == 1 && ok(last[0])
+	}, func() any { return last })
+}
+
+// poll calls try every 100 ms until it reports success, for at most 30
+// seconds (polling Jaeger's API, not a synchronisation).
+func (j *jaeger) poll(t *testing.T, what string, try func() (jTrace, bool), last func() any) jTrace {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if tr, ok := try(); ok {
+			return tr
 		}
 		if time.Now().After(deadline) {
-			b, _ := json.MarshalIndent(last, "", " ")
-			t.Fatalf("jaeger never showed %s for %s; last answer:\n%s", what, connID, b)
+			b, _ := json.MarshalIndent(last(), "", " ")
+			t.Fatalf("jaeger never showed %s; last answer:\n%s", what, b)
 		}
-		<-poll.C
+		<-tick.C
 	}
+}
+
+func firstOr(trs []jTrace) jTrace {
+	if len(trs) == 0 {
+		return jTrace{}
+	}
+	return trs[0]
+}
+
+// refs returns the span ids s refers to with that type (CHILD_OF: its
+// parent; FOLLOWS_FROM: its links).
+func (s jSpan) refs(refType string) []string {
+	var out []string
+	for _, r := range s.References {
+		if r.RefType == refType {
+			out = append(out, r.SpanID)
+		}
+	}
+	return out
 }

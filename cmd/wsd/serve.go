@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	if err != nil {
 		return errors.Join(err, d.Shutdown(ctx))
 	}
-	adminMux, api, err := newAdminAPI(cfg, d, st, keys, adminHandler(d), log.With("component", "admin"))
+	adminMux, api, err := newAdminAPI(cfg, d, st, keys, adminHandler(d), tel.tracing.TracerProvider(), log.With("component", "admin"))
 	if err != nil {
 		return errors.Join(err, d.Shutdown(ctx))
 	}

@@ -97,14 +97,12 @@ func (t *telemetry) registerStore(st *store.Store) error {
 }
 
 // adminHandler serves the admin listener: /metrics from the registry,
-// everything else through admin, traced (health checks are not).
+// everything else through admin (whose router traces the API's requests).
 func (t *telemetry) adminHandler(admin http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(t.reg,
 		promhttp.HandlerFor(t.reg, promhttp.HandlerOpts{Registry: t.reg, MaxRequestsInFlight: 4})))
-	mux.Handle("/", tracing.Middleware(t.tracing.TracerProvider(), &tracing.HTTPOptions{
-		Skip: func(r *http.Request) bool { return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" },
-	})(admin))
+	mux.Handle("/", admin)
 	return mux
 }
 

@@ -4,9 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/tracing"
 )
@@ -138,4 +141,85 @@ func randomHex(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// traceparentTransport puts a fixed traceparent on every request: the
+// admin calls of the test then belong to a trace whose id it knows.
+type traceparentTransport struct{ traceparent string }
+
+func (tt traceparentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Traceparent", tt.traceparent)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestTracingJaegerAdmin: admin API calls are traced; a broadcast links to
+// the sends it caused in the recipients' session traces, which link back;
+// an admin close is linked from the session's close span, and a search
+// for the connection id finds the admin call too.
+func TestTracingJaegerAdmin(t *testing.T) {
+	j := startJaeger(t)
+	dir := t.TempDir()
+	w := startWSD(t, wsdOpts{stateDir: dir, env: []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + j.otlpHTTP, "OTEL_BSP_SCHEDULE_DELAY=100",
+	}})
+	a, b := dialWS(t, w.url("/"), nil), dialWS(t, w.url("/"), nil)
+	ss := waitSessions(t, dir, "two sessions", func(ss []session) bool { return len(ss) == 2 })
+	tok := mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir)
+	traceID := randomHex(t, 16)
+	c, err := client.New(w.admin, tok, &client.Options{HTTPClient: &http.Client{
+		Transport: traceparentTransport{"00-" + traceID + "-" + randomHex(t, 8) + "-01"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	text := "news"
+	if res, err := c.Broadcast(ctx, apitype.BroadcastRequest{All: true, Text: &text}); err != nil || res.Queued != 2 {
+		t.Fatalf("broadcast %+v %v", res, err)
+	}
+	readMessage(t, a)
+	readMessage(t, b)
+
+	tr := j.waitTraceID(t, traceID, "the broadcast", func(tr jTrace) bool { return len(tr.spans(tracing.SpanBroadcast)) == 1 })
+	req := tr.spans("POST /v1/broadcast")
+	if len(req) != 1 || req[0].tag("http.response.status_code") != 200.0 || req[0].tag("http.route") != "/v1/broadcast" {
+		t.Fatalf("admin request span: %+v", tr.Spans)
+	}
+	bc := tr.spans(tracing.SpanBroadcast)[0]
+	if p := bc.refs("CHILD_OF"); len(p) != 1 || p[0] != req[0].SpanID {
+		t.Errorf("broadcast span's parent %v, want the request %s", p, req[0].SpanID)
+	}
+	links := bc.refs("FOLLOWS_FROM")
+	if len(links) != 2 || bc.tag("ws.broadcast.matched") != 2.0 {
+		t.Fatalf("broadcast links %v, tags %v", links, bc.Tags)
+	}
+	for _, s := range ss {
+		st := j.waitTrace(t, s.ID, "the broadcast's send", func(tr jTrace) bool { return len(tr.spans(tracing.SpanSend)) == 1 })
+		send := st.spans(tracing.SpanSend)[0]
+		if !slices.Contains(links, send.SpanID) || !slices.Contains(send.refs("FOLLOWS_FROM"), bc.SpanID) {
+			t.Errorf("send span %s of %s and the broadcast %s do not link both ways", send.SpanID, s.ID, bc.SpanID)
+		}
+	}
+
+	// An admin close: the session's close span links to the DELETE call,
+	// whose span carries the connection id.
+	id := ss[1].ID
+	if _, err := c.Close(ctx, id, 4001, "kicked"); err != nil {
+		t.Fatal(err)
+	}
+	st := j.waitTrace(t, id, "the admin close", func(tr jTrace) bool { return len(tr.spans(tracing.SpanClose)) == 1 })
+	cl := st.spans(tracing.SpanClose)[0]
+	if cl.tag("ws.closed_by") != "admin" || cl.tag("websocket.close.code") != 4001.0 || cl.tag("websocket.close.reason") != "kicked" {
+		t.Errorf("close tags %v", cl.Tags)
+	}
+	del := j.waitTraceID(t, traceID, "the DELETE call", func(tr jTrace) bool {
+		return len(tr.spans("DELETE /v1/connections/{id}")) == 1
+	}).spans("DELETE /v1/connections/{id}")[0]
+	if del.tag("ws.connection.id") != id || !slices.Contains(cl.refs("FOLLOWS_FROM"), del.SpanID) {
+		t.Errorf("DELETE span %s (tags %v) not linked from the close span (refs %v)", del.SpanID, del.Tags, cl.References)
+	}
+	// A search for the connection finds its session and the admin call.
+	if n := len(j.traces(t, id)); n != 2 {
+		t.Errorf("%d traces tagged with %s, want the session's and the admin call's", n, id)
+	}
 }
