@@ -19,6 +19,8 @@ import (
 // closed_by values are constants of this package, and close codes are the
 // registered ones (1000-1015 and wsd's own 4401, 4408), else their class
 // (3xxx, 4xxx, other). No connection id, user or address is ever a label.
+// Every known label combination is reported from the start, at zero, so
+// that rate() counts the first event (189 wsd_closes_total series at most).
 
 // metrics is nil when Deps.Metrics is nil; its methods are nil-safe.
 type metrics struct {
@@ -114,8 +116,16 @@ func newMetrics(d *Daemon, reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"event"})
 	m.webhookErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wsd_webhook_errors_total",
-		Help: "Failed webhook requests, by event and reason (timeout, connection, status_4xx, status_5xx, status_other, bad_answer, canceled).",
+		Help: "Failed webhook requests, by event and reason (timeout, connection, canceled, status_4xx, status_5xx, status_other, bad_answer).",
 	}, []string{"event", "reason"})
+	// Every series exists from the start (at zero), so that rates and
+	// dashboards work before the first webhook call or failure.
+	for _, ev := range []string{hookConnect, hookMessage, hookClose} {
+		m.webhookSeconds.WithLabelValues(ev)
+		for _, reason := range webhookReasons {
+			m.webhookErrors.WithLabelValues(ev, reason)
+		}
+	}
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
@@ -200,14 +210,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.descBytes, bin, "in")
 	counter(m.descBytes, bout, "out")
 	counter(m.descHandshakes, d.stats.accepted.Load())
-	for reason, n := range d.stats.handshake.snapshot() {
+	failures := d.stats.handshake.snapshot()
+	for _, reason := range handshakeReasons {
+		if _, ok := failures[reason]; !ok {
+			failures[reason] = 0 // every known reason is there from the start
+		}
+	}
+	for reason, n := range failures {
 		counter(m.descHandshakeFailures, n, reason)
 	}
 	for i := range m.closes {
 		for j := range m.closes[i] {
-			if n := m.closes[i][j].Load(); n > 0 {
-				counter(m.descCloses, n, codeLabels[j], string(closedByLabels[i]))
-			}
+			counter(m.descCloses, m.closes[i][j].Load(), codeLabels[j], string(closedByLabels[i]))
 		}
 	}
 	for i, l := range dropLabels {
@@ -272,6 +286,17 @@ func (m *metrics) webhookError(event, reason string) {
 		m.webhookErrors.WithLabelValues(event, reason).Inc()
 	}
 }
+
+// handshakeReasons are the reasons the daemon refuses or fails handshakes
+// with (rejection.metric, handshakeFailed), reported at zero before they
+// first happen; a reason missing here still shows once counted.
+var handshakeReasons = [...]string{
+	"bad_request", "draining", "head_too_large", "io", "max_connections", "max_connections_per_ip",
+	"missing_label", "no_route", "protocol", "rate_limited", "timeout", "unauthorized", "webhook", "webhook_refused",
+}
+
+// webhookReasons are the reason label values of wsd_webhook_errors_total.
+var webhookReasons = [...]string{"timeout", "connection", "canceled", "status_4xx", "status_5xx", "status_other", "bad_answer"}
 
 // statusReason classifies a webhook answer that is not a success.
 func statusReason(status int) string {

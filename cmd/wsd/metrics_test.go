@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +176,48 @@ func TestMetrics(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDashboardMetrics: every metric the Grafana dashboard queries exists in
+// /metrics, so the dashboard does not silently show "no data".
+func TestDashboardMetrics(t *testing.T) {
+	b, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	w := startWSD(t, wsdOpts{})
+	fams := scrape(t, w)
+	name := regexp.MustCompile(`\b(?:wsd|go|process)_[a-z_]+\b`)
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				n++
+				fam := m
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					if base, ok := strings.CutSuffix(m, suffix); ok && fams[base] != nil {
+						fam = base
+					}
+				}
+				if fams[fam] == nil {
+					t.Errorf("panel %q queries %s, which /metrics does not have", p.Title, m)
+				}
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d metric references found in the dashboard", n)
 	}
 }
