@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# run.sh — wsd against gorilla, coder, gws and gobwas, side by side.
+#
+#   bench/run.sh [--quick] [--rounds N]
+#
+# Each scenario runs against every server, interleaved (A B C ..., the order
+# rotated every round), for at least 3 rounds, each server in a fresh
+# process on loopback. The load comes from `wsctl bench --pid`, which reads
+# the server's CPU time from /proc/PID/stat and RSS from /proc/PID/status
+# over the measured phase only (connections open). wsd runs with session
+# recording on (its default) and tracing off (no OTEL_* variables).
+# The table gives each server's figure divided by gorilla's in the same
+# round: the median ratio and its min-max spread over the rounds.
+# Manual, not part of CI. Full mode takes about 15 minutes, --quick about 4.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+ROUNDS=3
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--rounds) ROUNDS="$2"; shift ;;
+	*) echo "usage: $0 [--quick] [--rounds N]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ "$QUICK" = 1 ]; then
+	D=2s; IDLE=5000; BCAST=2000; HOLD=3s
+	ECHO_CASES="64:1024"
+else
+	D=4s; IDLE=10000; BCAST=10000; HOLD=4s
+	ECHO_CASES="1:32 1:1024 1:65536 64:32 64:1024 64:65536"
+fi
+SERVERS="wsd gorilla coder gws gobwas"
+
+WORK=$(mktemp -d)
+BIN=$WORK/bin
+mkdir -p "$BIN"
+SRV_PID=""
+cleanup() {
+	if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building into $BIN" >&2
+go build -o "$BIN/wsd" ./cmd/wsd
+CGO_ENABLED=0 go build -o "$BIN/wsctl" ./cmd/wsctl
+(cd bench && go build -o "$BIN/" ./cmd/...)
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# start SERVER: sets SRV_PID, WS_URL and TRIGGER (an admin token for wsd).
+start() {
+	local s=$1
+	local out=$WORK/$s.out
+	: >"$out"
+	if [ "$s" = wsd ]; then
+		local st=$WORK/state
+		rm -rf "$st"; mkdir -p "$st"
+		"$BIN/wsd" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --state-dir "$st" --log-format json \
+			--log-level info --handshake-rate 0 --max-connections 30000 --max-connections-per-ip 0 \
+			2>"$out" &
+		SRV_PID=$!
+		local line=""
+		for _ in $(seq 100); do
+			line=$(grep -m1 '"msg":"listening"' "$out" || true)
+			[ -n "$line" ] && break
+			sleep 0.1
+		done
+		[ -n "$line" ] || { echo "wsd did not start:" >&2; cat "$out" >&2; exit 1; }
+		WS_URL="ws://$(sed -E 's/.*"addr":"([^"]+)".*/\1/' <<<"$line")/"
+		export WSCTL_SERVER="http://$(sed -E 's/.*"admin":"([^"]+)".*/\1/' <<<"$line")"
+		export WSCTL_TOKEN
+		WSCTL_TOKEN=$("$BIN/wsd" token create --subject bench --scope admin --ttl 1h --state-dir "$st")
+		TRIGGER=""
+	else
+		"$BIN/$s" >"$out" &
+		SRV_PID=$!
+		for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
+		local addr; addr=$(head -1 "$out")
+		WS_URL="ws://$addr/"
+		TRIGGER="--trigger http://$addr/broadcast"
+	fi
+	# Warm up pools and the runtime.
+	"$BIN/wsctl" bench "$WS_URL" echo -c 4 -n 200 -o json >/dev/null
+}
+
+stop() {
+	kill "$SRV_PID" 2>/dev/null || true
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=""
+}
+
+# field JSON NAME: a number from wsctl bench -o json.
+field() { sed -nE "s/^ *\"$2\": ([0-9.e+-]+),?$/\1/p" "$1" | head -1; }
+
+RESULTS=$WORK/results.tsv   # round case server metric value
+: >"$RESULTS"
+
+# measure ROUND CASE SERVER ARGS...: one run; records metrics.
+measure() {
+	local round=$1 case=$2 s=$3; shift 3
+	start "$s"
+	local extra=""
+	[ "$1" = broadcast ] && extra=$TRIGGER
+	local j=$WORK/run.json
+	# shellcheck disable=SC2086
+	if ! "$BIN/wsctl" bench "$WS_URL" "$@" $extra --pid "$SRV_PID" -o json >"$j" 2>"$WORK/err"; then
+		echo "  $case $s: FAILED: $(cat "$WORK/err")" >&2
+		stop; return
+	fi
+	stop
+	local cpu p99 rss rate
+	cpu=$(field "$j" server_cpu_per_op_us); p99=$(field "$j" p99_ms); rate=$(field "$j" rate_per_s)
+	rss=$(field "$j" server_rss_per_conn_bytes)
+	printf '%s\t%s\t%s\tcpu\t%s\n' "$round" "$case" "$s" "$cpu" >>"$RESULTS"
+	printf '%s\t%s\t%s\tp99\t%s\n' "$round" "$case" "$s" "$p99" >>"$RESULTS"
+	[ -n "$rss" ] && printf '%s\t%s\t%s\trss\t%s\n' "$round" "$case" "$s" "$rss" >>"$RESULTS"
+	echo "  round $round $case $s: cpu/op ${cpu}µs p99 ${p99}ms rate ${rate}/s ${rss:+rss/conn ${rss}B}" >&2
+}
+
+T0=$(date +%s)
+set -- $SERVERS
+ORDER=("$@")
+for round in $(seq "$ROUNDS"); do
+	# Rotate the order each round.
+	n=${#ORDER[@]}; k=$(( (round - 1) % n ))
+	order=("${ORDER[@]:k}" "${ORDER[@]:0:k}")
+	for ec in $ECHO_CASES; do
+		c=${ec%%:*}; size=${ec##*:}
+		for s in "${order[@]}"; do measure "$round" "echo-${c}x${size}" "$s" echo -c "$c" --size "$size" -d "$D"; done
+	done
+	for s in "${order[@]}"; do measure "$round" "idle-$IDLE" "$s" idle -c "$IDLE" -d "$HOLD" --dial-concurrency 64; done
+	for s in "${order[@]}"; do measure "$round" churn "$s" churn -c 8 -d "$D"; done
+	for s in "${order[@]}"; do measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64; done
+done
+echo "measured in $(( $(date +%s) - T0 ))s on $(nproc) cores, $(uname -sr), $(go env GOVERSION)" >&2
+
+# The table: per case and server, the figure divided by gorilla's in the
+# same round; median [min-max] over the rounds; gorilla's own median in
+# absolute units.
+awk -F'\t' -v servers="$SERVERS" '
+{ v[$2 SUBSEP $3 SUBSEP $4 SUBSEP $1] = $5; cases[$2] = 1; rounds[$1] = 1; metrics[$2 SUBSEP $4] = 1 }
+function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+END {
+	ns = split(servers, sv, " ")
+	unit["cpu"] = "server CPU/op"; unit["p99"] = "p99 latency"; unit["rss"] = "RSS/conn"
+	abs["cpu"] = "us"; abs["p99"] = "ms"; abs["rss"] = "B"
+	printf "| case | metric |"; for (i = 1; i <= ns; i++) printf " %s |", sv[i]; printf "\n"
+	printf "|---|---|"; for (i = 1; i <= ns; i++) printf "---|"; printf "\n"
+	nc = 0; for (c in cases) cl[++nc] = c
+	for (i = 2; i <= nc; i++) for (j = i; j > 1 && cl[j-1] > cl[j]; j--) { t = cl[j]; cl[j] = cl[j-1]; cl[j-1] = t }
+	split("cpu rss p99", ml, " ")
+	for (ci = 1; ci <= nc; ci++) for (mi = 1; mi <= 3; mi++) {
+		c = cl[ci]; m = ml[mi]
+		if (!((c SUBSEP m) in metrics)) continue
+		if (m == "p99" && c !~ /^echo-64/ && c !~ /^broadcast/) continue
+		printf "| %s | %s |", c, unit[m]
+		for (i = 1; i <= ns; i++) {
+			s = sv[i]; n = 0; delete r
+			for (rd in rounds) {
+				g = v[c SUBSEP "gorilla" SUBSEP m SUBSEP rd]; x = v[c SUBSEP s SUBSEP m SUBSEP rd]
+				if (s == "gorilla" && x != "") r[++n] = x
+				else if (g != "" && g + 0 > 0 && x != "") r[++n] = x / g
+			}
+			if (n == 0) { printf " - |"; continue }
+			sort(r, n); med = r[int((n + 1) / 2)]
+			if (s == "gorilla") printf " %.3g %s |", med, abs[m]
+			else printf " %.2f [%.2f-%.2f] |", med, r[1], r[n]
+		}
+		printf "\n"
+	}
+}' "$RESULTS"
