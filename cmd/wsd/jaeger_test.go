@@ -18,9 +18,10 @@ import (
 )
 
 // The real-Jaeger harness: Jaeger all-in-one (v2, an OpenTelemetry
-// collector build) from tools/jaeger, started with a minimal configuration
-// on loopback ports only: OTLP gRPC and HTTP receivers, a batch processor
-// with a short timeout, in-memory storage, the query API and a health check.
+// collector build) from tools/jaeger, started with tools/jaeger/config.yaml
+// (OTLP gRPC and HTTP receivers, a batch processor with a short timeout,
+// in-memory storage, the query API and a health check) on free loopback
+// ports.
 
 // jaegerBinary returns the Jaeger binary: $WSD_JAEGER_BIN (which .ci/run
 // sets), else the cache path of tools/jaeger/build.sh. In CI a missing
@@ -75,79 +76,33 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-const jaegerConfig = `service:
-  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: warn
-extensions:
-  healthcheckv2:
-    use_v2: true
-    http:
-      endpoint: 127.0.0.1:%d
-  jaeger_query:
-    storage:
-      traces: memstore
-    http:
-      endpoint: 127.0.0.1:%d
-    grpc:
-      endpoint: 127.0.0.1:%d
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: 10000
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
-processors:
-  batch:
-    timeout: 100ms
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-`
-
 // startJaeger starts Jaeger and waits until it is healthy. A port taken
 // between choosing it and Jaeger binding it makes Jaeger exit: then it is
 // tried again with other ports.
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
 	bin := jaegerBinary(t)
+	cfg, err := filepath.Abs("../../tools/jaeger/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	var lastErr error
 	for attempt := range 3 {
 		p := freePorts(t, 5)
-		cfg := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", attempt))
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, p[0], p[1], p[2], p[3], p[4]), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		j := &jaeger{
-			otlpGRPC: fmt.Sprintf("127.0.0.1:%d", p[3]),
-			otlpHTTP: fmt.Sprintf("127.0.0.1:%d", p[4]),
-			query:    fmt.Sprintf("http://127.0.0.1:%d", p[1]),
-			log:      &syncBuffer{},
-		}
+		addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", p[i]) }
+		j := &jaeger{otlpGRPC: addr(3), otlpHTTP: addr(4), query: "http://" + addr(1), log: &syncBuffer{}}
 		cmd := exec.Command(bin, "--config", cfg)
 		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "JAEGER_HEALTH_ADDR="+addr(0), "JAEGER_QUERY_HTTP_ADDR="+addr(1),
+			"JAEGER_QUERY_GRPC_ADDR="+addr(2), "JAEGER_OTLP_GRPC_ADDR="+addr(3), "JAEGER_OTLP_HTTP_ADDR="+addr(4))
 		cmd.Stdout, cmd.Stderr = j.log, j.log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		health := fmt.Sprintf("http://127.0.0.1:%d/status", p[0])
+		health := "http://" + addr(0) + "/status"
 		j.pid = cmd.Process.Pid
 		if lastErr = waitHealthy(health, exited, 60*time.Second); lastErr == nil {
 			t.Cleanup(func() {
