@@ -25,8 +25,9 @@ const (
 	// CompressionContextTakeover keeps the LZ77 window across messages in
 	// both directions when the peer allows it: better ratios on streams of
 	// similar messages, at a cost per connection of the peer's window
-	// (up to 32 KiB) for reading and a dedicated flate.Writer (hundreds of
-	// KiB) for writing.
+	// (up to 32 KiB) for reading and a dedicated flate.Writer for writing
+	// (about 1.2 MB at level 1, allocated by the first compressed message).
+	// In CompressionNoContextTakeover an idle connection costs 88 bytes.
 	CompressionContextTakeover
 )
 
