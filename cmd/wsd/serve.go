@@ -121,7 +121,13 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	sd.notify("READY=1\nSTATUS=serving on " + strings.Join(addrs, ","))
 	stopWatchdog := make(chan struct{})
 	wg.Add(1)
-	go func() { defer wg.Done(); sd.watchdog(stopWatchdog, d.Healthy) }()
+	go func() {
+		defer wg.Done()
+		sd.watchdog(stopWatchdog, d.Healthy, func() string {
+			st := d.Stats()
+			return fmt.Sprintf("serving %d connections (%d handshaking)", st.Connections, st.Handshaking)
+		})
+	}()
 
 	var runErr error
 wait:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	sdactivation "github.com/coreos/go-systemd/v22/activation"
@@ -20,30 +21,45 @@ func (n notifier) notify(state string) {
 	}
 }
 
+// statusEvery is how often the STATUS= line is refreshed when systemd's
+// watchdog is off.
+const statusEvery = 10 * time.Second
+
 // watchdog feeds the systemd watchdog at half its interval while healthy
-// reports nil, until stop is closed. Health comes from the daemon's own
-// machinery, so a wedged daemon is restarted by systemd.
-func (n notifier) watchdog(stop <-chan struct{}, healthy func() error) {
+// reports nil, and refreshes the STATUS= line (systemctl status) with
+// status(), until stop is closed. Health comes from the daemon's own
+// machinery, so a wedged daemon is restarted by systemd. Without
+// NOTIFY_SOCKET it returns at once.
+func (n notifier) watchdog(stop <-chan struct{}, healthy func() error, status func() string) {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return
+	}
 	every, err := sddaemon.SdWatchdogEnabled(false)
 	if err != nil {
 		n.log.Warn("systemd watchdog settings unreadable", "err", err)
-		return
+		every = 0
 	}
-	if every <= 0 {
-		return
+	tick := statusEvery
+	if every > 0 {
+		tick = every / 2
 	}
-	t := time.NewTicker(every / 2)
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			if err := healthy(); err != nil {
-				n.log.Error("not feeding the systemd watchdog", "err", err)
-				continue
+			state := "STATUS=" + status()
+			if every > 0 {
+				if err := healthy(); err != nil {
+					n.log.Error("not feeding the systemd watchdog", "err", err)
+					n.notify(state)
+					continue
+				}
+				state = sddaemon.SdNotifyWatchdog + "\n" + state
 			}
-			n.notify(sddaemon.SdNotifyWatchdog)
+			n.notify(state)
 		}
 	}
 }

@@ -51,8 +51,14 @@ func TestSdNotify(t *testing.T) {
 		}
 	}
 	want("READY=1")
-	want("WATCHDOG=1")
-	want("WATCHDOG=1")
+	want("WATCHDOG=1\nSTATUS=serving 0 connections")
+	// A client connects: the next STATUS line counts it.
+	c, _, err := protocol.Dial(context.Background(), w.url("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	want("WATCHDOG=1\nSTATUS=serving 1 connections")
 	w.signal(syscall.SIGTERM)
 	want("STOPPING=1")
 	if code := w.wait(10 * time.Second); code != 0 {
