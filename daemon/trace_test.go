@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -341,5 +343,65 @@ func TestCloseCodeLabels(t *testing.T) {
 	}
 	if got := closedByLabels[closedByIndex("nonsense")]; got != "other" {
 		t.Errorf("unknown closed_by: %s", got)
+	}
+}
+
+// TestTraceWebhook: webhook requests of a traced session are client spans
+// of its trace, and carry its traceparent to the application.
+func TestTraceWebhook(t *testing.T) {
+	type hit struct{ event, traceparent string }
+	hits := make(chan hit, 8)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits <- hit{r.Header.Get(hdrEvent), r.Header.Get("Traceparent")}
+		if r.Header.Get(hdrEvent) == "" {
+			w.WriteHeader(http.StatusServiceUnavailable) // a failed delivery
+		}
+	}))
+	defer app.Close()
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/hook", Handler: HandlerWebhook, Arg: app.URL + "/in?secret=x"}}
+	_, url, rec, log, _ := startTraced(t, cfg)
+	c := dial(t, url+"/hook", nil)
+	write(t, c, protocol.TextMessage, []byte("hi"))
+	spans := log.wait(t, "webhook spans", has(tracing.SpanWebhook+" message", 1))
+	up := named(spans, tracing.SpanUpgrade)[0]
+	for _, name := range []string{"connect", "message"} {
+		s := named(spans, tracing.SpanWebhook+" "+name)[0]
+		a := attrs(s.Attributes())
+		if s.SpanContext().TraceID() != up.SpanContext().TraceID() || s.Parent().SpanID() != up.SpanContext().SpanID() ||
+			s.SpanKind() != trace.SpanKindClient || a[tracing.SemURLFull].AsString() != app.URL+"/in" {
+			t.Errorf("webhook %s span: parent %v kind %v attributes %v", name, s.Parent(), s.SpanKind(), s.Attributes())
+		}
+	}
+	if a := attrs(named(spans, tracing.SpanWebhook+" message")[0].Attributes()); a[tracing.SemErrorType].AsString() != "status_5xx" ||
+		a[tracing.SemHTTPResponseStatus].AsInt64() != 503 {
+		t.Errorf("failed delivery span: %v", a)
+	}
+	for range 2 {
+		h := <-hits
+		if !strings.Contains(h.traceparent, up.SpanContext().TraceID().String()) {
+			t.Errorf("%q request carries traceparent %q, not the session's trace", h.event, h.traceparent)
+		}
+	}
+	c.CloseNow()
+	rec.waitClose(t)
+}
+
+// TestTraceRefusedUpgrade: a refused handshake is an upgrade span with the
+// status and reason of the refusal.
+func TestTraceRefusedUpgrade(t *testing.T) {
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/only", Handler: HandlerEcho}}
+	_, url, _, log, _ := startTraced(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, _, err := protocol.Dial(ctx, url+"/elsewhere", nil); err == nil {
+		c.CloseNow()
+		t.Fatal("dial to no route succeeded")
+	}
+	s := named(log.wait(t, "upgrade span", has(tracing.SpanUpgrade, 1)), tracing.SpanUpgrade)[0]
+	a := attrs(s.Attributes())
+	if a[tracing.SemHTTPResponseStatus].AsInt64() != 404 || a[tracing.SemErrorType].AsString() != "no_route" || s.Status().Code.String() != "Error" {
+		t.Errorf("refused upgrade span: %v %v", s.Attributes(), s.Status())
 	}
 }

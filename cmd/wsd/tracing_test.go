@@ -3,8 +3,10 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,4 +224,51 @@ func TestTracingJaegerAdmin(t *testing.T) {
 	if n := len(j.traces(t, id)); n != 2 {
 		t.Errorf("%d traces tagged with %s, want the session's and the admin call's", n, id)
 	}
+}
+
+// TestTracingCollectorDown: with a collector that accepts connections and
+// never answers, sessions are served and SIGTERM still ends wsd within the
+// drain plus the tracer's own 5 s bound (reliability catalogue C6).
+func TestTracingCollectorDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(held)
+				return
+			}
+			held <- c // never read, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range held {
+			c.Close()
+		}
+	})
+	w := startWSD(t, wsdOpts{args: []string{"--drain-timeout", "2s", "--trace-frames", "all"}, env: []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + ln.Addr().String(), "OTEL_BSP_SCHEDULE_DELAY=50",
+	}})
+	for range 3 {
+		c := dialWS(t, w.url("/"), nil)
+		if err := c.Write(testCtx(t, 5*time.Second), protocol.TextMessage, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		readMessage(t, c)
+	}
+	start := time.Now()
+	w.signal(syscall.SIGTERM)
+	if code := w.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if d := time.Since(start); d > 2*time.Second+5*time.Second+5*time.Second {
+		t.Errorf("stop took %v with the collector down", d)
+	}
+	w.waitLog("trace export incomplete", time.Second)
+	t.Logf("stopped in %v", time.Since(start).Round(time.Millisecond))
 }
