@@ -15,7 +15,7 @@ out=${1:-${WSD_JAEGER_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/wsd-tools/jaeger-$ver
 if [ ! -x "$out" ]; then
 	mkdir -p "$(dirname "$out")"
 	echo "building Jaeger $version into $out (about five minutes the first time)" >&2
-	(cd "$here" && go build -trimpath -o "$out.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger)
+	(cd "$here" && go build -o "$out.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger)
 	mv "$out.tmp.$$" "$out"
 fi
 echo "$out"
