@@ -181,17 +181,15 @@ func (t *connTrace) frame(ev protocol.FrameEvent) {
 	if t.done {
 		return
 	}
-	if t.seg == nil || (ev.Opcode == protocol.OpClose && t.closeStart.IsZero()) {
+	if ev.Opcode == protocol.OpClose && t.closeStart.IsZero() {
+		t.closeStart = time.Now()
+	}
+	if t.seg == nil {
 		now := time.Now()
-		if ev.Opcode == protocol.OpClose && t.closeStart.IsZero() {
-			t.closeStart = now
-		}
-		if t.seg == nil {
-			_, t.seg = t.tracer.Start(t.parent, tracing.SpanFrames, trace.WithTimestamp(now),
-				trace.WithAttributes(t.id, tracing.SegmentIndex.Int(t.segIndex)))
-			t.segStart, t.segFrames = now.UnixNano(), 0
-			t.segIndex++
-		}
+		_, t.seg = t.tracer.Start(t.parent, tracing.SpanFrames, trace.WithTimestamp(now),
+			trace.WithAttributes(t.id, tracing.SegmentIndex.Int(t.segIndex)))
+		t.segStart, t.segFrames = now.UnixNano(), 0
+		t.segIndex++
 	}
 	t.seg.AddEvent(tracing.EventFrame, trace.WithAttributes(attrs...))
 	t.segFrames++
