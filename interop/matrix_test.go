@@ -68,6 +68,7 @@ type testCase struct {
 	tag     string // the session's tag label
 	meter   *meter // nil unless the scenario is metered
 	logMark int    // wsd's log length before the client ran
+	pages   *pageServer
 }
 
 type scenario struct {
@@ -122,11 +123,12 @@ func scenarios() []scenario {
 		},
 	}, {
 		// wsd "ping" pings every 100 ms and closes a connection whose pong
-		// is 500 ms late. Node and python wait for 3 pings and count them;
-		// the browser's pings are invisible to scripts, so it idles 1.5 s,
-		// long enough to be closed twice over had its pongs been ignored.
+		// is 1 s late. Node and python wait for 3 pings and count them
+		// (a ping goes out only once the last one's pong is in); the
+		// browser's pings are invisible to scripts, so it idles 2.5 s, long
+		// enough to be closed twice over had its pongs been ignored.
 		name: "keepalive", action: "keepalive", server: "ping", clients: allClients,
-		params: map[string]any{"pings": 3, "idle_ms": 1500},
+		params: map[string]any{"pings": 3, "idle_ms": 2500},
 		check: func(t *testing.T, c *testCase, o observed) {
 			if o.Pings != nil && *o.Pings >= 0 && *o.Pings < 3 {
 				t.Errorf("client saw %d pings, want 3", *o.Pings)
@@ -242,8 +244,10 @@ func scenarios() []scenario {
 				if o.Opened || o.CloseCode != 1006 {
 					t.Errorf("page on a foreign origin: opened=%v close=%d, want a refused handshake (1006)", o.Opened, o.CloseCode)
 				}
+				origin := "http://" + c.pages.foreignHost()
 				c.wsd.waitLog(t, c.logMark, 10*time.Second, func(m map[string]any) bool {
-					return m["msg"] == "handshake refused" && m["status"] == float64(403)
+					reason, _ := m["reason"].(string)
+					return m["msg"] == "handshake refused" && m["status"] == float64(403) && strings.Contains(reason, strconv.Quote(origin))
 				})
 				return
 			}
@@ -327,13 +331,15 @@ func TestInterop(t *testing.T) {
 		"main": startWSD(t, "main", common...), // default: --compression no-context-takeover
 		"ctx":  startWSD(t, "ctx", append([]string{"--compression", "context-takeover"}, common...)...),
 		"off":  startWSD(t, "off", append([]string{"--compression", "off"}, common...)...),
-		"ping": startWSD(t, "ping", append([]string{"--ping-interval", "100ms", "--pong-timeout", "500ms"}, common...)...),
+		"ping": startWSD(t, "ping", append([]string{"--ping-interval", "100ms", "--pong-timeout", "1s"}, common...)...),
 	}
 
 	var mx matrix
-	defer mx.log(t)
+	t.Cleanup(func() { mx.log(t) }) // after the parallel subtests
 	for _, cl := range []client{nodeClient(), pythonClient(), browserClient(pages)} {
+		// The clients run side by side, each through its scenarios in turn.
 		t.Run(cl.name, func(t *testing.T) {
+			t.Parallel()
 			missing := cl.missing()
 			if missing == "" && cl.setup != nil {
 				cl.setup(t)
@@ -350,15 +356,15 @@ func TestInterop(t *testing.T) {
 						}
 						t.Skipf("%s client missing: %s", cl.name, missing)
 					}
-					runCase(t, cl, sc, servers[sc.server])
+					runCase(t, cl, sc, servers[sc.server], pages)
 				})
 			}
 		})
 	}
 }
 
-func runCase(t *testing.T, cl client, sc scenario, w *wsd) {
-	c := &testCase{client: cl.name, wsd: w, tag: cl.name + "-" + sc.name, logMark: w.logCount()}
+func runCase(t *testing.T, cl client, sc scenario, w *wsd, pages *pageServer) {
+	c := &testCase{client: cl.name, wsd: w, tag: cl.name + "-" + sc.name, logMark: w.logCount(), pages: pages}
 	addr := w.addr
 	if sc.metered {
 		c.meter = startMeter(t, w.addr)

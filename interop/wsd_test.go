@@ -61,9 +61,11 @@ type wsd struct {
 	addr     string // WebSocket listener, host:port
 	admin    string // admin listener, host:port
 	stateDir string
-	token    string // admin token, minted on first use
-	exited   chan struct{}
-	exitErr  error
+
+	tokenMu sync.Mutex
+	token   string // admin token, minted on first use
+	exited  chan struct{}
+	exitErr error
 
 	mu    sync.Mutex
 	logs  []map[string]any
@@ -189,6 +191,19 @@ func (w *wsd) waitLog(t testing.TB, from int, timeout time.Duration, ok func(map
 // minted by the real `wsd token create` from the daemon's own key.
 func (w *wsd) wsctl(t testing.TB, args ...string) string {
 	t.Helper()
+	argv := append([]string{wsctlBin, "--server", "http://" + w.admin, "--token", w.adminToken(t), "--timeout", "10s"}, args...)
+	out, stderr, err := runProcess(t, 30*time.Second, ".", argv...)
+	if err != nil {
+		t.Fatalf("wsctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+// adminToken mints the admin token on first use.
+func (w *wsd) adminToken(t testing.TB) string {
+	t.Helper()
+	w.tokenMu.Lock()
+	defer w.tokenMu.Unlock()
 	if w.token == "" {
 		out, stderr, err := runProcess(t, 30*time.Second, ".", wsdBin, "token", "create", "--state-dir", w.stateDir,
 			"--subject", "interop", "--scope", "connections:read,connections:close", "--ttl", "10m")
@@ -197,12 +212,7 @@ func (w *wsd) wsctl(t testing.TB, args ...string) string {
 		}
 		w.token = strings.TrimSpace(out)
 	}
-	argv := append([]string{wsctlBin, "--server", "http://" + w.admin, "--token", w.token, "--timeout", "10s"}, args...)
-	out, stderr, err := runProcess(t, 30*time.Second, ".", argv...)
-	if err != nil {
-		t.Fatalf("wsctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-	}
-	return out
+	return w.token
 }
 
 // liveID polls `wsctl ls` until the connection tagged tag is live and
