@@ -62,7 +62,15 @@ func testConfig() Config {
 func startDaemon(t *testing.T, cfg Config) (*Daemon, string, *memRecorder) {
 	t.Helper()
 	rec := newMemRecorder()
-	d, err := New(cfg, Deps{Recorder: rec})
+	d, url := startDaemonDeps(t, cfg, Deps{Recorder: rec})
+	return d, url, rec
+}
+
+// startDaemonDeps serves cfg with deps on a loopback listener until the
+// test ends, and returns the daemon and its ws:// base URL.
+func startDaemonDeps(t *testing.T, cfg Config, deps Deps) (*Daemon, string) {
+	t.Helper()
+	d, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +90,7 @@ func startDaemon(t *testing.T, cfg Config) (*Daemon, string, *memRecorder) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return d, "ws://" + ln.Addr().String(), rec
+	return d, "ws://" + ln.Addr().String()
 }
 
 func dial(t *testing.T, url string, opts *protocol.DialOptions) *protocol.Conn {

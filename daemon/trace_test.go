@@ -93,27 +93,8 @@ func startTraced(t *testing.T, cfg Config) (*Daemon, string, *memRecorder, *span
 	log := newSpanLog()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(log))
 	rec := newMemRecorder()
-	d, err := New(cfg, Deps{Recorder: rec, TracerProvider: tp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- d.Serve(context.Background(), ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return d, "ws://" + ln.Addr().String(), rec, log, tp
+	d, url := startDaemonDeps(t, cfg, Deps{Recorder: rec, TracerProvider: tp})
+	return d, url, rec, log, tp
 }
 
 // TestTraceSession follows one session through its spans: the upgrade
