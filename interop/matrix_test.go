@@ -53,10 +53,12 @@ func deflateBlock() string {
 
 // deflatePayload is the total size of the compression scenario's messages
 // in one direction (the clients build message i as block, filler, "#i").
-func deflatePayload(block string) int64 {
+func deflatePayload(block string) int64 { return deflatePayloadWith(block, deflateFiller) }
+
+func deflatePayloadWith(block string, filler int) int64 {
 	var n int64
 	for i := range deflateCount {
-		n += int64(len(block) + deflateFiller + 1 + len(strconv.Itoa(i)))
+		n += int64(len(block) + filler + 1 + len(strconv.Itoa(i)))
 	}
 	return n
 }
@@ -106,9 +108,12 @@ func scenarios() []scenario {
 	}, {
 		// The browser API cannot send fragments. Node cuts the text at byte
 		// offsets 5 and 6, inside "✓" (bytes 4-6); python at characters.
+		// Both compress every fragment (ws's threshold would otherwise
+		// leave a message whose first fragment is short uncompressed).
 		name: "fragmented", action: "fragmented", server: "main", clients: []string{"node", "python"},
 		params: map[string]any{"sample": sample, "repeat": sampleRepeat, "cuts": []int{5, 6, 40001},
-			"binary_size": 200000, "parts": 5},
+			"binary_size": 200000, "parts": 5,
+			"node_options": map[string]any{"perMessageDeflate": map[string]any{"threshold": 0}}},
 		check: func(t *testing.T, c *testCase, o observed) {
 			wantMessages(t, o, 2)
 			wantClosed(t, o, 1000)
@@ -178,6 +183,20 @@ func scenarios() []scenario {
 			}
 			// From the second message on, the block is a back-reference.
 			wantWire(t, c, payload, 0, 0.15)
+		},
+	}, {
+		// Node and python can ask for a small LZ77 window in each direction
+		// (browsers do not): wsd must answer server_max_window_bits and
+		// never refer back further. Messages here are longer than the
+		// window, and the context-takeover instance is the strict case.
+		name: "deflate-small-window", action: "deflate", server: "ctx", clients: []string{"node", "python"},
+		metered: true, params: map[string]any{"block": block, "filler": 3 * deflateFiller, "count": deflateCount, "window_bits": 10},
+		check: func(t *testing.T, c *testCase, o observed) {
+			ext := wantDeflate(t, c, o)
+			if !slices.Contains(ext, "server_max_window_bits=10") {
+				t.Errorf("negotiated %q lacks server_max_window_bits=10", o.Extensions)
+			}
+			wantWire(t, c, deflatePayloadWith(block, 3*deflateFiller), 0, 0.5)
 		},
 	}, {
 		name: "compression-off", action: "deflate", server: "off", clients: allClients,

@@ -259,7 +259,16 @@ async function main() {
     result.ok = true;
     return;
   }
-  const c = await open(params.url, params.protocols, params.options);
+  const options = { ...params.node_options };
+  if (params.window_bits) {
+    // Ask for small LZ77 windows both ways (server_max_window_bits too).
+    options.perMessageDeflate = {
+      ...options.perMessageDeflate,
+      serverMaxWindowBits: params.window_bits,
+      clientMaxWindowBits: params.window_bits,
+    };
+  }
+  const c = await open(params.url, params.protocols, options);
   await run(c);
   if (c.ws.readyState === WebSocket.OPEN) {
     c.closeStarted = performance.now();

@@ -253,8 +253,13 @@ async def run():
     kw = {}
     if PARAMS.get("protocols"):
         kw["subprotocols"] = PARAMS["protocols"]
-    if PARAMS.get("no_compression"):
+    if PARAMS.get("window_bits"):
+        # Ask for small LZ77 windows both ways (server_max_window_bits too).
+        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+        bits = PARAMS["window_bits"]
         kw["compression"] = None
+        kw["extensions"] = [ClientPerMessageDeflateFactory(server_max_window_bits=bits, client_max_window_bits=bits)]
     ws = await connect(PARAMS["url"], **kw)
     try:
         await action(ws)
