@@ -228,6 +228,9 @@ func scenarios() []scenario {
 		name: "close-server-kill", action: "await-close", server: "main", clients: allClients,
 		during: func(t *testing.T, c *testCase) {
 			id := c.wsd.liveID(t, c.tag)
+			// The kill must follow the client's "ready" echo, or the client
+			// sees the close while it still waits for the echo.
+			c.wsd.waitWritten(t, id, 1)
 			out := c.wsd.wsctl(t, "kill", id, "--code", strconv.Itoa(killCode), "--reason", killReason)
 			t.Logf("wsctl kill: %s", strings.TrimSpace(out))
 		},
@@ -353,7 +356,10 @@ func TestInterop(t *testing.T) {
 		"ping": startWSD(t, "ping", append([]string{"--ping-interval", "100ms", "--pong-timeout", "1s"}, common...)...),
 	}
 
-	var mx matrix
+	mx := matrix{clients: allClients}
+	for _, sc := range scenarios() {
+		mx.names = append(mx.names, sc.name)
+	}
 	t.Cleanup(func() { mx.log(t) }) // after the parallel subtests
 	for _, cl := range []client{nodeClient(), pythonClient(), browserClient(pages)} {
 		// The clients run side by side, each through its scenarios in turn.
@@ -404,10 +410,11 @@ func runCase(t *testing.T, cl client, sc scenario, w *wsd, pages *pageServer) {
 
 // matrix collects each case's outcome for a summary table.
 type matrix struct {
-	mu      sync.Mutex
-	clients []string
-	names   []string
-	result  map[[2]string]string
+	clients []string // columns, in order
+	names   []string // rows, in order
+
+	mu     sync.Mutex
+	result map[[2]string]string
 }
 
 func (m *matrix) record(t *testing.T, client, name string) {
@@ -422,12 +429,6 @@ func (m *matrix) record(t *testing.T, client, name string) {
 	defer m.mu.Unlock()
 	if m.result == nil {
 		m.result = map[[2]string]string{}
-	}
-	if !slices.Contains(m.clients, client) {
-		m.clients = append(m.clients, client)
-	}
-	if !slices.Contains(m.names, name) {
-		m.names = append(m.names, name)
 	}
 	m.result[[2]string{client, name}] = res
 }

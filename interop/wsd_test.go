@@ -233,6 +233,29 @@ func (w *wsd) liveID(t testing.TB, tag string) string {
 	}
 }
 
+// waitWritten polls `wsctl inspect` until wsd has written n messages to
+// connection id (counted once written to the socket, so anything wsd sends
+// later reaches the client after them).
+func (w *wsd) waitWritten(t testing.TB, id string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var c struct {
+			MessagesOut int64 `json:"messages_out"`
+		}
+		if err := json.Unmarshal([]byte(w.wsctl(t, "inspect", id, "-o", "json")), &c); err != nil {
+			t.Fatalf("wsctl inspect -o json: %v", err)
+		}
+		if c.MessagesOut >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wsd wrote %d messages to %s in 20s, want %d", c.MessagesOut, id, n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process
+	}
+}
+
 // session is what wsd recorded of one session.
 type session struct {
 	ID, Subprotocol, Extensions, CloseReason, ClosedBy, Error string
