@@ -80,6 +80,14 @@ const DefaultWatchBuffer = 256
 // for fn (0: DefaultWatchBuffer); past it events are dropped and counted in
 // Event.Missed. It returns ctx.Err() or nil.
 func (d *Daemon) Watch(ctx context.Context, buffer int, fn func(Event) bool) error {
+	return d.WatchSubscribed(ctx, buffer, nil, fn)
+}
+
+// WatchSubscribed is Watch, calling subscribed once the watcher is
+// registered and before fn sees any event: every event published after
+// subscribed is called reaches fn, or is counted in Event.Missed. The admin
+// API tells its event-stream clients from there that they are subscribed.
+func (d *Daemon) WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(Event) bool) error {
 	if buffer <= 0 {
 		buffer = DefaultWatchBuffer
 	}
@@ -95,6 +103,9 @@ func (d *Daemon) Watch(ctx context.Context, buffer int, fn func(Event) bool) err
 		e.n.Add(-1)
 		e.mu.Unlock()
 	}()
+	if subscribed != nil {
+		subscribed()
+	}
 	for {
 		select {
 		case ev := <-w.ch:
