@@ -135,25 +135,10 @@ func benchEchoWSDOpts(opts *AcceptOptions) func(done chan<- struct{}) http.Handl
 }
 
 func benchEchoWSDServe(done chan<- struct{}, opts *AcceptOptions) http.HandlerFunc {
+	echo := echoHandler(opts)
 	return func(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
-		c, err := Accept(w, r, opts)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := context.Background()
-		var buf []byte
-		for {
-			typ, msg, err := c.ReadInto(ctx, buf)
-			if err != nil {
-				return
-			}
-			buf = msg
-			if err := c.Write(ctx, typ, msg); err != nil {
-				return
-			}
-		}
+		echo(w, r)
 	}
 }
 

@@ -181,7 +181,7 @@ func TestOnFrameObservesBothDirections(t *testing.T) {
 	done := make(chan struct{})
 	url := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
-		echoHandler(t, opts)(w, r)
+		echoHandler(opts)(w, r)
 	}))
 	ctx := testCtx(t)
 	c, _, err := Dial(ctx, url, nil)
@@ -222,7 +222,7 @@ func TestOnFrameObservesBothDirections(t *testing.T) {
 }
 
 func TestConcurrentWriters(t *testing.T) {
-	url := startServer(t, echoHandler(t, nil))
+	url := startServer(t, echoHandler(nil))
 	ctx := testCtx(t)
 	c, _, err := Dial(ctx, url, nil)
 	if err != nil {

@@ -151,7 +151,7 @@ func TestCloseTimesOutOnSilentPeer(t *testing.T) {
 }
 
 func TestCloseWhileReading(t *testing.T) {
-	url := startServer(t, echoHandler(t, nil))
+	url := startServer(t, echoHandler(nil))
 	c, _, err := Dial(testCtx(t), url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +240,7 @@ func TestReadDeadline(t *testing.T) {
 }
 
 func TestCloseArgsRejected(t *testing.T) {
-	url := startServer(t, echoHandler(t, nil))
+	url := startServer(t, echoHandler(nil))
 	c, _, err := Dial(testCtx(t), url, nil)
 	if err != nil {
 		t.Fatal(err)

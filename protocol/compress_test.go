@@ -121,7 +121,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 	for _, mode := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			opts := &AcceptOptions{Compression: &CompressionOptions{Mode: mode, Threshold: -1}}
-			url := startServer(t, echoHandler(t, opts))
+			url := startServer(t, echoHandler(opts))
 			ctx := testCtx(t)
 			c, _, err := Dial(ctx, url, &DialOptions{Compression: &CompressionOptions{Mode: mode, Threshold: -1}})
 			if err != nil {
@@ -182,7 +182,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 // message from a client split over frames.
 func TestDeflateRawFrames(t *testing.T) {
 	opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover, Threshold: -1}}
-	url := startServer(t, echoHandler(t, opts))
+	url := startServer(t, echoHandler(opts))
 	p := dialPeerExt(t, url, "permessage-deflate; client_max_window_bits")
 	msg := compressibleText(5000, 1)
 	var buf bytes.Buffer
@@ -213,7 +213,7 @@ func TestDeflateRawFrames(t *testing.T) {
 
 func TestDeflateRSV1OnControlFrame(t *testing.T) {
 	opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}
-	url := startServer(t, echoHandler(t, opts))
+	url := startServer(t, echoHandler(opts))
 	p := dialPeerExt(t, url, "permessage-deflate")
 	p.write(p.frame(true, rsv1, OpPing, []byte("x")))
 	p.expectClose(StatusProtocolError)
@@ -221,7 +221,7 @@ func TestDeflateRSV1OnControlFrame(t *testing.T) {
 
 func TestDeflateCorruptData(t *testing.T) {
 	opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}
-	url := startServer(t, echoHandler(t, opts))
+	url := startServer(t, echoHandler(opts))
 	p := dialPeerExt(t, url, "permessage-deflate")
 	p.write(p.frame(true, rsv1, OpBinary, []byte{0xff, 0xff, 0xff, 0xff}))
 	p.expectClose(StatusInvalidPayloadData)
@@ -231,7 +231,7 @@ func TestDeflateCorruptData(t *testing.T) {
 // the inflated text.
 func TestDeflateInvalidUTF8InsideCompressedText(t *testing.T) {
 	opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}
-	url := startServer(t, echoHandler(t, opts))
+	url := startServer(t, echoHandler(opts))
 	p := dialPeerExt(t, url, "permessage-deflate")
 	var buf bytes.Buffer
 	fw, _ := flate.NewWriter(&buf, flate.BestSpeed)
@@ -346,7 +346,7 @@ try{console.log(z.inflateRawSync(Buffer.from(b,"base64"),{windowBits:+w}).length
 func TestDeflateInteropGorilla(t *testing.T) {
 	// gorilla client (compression on) against our server.
 	opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover, Threshold: -1}}
-	url := startServer(t, echoHandler(t, opts))
+	url := startServer(t, echoHandler(opts))
 	d := websocket.Dialer{EnableCompression: true}
 	gc, resp, err := d.Dial(url, nil)
 	if err != nil {
@@ -408,7 +408,7 @@ func TestDeflateInteropCoder(t *testing.T) {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			// coder client against our server in context-takeover mode.
 			opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1}}
-			url := startServer(t, echoHandler(t, opts))
+			url := startServer(t, echoHandler(opts))
 			ctx := testCtx(t)
 			cc, _, err := coder.Dial(ctx, url, &coder.DialOptions{CompressionMode: mode, CompressionThreshold: 1})
 			if err != nil {

@@ -16,7 +16,7 @@ import (
 
 func echoURL(t *testing.T) string {
 	t.Helper()
-	return startServer(t, echoHandler(t, &AcceptOptions{Options: Options{ReadLimit: 20 << 20}}))
+	return startServer(t, echoHandler(&AcceptOptions{Options: Options{ReadLimit: 20 << 20}}))
 }
 
 // Case group 1: framing of text and binary messages of all length classes.

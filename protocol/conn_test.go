@@ -10,7 +10,7 @@ import (
 )
 
 func TestEchoRoundTrip(t *testing.T) {
-	url := startServer(t, echoHandler(t, nil))
+	url := startServer(t, echoHandler(nil))
 	ctx := testCtx(t)
 	c, _, err := Dial(ctx, url, nil)
 	if err != nil {
@@ -41,7 +41,7 @@ func TestEchoRoundTrip(t *testing.T) {
 }
 
 func TestStreamingWriterAndReader(t *testing.T) {
-	url := startServer(t, echoHandler(t, nil))
+	url := startServer(t, echoHandler(nil))
 	ctx := testCtx(t)
 	c, _, err := Dial(ctx, url, nil)
 	if err != nil {

@@ -39,7 +39,7 @@ func rawRequest(t *testing.T, url, head string) *http.Response {
 
 func TestServerHandshakeValidation(t *testing.T) {
 	opts := &AcceptOptions{Subprotocols: []string{"v2.chat", "chat"}, OriginPatterns: []string{"*.example.com"}}
-	url := startServer(t, echoHandler(t, opts))
+	url := startServer(t, echoHandler(opts))
 	good := map[string]string{
 		"Upgrade":               "websocket",
 		"Connection":            "Upgrade",

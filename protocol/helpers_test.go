@@ -17,7 +17,7 @@ import (
 
 // echoHandler is a server that echoes every message until the connection
 // ends, the way wsd's echo route does.
-func echoHandler(t testing.TB, opts *AcceptOptions) http.HandlerFunc {
+func echoHandler(opts *AcceptOptions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, opts)
 		if err != nil {
@@ -80,16 +80,7 @@ func dialRaw(t testing.TB, wsURL string) net.Conn {
 }
 
 // httpHandlerFunc accepts with default options and runs f on the connection.
-func httpHandlerFunc(f func(c *Conn)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		f(c)
-	}
-}
+func httpHandlerFunc(f func(c *Conn)) http.HandlerFunc { return httpHandlerFunc2(nil, f) }
 
 // streamConn is an in-memory net.Conn: reads come from r, writes are kept.
 type streamConn struct {
