@@ -125,11 +125,12 @@ func startWSD(t testing.TB, name string, args ...string) *wsd {
 }
 
 // cleanEnv is the test's environment without the variables that configure
-// wsd or systemd integration.
+// wsd, its tracing or systemd integration (as cmd/wsd's harness does).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") {
+		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") &&
+			!strings.HasPrefix(kv, "OTEL_") {
 			env = append(env, kv)
 		}
 	}
