@@ -262,3 +262,31 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestOnFrameEmptyClose checks that an empty close frame, and its empty
+// answer, are observed without a code.
+func TestOnFrameEmptyClose(t *testing.T) {
+	var mu sync.Mutex
+	var closes []FrameEvent
+	opts := &AcceptOptions{Options: Options{OnFrame: func(e FrameEvent) {
+		if e.Opcode == OpClose {
+			mu.Lock()
+			closes = append(closes, e)
+			mu.Unlock()
+		}
+	}}}
+	done := make(chan struct{})
+	url := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		echoHandler(opts)(w, r)
+	}))
+	p := dialPeer(t, url)
+	p.send(true, OpClose, nil)
+	p.expectClose(0)
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(closes) != 2 || closes[0].CloseCode != 0 || closes[1].CloseCode != 0 || closes[1].Length != 0 {
+		t.Fatalf("close events %+v", closes)
+	}
+}

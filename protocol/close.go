@@ -215,6 +215,9 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 	}
 	var buf [maxControlPayload]byte
 	p := appendClosePayload(buf[:0], code, reason)
+	if len(p) == 0 {
+		code = 0 // an empty close frame carries no code to observe
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writeFrameLocked(true, OpClose, 0, p, code, reason); err != nil {

@@ -345,7 +345,11 @@ func (c *Conn) handleControl(h *header) error {
 	case OpClose:
 		code, reason, bad := parseClosePayload(p)
 		if c.lim.onFrame != nil {
-			c.observe(Inbound, h, code, reason)
+			observed := code
+			if len(p) == 0 {
+				observed = 0 // an empty close frame carries no code
+			}
+			c.observe(Inbound, h, observed, reason)
 		}
 		if bad != 0 {
 			return c.fail(bad, "invalid close frame")
