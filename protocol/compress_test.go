@@ -498,6 +498,77 @@ func TestPreparedMessage(t *testing.T) {
 	}
 }
 
+func TestTryWritePrepared(t *testing.T) {
+	pm, err := NewPreparedMessage(BinaryMessage, []byte("prepared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := make(chan string, 16)
+	url := startServer(t, httpHandlerFunc(func(c *Conn) {
+		defer close(steps)
+		try := func(what string, want bool) {
+			ok, err := c.TryWritePrepared(pm)
+			if ok != want || err != nil {
+				t.Errorf("%s: TryWritePrepared = %v, %v; want %v, nil", what, ok, err, want)
+			}
+			steps <- what
+		}
+		try("free", true)
+		// Another goroutine is writing a frame (a pong, a close frame).
+		c.wmu.Lock()
+		try("frame lock held", false)
+		c.wmu.Unlock()
+		// Another goroutine is writing a fragmented message.
+		w, err := c.Writer(context.Background(), TextMessage)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		try("message in progress", false)
+		if _, err := w.Write([]byte("fragmented")); err != nil {
+			t.Error(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+		try("free again", true)
+		c.CloseNow()
+		if ok, err := c.TryWritePrepared(pm); !ok || err == nil {
+			t.Errorf("after CloseNow: TryWritePrepared = %v, %v; want true and an error", ok, err)
+		}
+	}))
+	c, _, err := Dial(testCtx(t), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for _, want := range []string{"prepared", "fragmented", "prepared"} {
+		if _, got, err := c.Read(testCtx(t)); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	for range steps {
+	}
+	// Clients and kept compression contexts get no prepared frames.
+	if ok, err := c.TryWritePrepared(pm); ok || err != nil {
+		t.Fatalf("client: TryWritePrepared = %v, %v", ok, err)
+	}
+	takeover := &CompressionOptions{Mode: CompressionContextTakeover}
+	done := make(chan struct{})
+	url = startServer(t, httpHandlerFunc2(&AcceptOptions{Compression: takeover}, func(c *Conn) {
+		defer close(done)
+		if ok, err := c.TryWritePrepared(pm); ok || err != nil {
+			t.Errorf("context takeover: TryWritePrepared = %v, %v", ok, err)
+		}
+	}))
+	c2, _, err := Dial(testCtx(t), url, &DialOptions{Compression: takeover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.CloseNow()
+	<-done
+}
+
 // FuzzConnReadDeflate is FuzzConnRead with permessage-deflate negotiated.
 func FuzzConnReadDeflate(f *testing.F) {
 	key := uint32(0x0badf00d)

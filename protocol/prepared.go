@@ -87,10 +87,45 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	return err
 }
 
+// TryWritePrepared sends a prepared message like WritePrepared, unless that
+// would mean waiting for another writer: when a message or a frame (a pong,
+// a close frame) is being written by another goroutine, it returns false
+// and nil without writing anything. It never waits for a lock; the write
+// itself waits only as long as the underlying connection's Write does (a
+// caller that must never block gives the Conn a writer that does not).
+// Connections that WritePrepared would not send prepared frames to (clients,
+// compression with a kept context) also return false.
+func (c *Conn) TryWritePrepared(pm *PreparedMessage) (bool, error) {
+	if c.client || (c.df != nil && c.df.writeContext) {
+		return false, nil
+	}
+	wire, err := pm.frame(c.df)
+	if err != nil {
+		return false, err
+	}
+	select {
+	case c.msgSem <- struct{}{}:
+	default:
+		return false, nil
+	}
+	defer func() { <-c.msgSem }()
+	if !c.wmu.TryLock() {
+		return false, nil
+	}
+	defer c.wmu.Unlock()
+	return true, c.writeWireLocked(wire)
+}
+
 // writeWire writes one already-framed server frame.
 func (c *Conn) writeWire(wire []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeWireLocked(wire)
+}
+
+// writeWireLocked writes one already-framed server frame; the caller holds
+// wmu.
+func (c *Conn) writeWireLocked(wire []byte) error {
 	if err := c.writeClosed(); err != nil {
 		return err
 	}
