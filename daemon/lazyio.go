@@ -177,17 +177,41 @@ func (l *lazyReader) release() {
 // frames in a pooled chunk and end writes them with one system call; a
 // batch that outgrows the chunk is written with writev. Frames stay whole
 // and in order because the protocol writes each frame under its own lock.
+//
+// A non-blocking batch (beginNB .. endNB, on raw sockets only) never waits
+// for the socket: endNB writes what the batch holds with one non-blocking
+// system call, and what the socket did not take stays held, first in line:
+// the next write of any kind (the next batch's end, flush, or a control
+// frame written outside a batch) sends it before anything else.
 type lazyWriter struct {
 	nc net.Conn
+	rc syscall.RawConn // nil: no raw access, no non-blocking batches
 
 	mu    sync.Mutex
 	batch bool
-	buf   *[]byte
-	n     int
-	err   error // sticky: the connection is broken
+	nb    bool    // the batch is non-blocking (beginNB)
+	buf   *[]byte // a pooled chunk, or a larger buffer holding a remainder
+	n     int     // bytes held in buf: the batch, or a remainder outside one
+	err   error   // sticky: the connection is broken
+
+	// Argument and results of rawWrite, which RawConn.Write calls; kept
+	// here so that the callback is a method value bound once.
+	p       []byte
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
 }
 
-func newLazyWriter(nc net.Conn) *lazyWriter { return &lazyWriter{nc: nc} }
+func newLazyWriter(nc net.Conn) *lazyWriter {
+	w := &lazyWriter{nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			w.rc = rc
+		}
+	}
+	w.writeFn = w.rawWrite
+	return w
+}
 
 func (w *lazyWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -196,11 +220,16 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if !w.batch {
-		n, err := w.nc.Write(p)
-		if err != nil {
-			w.err = err
+		if w.n > 0 {
+			// A remainder left by endNB goes first.
+			if err := w.flushLocked(); err != nil {
+				return 0, err
+			}
 		}
-		return n, err
+		return w.writeLocked(p)
+	}
+	if w.nb {
+		return w.writeNB(p)
 	}
 	if w.buf == nil {
 		if len(p) >= chunkSize {
@@ -208,7 +237,7 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 		}
 		w.buf = getChunk()
 	}
-	if w.n+len(p) <= chunkSize {
+	if w.n+len(p) <= len(*w.buf) {
 		w.n += copy((*w.buf)[w.n:], p)
 		return len(p), nil
 	}
@@ -222,12 +251,87 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writeNB is Write inside a non-blocking batch: it never waits. A frame
+// that does not fit the chunk is written at once without waiting when
+// nothing is held before it; whatever is left is held.
+func (w *lazyWriter) writeNB(p []byte) (int, error) {
+	rest := p
+	if w.n == 0 && len(p) >= chunkSize {
+		k, err := w.writeRawLocked(p)
+		if err != nil {
+			w.err = err
+			w.releaseLocked()
+			return 0, err
+		}
+		rest = p[k:]
+	}
+	w.hold(rest)
+	return len(p), nil
+}
+
+// hold appends p to the bytes held, growing past the chunk if it must.
+func (w *lazyWriter) hold(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if w.buf == nil && len(p) <= chunkSize {
+		w.buf = getChunk()
+	}
+	if w.buf == nil || w.n+len(p) > len(*w.buf) {
+		b := make([]byte, w.n+len(p))
+		if w.buf != nil {
+			copy(b, (*w.buf)[:w.n])
+			if cap(*w.buf) == chunkSize {
+				putChunk(w.buf)
+			}
+		}
+		w.buf = &b
+	}
+	w.n += copy((*w.buf)[w.n:], p)
+}
+
 func (w *lazyWriter) writeLocked(p []byte) (int, error) {
 	n, err := w.nc.Write(p)
 	if err != nil {
 		w.err = err
 	}
 	return n, err
+}
+
+// writeRawLocked writes p with non-blocking system calls until the socket
+// takes no more, and returns how much it took. A deadline that has passed
+// fails it (RawConn.Write checks it first), as it fails a normal write.
+func (w *lazyWriter) writeRawLocked(p []byte) (int, error) {
+	w.p, w.wn, w.werr = p, 0, nil
+	err := w.rc.Write(w.writeFn)
+	n := w.wn
+	if err == nil && w.werr != nil {
+		err = &net.OpError{Op: "write", Net: w.nc.LocalAddr().Network(), Source: w.nc.LocalAddr(), Addr: w.nc.RemoteAddr(), Err: w.werr}
+	}
+	w.p, w.werr = nil, nil
+	return n, err
+}
+
+// rawWrite is called by RawConn.Write with the socket. It always returns
+// true: it never waits for writability.
+func (w *lazyWriter) rawWrite(fd uintptr) bool {
+	for w.wn < len(w.p) {
+		n, err := syscall.Write(int(fd), w.p[w.wn:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return true
+		case err != nil:
+			w.werr = os.NewSyscallError("write", err)
+			return true
+		case n <= 0:
+			// Not expected of a socket; do not spin.
+			return true
+		}
+		w.wn += n
+	}
+	return true
 }
 
 // begin starts a batch.
@@ -237,7 +341,20 @@ func (w *lazyWriter) begin() {
 	w.mu.Unlock()
 }
 
-// pending returns the bytes held by the current batch.
+// beginNB starts a non-blocking batch. It fails, starting nothing, when the
+// connection has no raw socket or when another goroutine is writing through
+// the lazyWriter right now (it may be blocked on a full socket).
+func (w *lazyWriter) beginNB() bool {
+	if w.rc == nil || !w.mu.TryLock() {
+		return false
+	}
+	w.batch, w.nb = true, true
+	w.mu.Unlock()
+	return true
+}
+
+// pending returns the bytes held: those of the current batch, or outside a
+// batch the remainder a non-blocking batch left.
 func (w *lazyWriter) pending() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -248,7 +365,7 @@ func (w *lazyWriter) pending() int {
 func (w *lazyWriter) end() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.batch = false
+	w.batch, w.nb = false, false
 	if w.buf == nil {
 		return w.err
 	}
@@ -263,8 +380,66 @@ func (w *lazyWriter) end() error {
 	return err
 }
 
+// endNB leaves a non-blocking batch: it writes what the batch holds without
+// waiting and keeps what the socket did not take. left reports whether
+// anything is kept (flush, or any later write, sends it first).
+func (w *lazyWriter) endNB() (left bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.batch, w.nb = false, false
+	if w.err != nil {
+		w.releaseLocked()
+		return false, w.err
+	}
+	if w.n == 0 {
+		w.releaseLocked()
+		return false, nil
+	}
+	k, err := w.writeRawLocked((*w.buf)[:w.n])
+	if err != nil {
+		w.err = err
+		w.releaseLocked()
+		return false, err
+	}
+	if k == w.n {
+		w.releaseLocked()
+		return false, nil
+	}
+	w.n = copy(*w.buf, (*w.buf)[k:w.n])
+	return true, nil
+}
+
+// flush writes, blocking, what a non-blocking batch left. It is called
+// outside a batch by the owner of the connection's writes.
+func (w *lazyWriter) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		w.releaseLocked()
+		return w.err
+	}
+	if w.batch || w.n == 0 {
+		return nil
+	}
+	return w.flushLocked()
+}
+
+func (w *lazyWriter) flushLocked() error {
+	_, err := w.writeLocked((*w.buf)[:w.n])
+	w.releaseLocked()
+	return err
+}
+
+// discard drops whatever is held; for a connection that is finished.
+func (w *lazyWriter) discard() {
+	w.mu.Lock()
+	w.releaseLocked()
+	w.batch, w.nb = false, false
+	w.mu.Unlock()
+}
+
 func (w *lazyWriter) releaseLocked() {
-	if w.buf != nil {
+	if w.buf != nil && cap(*w.buf) == chunkSize {
 		putChunk(w.buf)
 	}
 	w.buf, w.n = nil, 0
