@@ -121,7 +121,7 @@ func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ Message
 	now := time.Now()
 	d.hub.each(&sel, func(c *conn) bool {
 		res.Matched++
-		r := c.enqueuePrepared(itemKind(typ), data, pm, now)
+		r := c.sendPrepared(itemKind(typ), data, pm, now)
 		if r == sendQueued {
 			res.Queued++
 		} else {

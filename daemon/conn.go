@@ -51,6 +51,8 @@ type conn struct {
 	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
 	inFlight     atomic.Int32  // webhook requests in flight
 	wdl          int64         // write deadline set, unix nanoseconds; owned by the writer (q.busy)
+	held         int           // bytes (in q.bytes) of the message whose tail lw holds; owned by the writer
+	rem          bool          // lw holds what an inline write left, to be flushed first; owned by the writer
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 	tr           *connTrace    // nil unless the session is traced (trace.go)
 	folded       bool          // counters moved into the metrics' totals; guarded by metrics.foldMu
@@ -248,6 +250,7 @@ func (c *conn) finish(readErr error) {
 	}
 	c.wg.Wait()
 	c.lr.release()
+	c.lw.discard() // what an inline write left on a closed connection
 	c.route.h.closed(c, cause)
 	rec := SessionClose{
 		ID:          c.id.String(),

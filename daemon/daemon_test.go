@@ -70,12 +70,19 @@ func startDaemon(t *testing.T, cfg Config) (*Daemon, string, *memRecorder) {
 // test ends, and returns the daemon and its ws:// base URL.
 func startDaemonDeps(t *testing.T, cfg Config, deps Deps) (*Daemon, string) {
 	t.Helper()
-	d, err := New(cfg, deps)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startDaemonOn(t, cfg, deps, ln)
+}
+
+// startDaemonOn is startDaemonDeps on a listener of the caller's.
+func startDaemonOn(t *testing.T, cfg Config, deps Deps, ln net.Listener) (*Daemon, string) {
+	t.Helper()
+	d, err := New(cfg, deps)
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)

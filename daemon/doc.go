@@ -9,9 +9,11 @@
 //
 // Per connection: one goroutine reads it for its whole life (conn.serve) and
 // records its end. A writer goroutine exists only while the connection's
-// send queue is non-empty (queue.go); closing handshakes and webhook
-// requests run on short-lived goroutines the connection owns and waits for
-// (conn.wg). Per daemon: one accept loop per listener, one keepalive scanner
+// send queue is non-empty (queue.go); a broadcast writes inline to the
+// connections that have none, with a system call that never waits, and
+// starts one only for what the socket did not take. Closing handshakes
+// and webhook requests run on short-lived goroutines the connection owns
+// and waits for (conn.wg). Per daemon: one accept loop per listener, one keepalive scanner
 // (pings, pong timeouts, token expiry: no timer per connection), and a fixed
 // pool of webhook close-event workers. Shutdown waits for all of them.
 //
@@ -42,7 +44,9 @@
 //	events.mu              (watcher set; publishing never blocks)
 //	conn.mu                (send queue, closing flag, close cause: a leaf for daemon code)
 //	protocol.Conn locks    (taken inside protocol calls, never with conn.mu held)
-//	lazyWriter.mu          (taken by protocol writes under its frame lock)
+//	lazyWriter.mu          (taken by protocol writes under its frame lock; a
+//	                        broadcast's inline write only tries it, and then
+//	                        only tries the protocol's locks: it never waits)
 //	ipShard.mu             (per-IP counters; a leaf)
 //	connTrace.mu           (a traced session's frame segment; taken inside protocol
 //	                        writes and reads through OnFrame; a leaf but for the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/wsd-dev/wsd/protocol"
@@ -21,6 +22,14 @@ import (
 // write inline instead (reply): when the queue is empty and no writer is
 // running it writes directly, which saves the goroutine hand-off; a client
 // that does not read then stalls only its own reading, up to WriteTimeout.
+//
+// A broadcast writes inline too (sendPrepared), but never waits: when no
+// writer is running it writes the prepared frame with one non-blocking
+// system call (lazyWriter.beginNB/endNB). What the socket does not take
+// stays in the lazyWriter, first in line, and a writer goroutine is started
+// to finish it (blocking, under the write deadline) before anything queued.
+// Whoever owns the writes (q.busy) is the only one writing messages; the
+// broadcaster owns them for the length of its attempt.
 
 // itemKind is what a queue item asks the writer to do.
 type itemKind uint8
@@ -59,6 +68,16 @@ func (q *sendQueue) push(it item) {
 		q.items, q.head = q.items[:n], 0
 	}
 	q.items = append(q.items, it)
+}
+
+// pushFront puts an item back at the head of the queue.
+func (q *sendQueue) pushFront(it item) {
+	if q.head > 0 {
+		q.head--
+		q.items[q.head] = it
+		return
+	}
+	q.items = slices.Insert(q.items, 0, it)
 }
 
 func (q *sendQueue) pop() (item, bool) {
@@ -108,7 +127,23 @@ func (c *conn) enqueuePrepared(kind itemKind, data []byte, pm *protocol.Prepared
 	return c.enqueueItem(item{kind: kind, data: data, pm: pm, at: now.UnixNano()})
 }
 
-func (c *conn) enqueueItem(it item) sendResult {
+// sendPrepared sends a message prepared for many connections (a
+// broadcast): inline, without ever waiting, when nothing else is being
+// written to the connection, else through the queue. Like enqueue, it never
+// blocks; the result is the same as enqueue's would be.
+func (c *conn) sendPrepared(kind itemKind, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
+	it := item{kind: kind, data: data, pm: pm, at: now.UnixNano()}
+	if c.lw.rc == nil {
+		return c.enqueueItem(it) // no raw socket (TLS): no non-blocking writes
+	}
+	return c.sendItem(it, true)
+}
+
+func (c *conn) enqueueItem(it item) sendResult { return c.sendItem(it, false) }
+
+// sendItem queues it, or with inline writes it inline (writeInline) when no
+// writer owns the connection.
+func (c *conn) sendItem(it item, inline bool) sendResult {
 	kind, data := it.kind, it.data
 	limit := c.d.config().SendQueueBytes
 	c.mu.Lock()
@@ -129,7 +164,6 @@ func (c *conn) enqueueItem(it item) sendResult {
 		})
 		return sendSlow
 	}
-	c.q.push(it)
 	if kind != itemPing {
 		c.q.bytes += len(data)
 	}
@@ -137,12 +171,103 @@ func (c *conn) enqueueItem(it item) sendResult {
 	if start {
 		c.q.busy = true
 		c.wg.Add(1)
+		if inline && c.q.len() == 0 {
+			c.mu.Unlock()
+			c.writeInline(it)
+			return sendQueued
+		}
 	}
+	c.q.push(it)
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop()
 	}
 	return sendQueued
+}
+
+// testHookInline, set by tests before any daemon starts, sees the outcome
+// of every inline write.
+var testHookInline func(wrote, left bool, err error)
+
+// writeInline writes a prepared message on the sender's goroutine without
+// waiting: for a lock another writer holds (a pong or close frame blocked on
+// a full socket), nor for the socket. It is called with q.busy taken, its
+// bytes counted in q.bytes and c.wg.Add(1) done, all of which it hands to
+// a writer goroutine when one must finish the job: when the message could
+// not be written (then it goes back to the head of the queue), when the
+// socket did not take all of it (the writer sends the rest first), or when
+// messages were queued meanwhile.
+func (c *conn) writeInline(it item) {
+	n := len(it.data)
+	wrote, left := false, false
+	// RawConn.Write fails once the write deadline has passed, as every
+	// write does: keep it ahead, as the writer does.
+	err := c.setWriteDeadline()
+	if err == nil && c.lw.beginNB() {
+		wrote, err = c.ws.TryWritePrepared(it.pm)
+		var ferr error
+		left, ferr = c.lw.endNB()
+		if wrote && err == nil {
+			c.msgsOut.Add(1)
+			c.bytesOut.Add(uint64(n))
+		}
+		if err == nil {
+			err = ferr
+		}
+	}
+	if testHookInline != nil {
+		testHookInline(wrote, left, err)
+	}
+	c.mu.Lock()
+	start := false
+	switch {
+	case err != nil:
+		if !c.closing {
+			c.q.bytes -= n
+		}
+		c.q.busy = false
+	case c.closing:
+		// discardQueue has zeroed q.bytes.
+		if !wrote {
+			c.d.met.dropped(dropDiscarded, 1) // as if discarded from the queue
+		}
+		if left {
+			// What the socket did not take may end with the close
+			// frame, written into our batch meanwhile: it must go out.
+			c.rem = true
+			start = true
+		} else {
+			c.q.busy = false
+		}
+	case !wrote:
+		// Another writer was busy. The message goes first in line, its
+		// bytes still counted, after whatever the lazyWriter still holds
+		// (frames the other writer put in our batch).
+		c.q.pushFront(it)
+		c.rem = left
+		start = true
+	case left:
+		// The frame's tail is held: its bytes count until it is out.
+		c.held, c.rem = n, true
+		start = true
+	default:
+		c.q.bytes -= n
+		start = c.q.len() > 0 // queued meanwhile: hand them to a writer
+		if !start {
+			c.q.busy = false
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.wg.Done()
+		c.writeFailed(err)
+		return
+	}
+	if start {
+		go c.writeLoop() // takes over the wg count
+		return
+	}
+	c.wg.Done()
 }
 
 // reply sends a message from the connection's reading goroutine: inline
@@ -197,6 +322,34 @@ const batchLimit = chunkSize
 // when the queue runs dry or the chunk fills.
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
+	if c.rem {
+		// An inline write left bytes in the lazyWriter: they go first
+		// (unless a control frame written meanwhile already took them).
+		// A closing handshake has bounded the write deadline itself.
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		var err error
+		if !closing {
+			err = c.setWriteDeadline()
+		}
+		if err == nil {
+			err = c.lw.flush()
+		}
+		c.mu.Lock()
+		if !c.closing {
+			c.q.bytes -= c.held
+		}
+		c.held, c.rem = 0, false
+		if err != nil {
+			c.q.busy = false
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.writeFailed(err)
+			return
+		}
+	}
 	c.lw.begin()
 	for {
 		c.mu.Lock()
