@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -119,7 +120,7 @@ func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ Message
 		return res // not text or binary: nothing can be sent
 	}
 	now := time.Now()
-	d.hub.each(&sel, func(c *conn) bool {
+	send := func(c *conn, res *BroadcastResult) sendResult {
 		res.Matched++
 		r := c.sendPrepared(itemKind(typ), data, pm, now)
 		if r == sendQueued {
@@ -127,11 +128,35 @@ func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ Message
 		} else {
 			res.Dropped++
 		}
-		bt.sent(c, typ, len(p), r)
-		return true
-	})
+		return r
+	}
+	workers := min(runtime.GOMAXPROCS(0), hubShards)
+	if bt != nil || workers < 2 || d.hub.count.Load() < parallelBroadcastMin {
+		d.hub.each(&sel, func(c *conn) bool {
+			bt.sent(c, typ, len(p), send(c, &res))
+			return true
+		})
+		return res
+	}
+	// Most deliveries are written inline by the broadcaster: share them
+	// among one goroutine per P, as the writer goroutines they replace
+	// would spread over every P.
+	parts := make([]struct {
+		BroadcastResult
+		_ [64]byte // no false sharing between workers
+	}, workers)
+	d.hub.eachParallel(&sel, workers, func(w int, c *conn) { send(c, &parts[w].BroadcastResult) })
+	for _, r := range parts {
+		res.Matched += r.Matched
+		res.Queued += r.Queued
+		res.Dropped += r.Dropped
+	}
 	return res
 }
+
+// parallelBroadcastMin is the number of connections from which a broadcast
+// is shared among several goroutines.
+var parallelBroadcastMin int64 = 1024
 
 // Close closes one connection with code and reason through the closing
 // handshake (forced after the close timeout), recorded as closed by the

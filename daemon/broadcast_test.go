@@ -305,3 +305,49 @@ func TestCloseAfterPartialBroadcast(t *testing.T) {
 		t.Fatalf("recorded %+v", sc)
 	}
 }
+
+// TestBroadcastParallel: a broadcast shared among several goroutines still
+// reaches every matching connection once, in order, and counts right.
+func TestBroadcastParallel(t *testing.T) {
+	old := parallelBroadcastMin
+	parallelBroadcastMin = 0
+	t.Cleanup(func() { parallelBroadcastMin = old })
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/", Handler: HandlerSink}}
+	cfg.LabelsFromQuery = []string{"room"}
+	d, url, _ := startDaemon(t, cfg)
+	const n, msgs = 40, 30
+	var in, out []*protocol.Conn
+	for i := range n {
+		if i%4 == 0 {
+			out = append(out, dial(t, url+"/?room=attic", nil))
+		} else {
+			in = append(in, dial(t, url+"/?room=lobby", nil))
+		}
+	}
+	waitConns(t, d, n)
+	sel := mustSelector(t, "room=lobby")
+	for i := range msgs {
+		res := d.Broadcast(sel, Binary, numbered('b', i, i*100))
+		if res.Matched != len(in) || res.Queued != len(in) || res.Dropped != 0 {
+			t.Fatalf("broadcast %d: %+v", i, res)
+		}
+	}
+	for _, c := range in {
+		for i := range msgs {
+			if _, p := readMsg(t, c); !bytes.Equal(p, numbered('b', i, i*100)) {
+				t.Fatalf("message %d: got %d bytes", i, len(p))
+			}
+		}
+	}
+	// The others got nothing: the first message they see is this one.
+	res := d.Broadcast(mustSelector(t, "room=attic"), Binary, []byte("last"))
+	if res.Matched != len(out) || res.Queued != len(out) {
+		t.Fatalf("last broadcast: %+v", res)
+	}
+	for _, c := range out {
+		if _, p := readMsg(t, c); string(p) != "last" {
+			t.Fatalf("got %q", p)
+		}
+	}
+}

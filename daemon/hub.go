@@ -99,6 +99,29 @@ func (h *hub) each(sel *Selector, fn func(*conn) bool) {
 	}
 }
 
+// eachParallel calls fn for every connection matching sel on workers
+// goroutines (the caller's among them), worker w walking shards w,
+// w+workers, ...; it returns when all are done. No lock is held while fn
+// runs.
+func (h *hub) eachParallel(sel *Selector, workers int, fn func(w int, c *conn)) {
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { h.eachOf(sel, w, workers, fn) })
+	}
+	h.eachOf(sel, 0, workers, fn)
+	wg.Wait()
+}
+
+func (h *hub) eachOf(sel *Selector, w, workers int, fn func(w int, c *conn)) {
+	var buf []*conn
+	for i := w; i < hubShards; i += workers {
+		buf = h.shards[i].snapshot(buf[:0], sel)
+		for _, c := range buf {
+			fn(w, c)
+		}
+	}
+}
+
 // snapshot appends the shard's connections matching sel to dst.
 func (s *hubShard) snapshot(dst []*conn, sel *Selector) []*conn {
 	s.mu.RLock()
