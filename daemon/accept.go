@@ -117,8 +117,8 @@ func (d *Daemon) admitIP(a *admission, ip ipKey, rc *runtimeConfig, now time.Tim
 }
 
 // serveConn runs one accepted TCP connection: admission, the opening
-// handshake, then (on another goroutine, with a fresh small stack) the
-// WebSocket connection itself.
+// handshake, then hands the WebSocket connection itself to the poller or
+// to another goroutine, with a fresh small stack.
 func (d *Daemon) serveConn(nc net.Conn) {
 	defer d.connWG.Done()
 	rc := d.config()
@@ -226,11 +226,14 @@ func (d *Daemon) serveConn(nc net.Conn) {
 	d.met.handshake(time.Since(start))
 	a.placed, a.hasIP = false, false // the connection releases them (unregister)
 	d.register(c)
-	// The connection is served on a new goroutine: its stack starts small
-	// and stays small (the read path is shallow), whereas this one grew
-	// while parsing the request.
+	// The connection goes to the poller until it has something to read,
+	// or else is served on a new goroutine: its stack starts small and
+	// stays small (the read path is shallow), whereas this one grew while
+	// parsing the request.
 	d.connWG.Add(1)
-	go c.serve()
+	if !c.park() {
+		go c.serve(false)
+	}
 }
 
 // prepare checks the request against the routes and the authenticator and
@@ -305,7 +308,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			OnPong:          c.onPong,
 			OnFrame:         c.frameHook(),
 			// Keepalive pongs end a read, so that an idle connection
-			// parks in waitReadable with a small stack (see conn.serve).
+			// parks again (see conn.read).
 			YieldAfterControl: true,
 		},
 		Subprotocols:   rc.Subprotocols,

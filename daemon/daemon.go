@@ -64,8 +64,9 @@ type Daemon struct {
 	pending   map[net.Conn]struct{} // connections in their handshake
 	draining  atomic.Bool
 
-	connWG   sync.WaitGroup // serveConn and conn.serve goroutines
-	bgWG     sync.WaitGroup // keepalive scanner
+	connWG   sync.WaitGroup // serveConn goroutines and live connections
+	bgWG     sync.WaitGroup // keepalive scanner, poller
+	poller   *poller        // holds idle connections; nil: not available
 	stopBG   chan struct{}
 	shutOnce sync.Once
 	shutErr  error
@@ -128,6 +129,16 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d.cfg.Store(d.compile(cfg, nil))
 	d.hooks = newHookDispatcher(d.log)
 	d.lastScan.Store(d.started.UnixNano())
+	if p, err := newPoller(d.log); err != nil {
+		d.log.Debug("no poller: idle connections keep a goroutine", "err", err)
+	} else {
+		d.poller = p
+		d.bgWG.Add(1)
+		go func() {
+			defer d.bgWG.Done()
+			p.run()
+		}()
+	}
 	d.bgWG.Add(1)
 	go d.keepalive()
 	return d, nil
@@ -360,6 +371,11 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("drain: %w", ctxErr))
 	}
 	close(d.stopBG)
+	if d.poller != nil {
+		if err := d.poller.shutdown(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	d.bgWG.Wait()
 	// Close events of the connections just closed get what is left of
 	// ctx, or a second when it is already gone.
