@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -141,4 +142,220 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 	if len(commits) != 1 || commits[0].Records != 2*sessions+1 {
 		t.Fatalf("OnCommit got %+v, want one commit of %d records", commits, 2*sessions+1)
 	}
+}
+
+// TestOpenCloseMerged runs the same records through the writer twice: in the
+// batches each case gives, where an open and its later close in one batch
+// are written together with one statement, and one record per batch, which
+// writes every record with its own statement. Every column of every row of
+// both tables must come out the same, and the batched run must have used
+// one statement per merged pair.
+func TestOpenCloseMerged(t *testing.T) {
+	full := SessionOpen{
+		ID: "s-full", Route: "/v1/chat", RemoteAddr: "192.0.2.1:5000", User: "alice",
+		Labels: map[string]string{"room": "lobby", "tier": "gold"}, Origin: "https://example.com",
+		UserAgent: "test/1", Subprotocol: "chat.v1", Extensions: "permessage-deflate", ConnectedAt: at(0),
+	}
+	// other differs from full in every open column, as a replay from a
+	// different source or a reused id would.
+	other := SessionOpen{
+		ID: full.ID, Route: "/v2/feed", RemoteAddr: "[2001:db8::1]:443", User: "bob",
+		Labels: map[string]string{"room": "attic"}, Origin: "https://other.example",
+		UserAgent: "test/2", Subprotocol: "feed.v2", Extensions: "x-ext", ConnectedAt: at(time.Hour),
+	}
+	sparse := SessionOpen{ID: full.ID, ConnectedAt: at(2 * time.Hour)} // empty strings, no labels
+	closed := SessionClose{
+		ID: full.ID, ClosedAt: at(time.Minute), CloseCode: 4401, CloseReason: "token expired",
+		ClosedBy: ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
+	}
+	otherClose := SessionClose{
+		ID: full.ID, ClosedAt: at(3 * time.Hour), CloseCode: 1011, CloseReason: "oops",
+		ClosedBy: ClosedByServer, Error: "boom", MessagesIn: 10, MessagesOut: 20, BytesIn: 30, BytesOut: 40,
+	}
+	noCode := SessionClose{ID: full.ID, ClosedAt: at(4 * time.Hour)} // NULL close_code, closed_by ''
+
+	o := func(so SessionOpen) record { return testOpenRecord(t, so) }
+	c := func(sc SessionClose) record { return &closeRecord{SessionClose: sc, queued: time.Now()} }
+	as := func(id string, r record) record { // the same record for another session
+		switch r := r.(type) {
+		case *openRecord:
+			cp := *r
+			cp.ID = id
+			return &cp
+		case *closeRecord:
+			cp := *r
+			cp.ID = id
+			return &cp
+		}
+		panic("as: not a session record")
+	}
+	audit := func(action string) record {
+		return &auditRecord{entry: AuditEntry{At: at(0), Subject: "ops", Action: action}, params: "{}", queued: time.Now()}
+	}
+
+	tests := []struct {
+		name    string
+		setup   string // SQL run on both databases first
+		batches [][]record
+		merged  int // pairs written with one statement
+	}{
+		{"open and close", "", [][]record{{o(full), c(closed)}}, 1},
+		{"no labels, empty strings, no close code", "", [][]record{{o(sparse), c(noCode)}}, 1},
+		{"close before open", "", [][]record{{c(closed), o(full)}}, 0},
+		{"open, then close in the next batch", "", [][]record{{o(full)}, {c(closed)}}, 0},
+		{"open replayed, then close", "", [][]record{{o(full), o(full), c(closed)}}, 1},
+		{"open, another open, then close", "", [][]record{{o(other), o(full), c(closed)}}, 1},
+		{"open in one batch, replayed with its close in the next", "", [][]record{{o(other)}, {o(full), c(closed)}}, 1},
+		{"pair replayed", "", [][]record{{o(full), c(closed)}, {o(full), c(closed)}}, 2},
+		{"pair over a row with other values", "", [][]record{{o(other), c(otherClose)}, {o(full), c(closed)}}, 2},
+		{"pair without close code over a closed row", "", [][]record{{o(full), c(closed)}, {o(sparse), c(noCode)}}, 2},
+		{"pair over a row made by a close alone", "", [][]record{{c(otherClose)}, {o(full), c(closed)}}, 1},
+		{"close, then pair, in one batch", "", [][]record{{c(otherClose), o(full), c(closed)}}, 1},
+		{"close replayed after the pair", "", [][]record{{o(full), c(closed), c(otherClose)}}, 1},
+		{"open again after the pair", "", [][]record{{o(full), c(closed), o(other)}}, 1},
+		{"two pairs of one session in one batch", "", [][]record{{o(other), c(otherClose), o(full), c(closed)}}, 2},
+		{
+			"pair over a row another node wrote",
+			`INSERT INTO sessions (id, route, connected_at, closed_at, close_code, closed_by, node)
+				VALUES ('s-full', '/old', 1, 2, 1000, 'client', 'other-node')`,
+			[][]record{{o(full), c(closed)}}, 1,
+		},
+		{
+			"sessions interleaved with audit records",
+			"",
+			[][]record{
+				{o(full), as("s-b", o(other)), audit("first"), as("s-c", c(noCode)), as("s-b", c(otherClose)),
+					as("s-d", o(sparse)), c(closed), audit("second"), as("s-d", c(noCode)), as("s-c", o(sparse))},
+				{as("s-e", o(full)), as("s-d", o(other)), as("s-e", c(closed))},
+			},
+			4,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			batched, single := testStore(t, oneBatch(1)), testStore(t, oneBatch(1))
+			var records int64
+			for _, s := range []*Store{batched, single} {
+				if tt.setup == "" {
+					continue
+				}
+				if _, err := s.wdb.ExecContext(ctx, tt.setup); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wb, ws := testWriter(t, batched), testWriter(t, single)
+			changes0 := totalChanges(t, batched)
+			merged := 0
+			for _, recs := range tt.batches {
+				for _, m := range wb.pairs.find(recs) {
+					if m >= 0 {
+						merged++
+					}
+				}
+				if err := wb.apply(ctx, recs, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					if err := ws.apply(ctx, []record{r}, time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				records += int64(len(recs))
+			}
+			if merged /= 2; merged != tt.merged {
+				t.Errorf("%d pairs merged, want %d", merged, tt.merged)
+			}
+			// Every statement here changes exactly one row.
+			statements := totalChanges(t, batched) - changes0
+			if want := records - int64(tt.merged); statements != want {
+				t.Errorf("%d statements for %d records, want %d", statements, records, want)
+			}
+			for _, table := range []string{"sessions", "audit"} {
+				got, want := dumpTable(t, batched, table), dumpTable(t, single, table)
+				if len(got) != len(want) {
+					t.Fatalf("%s: %d rows batched, %d one by one:\n%v\n%v", table, len(got), len(want), got, want)
+				}
+				for i := range got {
+					if !reflect.DeepEqual(got[i], want[i]) {
+						t.Errorf("%s row %d:\nbatched    %v\none by one %v", table, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func testOpenRecord(t testing.TB, o SessionOpen) *openRecord {
+	t.Helper()
+	labels, err := encodeLabels(o.Labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &openRecord{SessionOpen: o, labels: labels, queued: time.Now()}
+}
+
+// testWriter prepares a second writer on s, for calling apply directly:
+// the store's own writer goroutine idles, and the one writer connection is
+// shared in turn.
+func testWriter(t testing.TB, s *Store) *writer {
+	t.Helper()
+	w, err := newWriter(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.closeStmts(); err != nil {
+			t.Error(err)
+		}
+	})
+	return w
+}
+
+// totalChanges is the number of rows the writer connection has inserted,
+// updated or deleted since it was opened.
+func totalChanges(t testing.TB, s *Store) int64 {
+	t.Helper()
+	var n int64
+	if err := s.wdb.QueryRow("SELECT total_changes()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// dumpTable returns every row of table ordered by id, each column as the
+// driver returns it, so NULL, an empty string and 0 stay distinct.
+func dumpTable(t testing.TB, s *Store, table string) [][]any {
+	t.Helper()
+	rows, err := s.rdb.Query("SELECT * FROM " + table + " ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(closeRows(rows, err))
+	}
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(closeRows(rows, err))
+		}
+		row := make([]any, 0, 2*len(cols))
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			row = append(row, cols[i], v)
+		}
+		out = append(out, row)
+	}
+	if err := closeRows(rows, rows.Err()); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
