@@ -272,7 +272,7 @@ func (c *conn) park() bool {
 // readable, or it is closing. It does nothing to a running connection.
 func (c *conn) resume() {
 	if c.pstate.CompareAndSwap(parked, running) {
-		go c.serve(true)
+		c.d.workers.run(task{c: c})
 	}
 }
 

@@ -67,6 +67,7 @@ type Daemon struct {
 	connWG   sync.WaitGroup // serveConn goroutines and live connections
 	bgWG     sync.WaitGroup // keepalive scanner, poller
 	poller   *poller        // holds idle connections; nil: not available
+	workers  *workers       // run handshakes and wake-ups
 	stopBG   chan struct{}
 	shutOnce sync.Once
 	shutErr  error
@@ -126,6 +127,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		}
 		d.met = m
 	}
+	d.workers = newWorkers(d)
 	d.cfg.Store(d.compile(cfg, nil))
 	d.hooks = newHookDispatcher(d.log)
 	d.lastScan.Store(d.started.UnixNano())
@@ -370,6 +372,7 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 		<-done
 		errs = append(errs, fmt.Errorf("drain: %w", ctxErr))
 	}
+	d.workers.close()
 	close(d.stopBG)
 	if d.poller != nil {
 		if err := d.poller.shutdown(); err != nil {

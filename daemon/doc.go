@@ -12,13 +12,16 @@
 // reading goroutine parks it (conn.park), arming its socket in the daemon's
 // poller (one epoll instance, one goroutine: poller_linux.go), and exits;
 // readability, a hang-up or a close the daemon starts resumes it on a new
-// goroutine (conn.resume). A writer goroutine exists only while the
+// goroutine (conn.resume). Handshakes and wake-ups run on kept workers
+// (workers.go) that reuse their grown stacks instead of growing a fresh
+// goroutine's each time. A writer goroutine exists only while the
 // connection's send queue is non-empty (queue.go); closing handshakes and
 // webhook requests run on short-lived goroutines the connection owns and
 // waits for (conn.wg). Per daemon: one accept loop per listener, the
-// poller, one keepalive scanner (pings, pong timeouts, token expiry: no
-// timer per connection), and a fixed pool of webhook close-event workers.
-// Shutdown waits for all of them.
+// poller, idle workers (each ends after workerIdle), one keepalive scanner
+// (pings, pong timeouts, token expiry: no timer per connection), and a
+// fixed pool of webhook close-event workers. Shutdown waits for all of
+// them.
 //
 // # Memory
 //
