@@ -55,7 +55,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 		d.connWG.Add(1)
-		go d.serveConn(nc)
+		d.workers.run(task{nc: nc})
 	}
 }
 
@@ -116,10 +116,20 @@ func (d *Daemon) admitIP(a *admission, ip ipKey, rc *runtimeConfig, now time.Tim
 	return nil
 }
 
-// serveConn runs one accepted TCP connection: admission, the opening
-// handshake, then (on another goroutine, with a fresh small stack) the
-// WebSocket connection itself.
+// serveConn runs one accepted TCP connection: the opening handshake, then
+// the WebSocket connection itself, on this goroutine (a pool worker's)
+// until it parks.
 func (d *Daemon) serveConn(nc net.Conn) {
+	if c := d.handshake(nc); c != nil && !c.park() {
+		c.serve(false)
+	}
+}
+
+// handshake runs admission and the opening handshake of an accepted TCP
+// connection and returns the registered WebSocket connection, or nil when
+// it was refused or failed. Serve counted it in connWG; the connection
+// adds its own count.
+func (d *Daemon) handshake(nc net.Conn) *conn {
 	defer d.connWG.Done()
 	rc := d.config()
 	start := time.Now()
@@ -130,25 +140,25 @@ func (d *Daemon) serveConn(nc net.Conn) {
 	// Refusals that need nothing from the request are answered at once.
 	if !d.trackHandshake(nc, true) {
 		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "server is shutting down", metric: "draining", retryAfter: time.Second})
-		return
+		return nil
 	}
 	a.placed = true
 	if d.admitted.Add(1) > int64(rc.MaxConnections) {
 		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "too many connections", metric: "max_connections", retryAfter: time.Second})
-		return
+		return nil
 	}
 	peer := addrIP(nc.RemoteAddr())
 	fromProxy := trusted(rc.TrustedProxies, peer)
 	if !fromProxy {
 		if rej := d.admitIP(a, peer, rc, start); rej != nil {
 			d.refuse(nc, rej)
-			return
+			return nil
 		}
 	}
 
 	if err := nc.SetDeadline(start.Add(rc.HandshakeTimeout)); err != nil {
 		d.handshakeFailed(nc, "io", err)
-		return
+		return nil
 	}
 	hr := getHandshakeReader(nc, rc.MaxHeaderBytes)
 	req, err := http.ReadRequest(hr.br)
@@ -165,7 +175,7 @@ func (d *Daemon) serveConn(nc net.Conn) {
 		default:
 			d.answer(nc, &rejection{status: http.StatusBadRequest, reason: "malformed HTTP request", metric: "bad_request"})
 		}
-		return
+		return nil
 	}
 	// Bytes the client sent after the head (its first frames) go first.
 	lr := newLazyReader(nc)
@@ -181,7 +191,7 @@ func (d *Daemon) serveConn(nc net.Conn) {
 		}
 		if rej := d.admitIP(a, client, rc, start); rej != nil {
 			d.answer(nc, rej)
-			return
+			return nil
 		}
 	}
 	up := d.startUpgrade(req, nc, remote, start) // nil unless traced
@@ -189,7 +199,7 @@ func (d *Daemon) serveConn(nc net.Conn) {
 	if rej != nil {
 		up.refused(rej)
 		d.answer(nc, rej)
-		return
+		return nil
 	}
 	c.lr = lr
 	c.br = bufio.NewReaderSize(lr, 16) // the smallest bufio allows; lr buffers
@@ -209,28 +219,25 @@ func (d *Daemon) serveConn(nc net.Conn) {
 				d.log.Debug("write handshake error", "remote_addr", remote, "err", werr)
 			}
 			d.closeRaw(nc)
-			return
+			return nil
 		}
 		up.failed("io", err)
 		d.handshakeFailed(nc, "io", err)
-		return
+		return nil
 	}
 	d.trackHandshake(nc, false) // from here on Shutdown finds it in the hub
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		up.failed("io", err)
 		d.handshakeFailed(nc, "io", errors.Join(err, ws.CloseNow()))
-		return
+		return nil
 	}
 	c.ws = ws
 	up.accepted(ws)
 	d.met.handshake(time.Since(start))
 	a.placed, a.hasIP = false, false // the connection releases them (unregister)
 	d.register(c)
-	// The connection is served on a new goroutine: its stack starts small
-	// and stays small (the read path is shallow), whereas this one grew
-	// while parsing the request.
 	d.connWG.Add(1)
-	go c.serve()
+	return c
 }
 
 // prepare checks the request against the routes and the authenticator and
@@ -305,7 +312,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			OnPong:          c.onPong,
 			OnFrame:         c.frameHook(),
 			// Keepalive pongs end a read, so that an idle connection
-			// parks in waitReadable with a small stack (see conn.serve).
+			// parks again (see conn.read).
 			YieldAfterControl: true,
 		},
 		Subprotocols:   rc.Subprotocols,

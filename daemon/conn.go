@@ -20,9 +20,10 @@ import (
 
 // conn is one live WebSocket connection. Its identity fields are set before
 // it is added to the hub and never change; counters are atomics; the rest is
-// guarded by mu. One goroutine (serve) reads it for its whole life and
-// finishes it; a writer goroutine exists only while its send queue is not
-// empty (queue.go).
+// guarded by mu. One goroutine at a time (serve) reads it and finally
+// finishes it; while the connection is idle it may have none, its socket
+// being watched by the daemon's poller instead (poller_linux.go). A writer
+// goroutine exists only while its send queue is not empty (queue.go).
 type conn struct {
 	d     *Daemon
 	ws    *protocol.Conn
@@ -56,6 +57,14 @@ type conn struct {
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 	tr           *connTrace    // nil unless the session is traced (trace.go)
 	folded       bool          // counters moved into the metrics' totals; guarded by metrics.foldMu
+
+	// pstate is running while a goroutine owns the connection's reading,
+	// parked while the poller holds it instead. pslot and pAdded are the
+	// poller's, guarded by poller.mu.
+	pstate   atomic.Int32
+	parkedAt atomic.Int64 // unix nanoseconds of the last park
+	pslot    int32        // poller slot + 1; 0 = none
+	pAdded   bool         // the socket is in the poller's epoll set
 
 	// wg counts the goroutines the connection owns besides serve: its
 	// writer, closers and webhook requests. Add is only called with mu held
@@ -117,6 +126,7 @@ func (c *conn) initClose(cause closeCause) bool {
 			c.d.log.Debug("closing handshake incomplete", "conn_id", c.id.String(), "err", err)
 		}
 	}()
+	c.resume() // a parked connection needs a reader to see the end
 	return true
 }
 
@@ -135,6 +145,7 @@ func (c *conn) forceClose(cause closeCause) {
 	if err := c.ws.CloseNow(); err != nil {
 		c.d.log.Debug("force close", "conn_id", c.id.String(), "err", err)
 	}
+	c.resume() // a closed socket leaves the poller silently
 }
 
 // writeFailed handles a failed write: the protocol has already closed the
@@ -149,13 +160,29 @@ func (c *conn) writeFailed(err error) {
 	c.forceClose(cause)
 }
 
-// serve runs the connection until it ends, then records how it ended. It
-// is the connection's reading goroutine.
-func (c *conn) serve() {
-	defer c.d.connWG.Done()
+// serve reads the connection until it ends, then records how it ended,
+// or until it goes idle and the poller holds it (park). It runs on a
+// goroutine of its own, started when the connection is registered or
+// resumed (resumed: by the poller or a close); the connection's count in
+// connWG lasts until it ends, across any number of such goroutines.
+func (c *conn) serve(resumed bool) {
+	if c.read(resumed) {
+		c.d.connWG.Done()
+	}
+}
+
+// read is serve's loop. It reports whether the connection ended (false:
+// it was parked, and another goroutine may own it already).
+func (c *conn) read(resumed bool) bool {
 	var buf []byte
 	ctx := context.Background()
 	sporadic := true // a new connection is idle until proven busy
+	// A resumed connection waited since it was parked; it reads before
+	// parking again, or a readable socket would be parked forever.
+	waitStart := time.Now()
+	if resumed {
+		waitStart = time.Unix(0, c.parkedAt.Load())
+	}
 	for {
 		// Is input already buffered? The reader's state may only be
 		// looked at under c.mu while the connection is not closing:
@@ -164,7 +191,7 @@ func (c *conn) serve() {
 		// only caller of Close.
 		c.mu.Lock()
 		buffered := !c.closing && (c.br.Buffered() > 0 || c.lr.buffered() > 0)
-		park := sporadic && !buffered && !c.closing
+		idle := sporadic && !buffered && !c.closing
 		c.mu.Unlock()
 		if !buffered && (sporadic || cap(buf) > maxKeptBuffer) {
 			// Going idle: drop the message buffer, so that idle
@@ -174,22 +201,29 @@ func (c *conn) serve() {
 			// message), unless it is large.
 			buf = nil
 		}
-		if park {
-			// Park shallowly until input arrives (see waitReadable). It
-			// costs one more system call per wake-up, so busy
-			// connections skip it.
+		if idle && !resumed {
+			// Idle connections give their goroutine up (park), or,
+			// without a poller, park it shallowly until input arrives
+			// (waitReadable). Either costs system calls per wake-up, so
+			// busy connections skip it.
+			if c.park() {
+				return false
+			}
 			c.lr.waitReadable()
 		}
-		waitStart := time.Now()
+		resumed = false
 		typ, msg, err := c.ws.ReadInto(ctx, buf)
 		if err != nil {
 			c.finish(err)
-			return
+			return true
 		}
 		if typ == 0 {
 			// Only control frames (a keepalive pong) were read: with
 			// YieldAfterControl the protocol returns instead of waiting
-			// deep in its read path, so the connection parks again.
+			// deep in its read path, so the connection parks again, and
+			// a busy one that went quiet since its last message parks
+			// now.
+			sporadic = sporadic || time.Since(waitStart) > sporadicGap
 			continue
 		}
 		now := time.Now()
@@ -199,6 +233,48 @@ func (c *conn) serve() {
 		c.bytesIn.Add(uint64(len(msg)))
 		c.handle(typ, msg)
 		buf = msg[:0]
+		waitStart = time.Now()
+	}
+}
+
+// Reading states of a connection (conn.pstate).
+const (
+	running int32 = iota // a goroutine reads it
+	parked               // the poller holds it
+)
+
+// park hands an idle connection to the poller. When it reports true the
+// calling goroutine must leave the connection alone: it may already be
+// resumed on another. False means it was not parked: no poller (or not a
+// plain socket), input already buffered, or closing.
+func (c *conn) park() bool {
+	p := c.d.poller
+	if p == nil || c.lr.rc == nil {
+		return false
+	}
+	c.mu.Lock()
+	if c.closing || c.br.Buffered() > 0 || c.lr.buffered() > 0 {
+		c.mu.Unlock()
+		return false
+	}
+	// Set under mu: a close that starts after this sees parked and
+	// resumes the connection; one that started before was seen above.
+	c.parkedAt.Store(time.Now().UnixNano())
+	c.pstate.Store(parked)
+	c.mu.Unlock()
+	if err := p.arm(c); err != nil {
+		c.d.log.Debug("park", "conn_id", c.id.String(), "err", err)
+		// Take it back, unless a close resumed it meanwhile.
+		return !c.pstate.CompareAndSwap(parked, running)
+	}
+	return true
+}
+
+// resume starts a goroutine to read a parked connection: its socket is
+// readable, or it is closing. It does nothing to a running connection.
+func (c *conn) resume() {
+	if c.pstate.CompareAndSwap(parked, running) {
+		c.d.workers.run(task{c: c})
 	}
 }
 
@@ -251,6 +327,9 @@ func (c *conn) finish(readErr error) {
 	c.wg.Wait()
 	c.lr.release()
 	c.lw.discard() // what an inline write left on a closed connection
+	if c.d.poller != nil {
+		c.d.poller.release(c)
+	}
 	c.route.h.closed(c, cause)
 	rec := SessionClose{
 		ID:          c.id.String(),

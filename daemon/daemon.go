@@ -64,8 +64,10 @@ type Daemon struct {
 	pending   map[net.Conn]struct{} // connections in their handshake
 	draining  atomic.Bool
 
-	connWG   sync.WaitGroup // serveConn and conn.serve goroutines
-	bgWG     sync.WaitGroup // keepalive scanner
+	connWG   sync.WaitGroup // serveConn goroutines and live connections
+	bgWG     sync.WaitGroup // keepalive scanner, poller
+	poller   *poller        // holds idle connections; nil: not available
+	workers  *workers       // run handshakes and wake-ups
 	stopBG   chan struct{}
 	shutOnce sync.Once
 	shutErr  error
@@ -125,9 +127,20 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		}
 		d.met = m
 	}
+	d.workers = newWorkers(d)
 	d.cfg.Store(d.compile(cfg, nil))
 	d.hooks = newHookDispatcher(d.log)
 	d.lastScan.Store(d.started.UnixNano())
+	if p, err := newPoller(d.log); err != nil {
+		d.log.Debug("no poller: idle connections keep a goroutine", "err", err)
+	} else {
+		d.poller = p
+		d.bgWG.Add(1)
+		go func() {
+			defer d.bgWG.Done()
+			p.run()
+		}()
+	}
 	d.bgWG.Add(1)
 	go d.keepalive()
 	return d, nil
@@ -359,7 +372,13 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 		<-done
 		errs = append(errs, fmt.Errorf("drain: %w", ctxErr))
 	}
+	d.workers.close()
 	close(d.stopBG)
+	if d.poller != nil {
+		if err := d.poller.shutdown(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	d.bgWG.Wait()
 	// Close events of the connections just closed get what is left of
 	// ctx, or a second when it is already gone.

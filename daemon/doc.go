@@ -7,30 +7,40 @@
 //
 // # Goroutines
 //
-// Per connection: one goroutine reads it for its whole life (conn.serve) and
-// records its end. A writer goroutine exists only while the connection's
-// send queue is non-empty (queue.go); a broadcast writes inline to the
-// connections that have none, with a system call that never waits, and
-// starts one only for what the socket did not take. Closing handshakes
-// and webhook requests run on short-lived goroutines the connection owns
-// and waits for (conn.wg). Per daemon: one accept loop per listener, one keepalive scanner
-// (pings, pong timeouts, token expiry: no timer per connection), and a fixed
-// pool of webhook close-event workers. Shutdown waits for all of them.
+// Per connection: at most one goroutine at a time reads it (conn.serve),
+// and the last one records its end. An idle connection has none: its
+// reading goroutine parks it (conn.park), arming its socket in the daemon's
+// poller (one epoll instance, one goroutine: poller_linux.go), and exits;
+// readability, a hang-up or a close the daemon starts resumes it on a new
+// goroutine (conn.resume). Handshakes and wake-ups run on kept workers
+// (workers.go) that reuse their grown stacks instead of growing a fresh
+// goroutine's each time. A writer goroutine exists only while the
+// connection's send queue is non-empty (queue.go); a broadcast writes
+// inline to the connections that have none, with a system call that never
+// waits, and starts one only for what the socket did not take. Closing
+// handshakes and webhook requests run on short-lived goroutines the
+// connection owns and waits for (conn.wg). Per daemon: one accept loop per
+// listener, the poller, idle workers (each ends after workerIdle), one
+// keepalive scanner (pings, pong timeouts, token expiry: no timer per
+// connection), and a fixed pool of webhook close-event workers. Shutdown
+// waits for all of them.
 //
 // # Memory
 //
 // An idle connection holds no read buffer, no message buffer and no queue
 // storage: reads go through lazyReader, which borrows a pooled chunk only
 // when the socket is readable; writes are batched by lazyWriter in a pooled
-// chunk; the protocol keeps a 16-byte reader and a 127-byte writer. The
-// reading goroutine of a connection whose messages come sporadically parks
-// in a MSG_PEEK readiness wait rather than inside the protocol's read path,
-// so that its stack stays at 2 KiB; it reads with
-// protocol.Options.YieldAfterControl, so that a keepalive pong sends it back
-// there instead of leaving it blocked in ReadInto. Measured (cmd/wsd
-// TestMeasureIdleMemory, 10,000 connections): about 6.7 KB of RSS per idle
-// connection, 10.1 KB with pings every 2 s (reading a pong through the
-// protocol grows the stack to 4 KiB until the GC shrinks it again).
+// chunk; the protocol keeps a 16-byte reader and a 127-byte writer. A
+// connection whose messages come sporadically (more than sporadicGap apart)
+// is parked between them, so it holds no goroutine and no stack; busy ones
+// keep their goroutine, which is cheaper than a park and a resume per
+// message. It reads with protocol.Options.YieldAfterControl, so that a
+// keepalive pong returns to the loop and the connection parks again.
+// Without a poller (not Linux, or not a plain socket: TLS) the goroutine
+// stays and waits in a MSG_PEEK readiness wait (lazyReader.waitReadable)
+// rather than inside the protocol's read path, so its stack stays at 2 KiB.
+// Measured (cmd/wsd TestMeasureIdleMemory, 10,000 connections): about
+// 3.9 KB of RSS per idle connection (6.3 KB with a parked goroutine each).
 //
 // # Lock order
 //
@@ -48,6 +58,7 @@
 //	                        broadcast's inline write only tries it, and then
 //	                        only tries the protocol's locks: it never waits)
 //	ipShard.mu             (per-IP counters; a leaf)
+//	poller.mu              (poller slots; a leaf, held around epoll_ctl)
 //	connTrace.mu           (a traced session's frame segment; taken inside protocol
 //	                        writes and reads through OnFrame; a leaf but for the
 //	                        OpenTelemetry span's own lock)

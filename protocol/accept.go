@@ -92,15 +92,15 @@ func checkRequest(r *http.Request, o *AcceptOptions) (negotiation, *HandshakeErr
 	if r.Host == "" {
 		return bad(http.StatusBadRequest, "missing Host header")
 	}
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+	if !headerHasToken(r.Header, hConnection, "upgrade") || !headerHasToken(r.Header, hUpgrade, "websocket") {
 		h := http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"}}
 		return n, &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "not a WebSocket upgrade request (Connection: Upgrade and Upgrade: websocket required)"}, h
 	}
-	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+	if v := r.Header[hVersion]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		h := http.Header{"Sec-Websocket-Version": {"13"}}
 		return n, &HandshakeError{Status: http.StatusUpgradeRequired, Reason: fmt.Sprintf("unsupported Sec-WebSocket-Version %q, only 13 is", strings.Join(v, ", "))}, h
 	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
+	keys := r.Header[hKey]
 	if len(keys) != 1 {
 		return bad(http.StatusBadRequest, "Sec-WebSocket-Key must appear exactly once, found %d", len(keys))
 	}
@@ -108,7 +108,7 @@ func checkRequest(r *http.Request, o *AcceptOptions) (negotiation, *HandshakeErr
 	if !validKey(key) {
 		return bad(http.StatusBadRequest, "Sec-WebSocket-Key is not the base64 encoding of 16 bytes")
 	}
-	if origins := r.Header.Values("Origin"); len(origins) > 0 {
+	if origins := r.Header[hOrigin]; len(origins) > 0 {
 		if len(origins) > 1 {
 			return bad(http.StatusForbidden, "more than one Origin header")
 		}
@@ -117,9 +117,9 @@ func checkRequest(r *http.Request, o *AcceptOptions) (negotiation, *HandshakeErr
 		}
 	}
 	n.accept = acceptKey(key)
-	n.subproto = selectSubprotocol(headerTokens(r.Header, "Sec-WebSocket-Protocol"), o.Subprotocols)
+	n.subproto = selectSubprotocol(headerTokens(r.Header, hProtocol), o.Subprotocols)
 	if o.Extensions != nil || o.Compression.enabled() {
-		offers, err := ParseExtensions(r.Header.Values("Sec-WebSocket-Extensions"))
+		offers, err := ParseExtensions(r.Header[hExtensions])
 		if err != nil {
 			return bad(http.StatusBadRequest, "%v", err)
 		}

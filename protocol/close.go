@@ -171,11 +171,10 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.setCloseErr(errClosed)
 		return errors.Join(err, c.closeTCP())
 	}
-	select {
-	case c.readSem <- struct{}{}:
+	if c.readSem.tryAcquire() {
 		// Nobody is reading: read the peer's answer here.
 		answered := c.awaitPeerClose()
-		<-c.readSem
+		c.readSem.release()
 		c.setCloseErr(errClosed)
 		if err := c.closeTCP(); err != nil {
 			return err
@@ -184,10 +183,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 			return fmt.Errorf("close: %w: peer did not answer the close frame within %v", ErrCloseTimeout, c.lim.closeTimeout)
 		}
 		return nil
-	default:
-		// A reader is active and will handle the peer's close frame.
-		return c.waitDone()
 	}
+	// A reader is active and will handle the peer's close frame.
+	return c.waitDone()
 }
 
 // waitDone waits for the TCP connection to be closed by whoever handles the

@@ -46,7 +46,7 @@ type Conn struct {
 	df       *deflateState // negotiated permessage-deflate, or nil
 
 	// Reader state, owned by the goroutine holding readSem.
-	readSem   chan struct{}
+	readSem   sem
 	rHdr      header // current data frame
 	rRemain   uint64 // payload bytes of rHdr not yet read
 	rPos      int    // masking key offset within rHdr's payload
@@ -65,7 +65,7 @@ type Conn struct {
 	rYield    bool  // this read may yield after control frames (see Options.YieldAfterControl)
 
 	// Writer state. msgSem is held for a whole message, wmu for one frame.
-	msgSem chan struct{}
+	msgSem sem
 	wmu    sync.Mutex
 	wHdr   [maxHeaderSize]byte
 	rng    *rand.ChaCha8 // masking keys (client only), guarded by wmu
@@ -81,13 +81,11 @@ type Conn struct {
 
 func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Options) *Conn {
 	c := &Conn{
-		nc:      nc,
-		br:      br,
-		bw:      bw,
-		client:  client,
-		lim:     o.limits(),
-		readSem: make(chan struct{}, 1),
-		msgSem:  make(chan struct{}, 1),
+		nc:     nc,
+		br:     br,
+		bw:     bw,
+		client: client,
+		lim:    o.limits(),
 	}
 	c.rDone = true
 	c.mr.c = c
@@ -172,21 +170,6 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%w)", cerr, err)
 	}
 	return err
-}
-
-// acquire takes a one-slot semaphore, giving up when ctx is done.
-func acquire(ctx context.Context, sem chan struct{}) error {
-	select {
-	case sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // closedErr returns the terminal error if the connection is closed or

@@ -222,7 +222,7 @@ func handshakeIO(ctx context.Context, nc net.Conn, u *url.URL, tlsOn bool, opts 
 	}
 	c := newConn(conn, br, bufio.NewWriterSize(conn, opts.writeBufferSize()), true, &opts.Options)
 	c.subproto = resp.Header.Get("Sec-WebSocket-Protocol")
-	c.exts = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
+	c.exts = strings.Join(resp.Header[hExtensions], ", ")
 	c.df = df
 	return c, resp, nil
 }
@@ -236,16 +236,16 @@ func checkResponse(resp *http.Response, key string, opts *DialOptions) (*deflate
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return fail("expected status 101")
 	}
-	if !headerHasToken(resp.Header, "Upgrade", "websocket") {
+	if !headerHasToken(resp.Header, hUpgrade, "websocket") {
 		return fail("missing Upgrade: websocket")
 	}
-	if !headerHasToken(resp.Header, "Connection", "upgrade") {
+	if !headerHasToken(resp.Header, hConnection, "upgrade") {
 		return fail("missing Connection: Upgrade")
 	}
-	if got := resp.Header.Values("Sec-WebSocket-Accept"); len(got) != 1 || strings.TrimSpace(got[0]) != acceptKey(key) {
+	if got := resp.Header[hAccept]; len(got) != 1 || strings.TrimSpace(got[0]) != acceptKey(key) {
 		return fail("Sec-WebSocket-Accept does not match the key sent")
 	}
-	switch ps := resp.Header.Values("Sec-WebSocket-Protocol"); len(ps) {
+	switch ps := resp.Header[hProtocol]; len(ps) {
 	case 0:
 	case 1:
 		p := strings.TrimSpace(ps[0])
@@ -259,7 +259,7 @@ func checkResponse(resp *http.Response, key string, opts *DialOptions) (*deflate
 	default:
 		return fail("server selected more than one subprotocol")
 	}
-	exts, err := ParseExtensions(resp.Header.Values("Sec-WebSocket-Extensions"))
+	exts, err := ParseExtensions(resp.Header[hExtensions])
 	if err != nil {
 		return fail("%v", err)
 	}

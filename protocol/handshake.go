@@ -31,11 +31,26 @@ func validKey(key string) bool {
 	return err == nil && n == 16
 }
 
+// Header names in their canonical form (textproto.CanonicalMIMEHeaderKey),
+// the keys of a parsed http.Header: looking them up directly spares
+// canonicalizing (and, for the Sec-WebSocket-* names, allocating) the name
+// on every handshake. headerHasToken and headerTokens take these.
+const (
+	hConnection = "Connection"
+	hUpgrade    = "Upgrade"
+	hOrigin     = "Origin"
+	hVersion    = "Sec-Websocket-Version"
+	hKey        = "Sec-Websocket-Key"
+	hAccept     = "Sec-Websocket-Accept"
+	hProtocol   = "Sec-Websocket-Protocol"
+	hExtensions = "Sec-Websocket-Extensions"
+)
+
 // headerHasToken reports whether any of the comma-separated lists in the
 // header's values holds token, compared case-insensitively (RFC 7230 §3.2.6,
 // §6.1: Connection and Upgrade are token lists).
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
+	for _, v := range h[name] {
 		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
@@ -49,7 +64,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 // the header's values, trimmed.
 func headerTokens(h http.Header, name string) []string {
 	var out []string
-	for _, v := range h.Values(name) {
+	for _, v := range h[name] {
 		for t := range strings.SplitSeq(v, ",") {
 			if t = strings.TrimSpace(t); t != "" {
 				out = append(out, t)

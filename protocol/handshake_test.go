@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"reflect"
 	"strings"
 	"testing"
@@ -420,5 +421,35 @@ func TestClientRejectsMaskedServerFrame(t *testing.T) {
 	mask(h.key, 0, p)
 	if code, _, _ := parseClosePayload(p); code != StatusProtocolError {
 		t.Fatalf("client close code %v", code)
+	}
+}
+
+// The handshake looks header names up directly in the parsed header map, so
+// they must be spelled the way net/textproto stores them.
+func TestHeaderNamesCanonical(t *testing.T) {
+	for _, k := range []string{hConnection, hUpgrade, hOrigin, hVersion, hKey, hAccept, hProtocol, hExtensions} {
+		if c := textproto.CanonicalMIMEHeaderKey(k); c != k {
+			t.Errorf("%q is not canonical: %q", k, c)
+		}
+	}
+}
+
+// BenchmarkCheckRequest measures the server's validation of an opening
+// handshake request (a browser's, with compression offered).
+func BenchmarkCheckRequest(b *testing.B) {
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET /chat HTTP/1.1\r\n" +
+		"Host: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Origin: http://example.com\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: " + sampleKey + "\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := &AcceptOptions{Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, herr, _ := checkRequest(req, opts); herr != nil {
+			b.Fatal(herr)
+		}
 	}
 }

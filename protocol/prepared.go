@@ -75,7 +75,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if err != nil {
 		return err
 	}
-	if err := acquire(ctx, c.msgSem); err != nil {
+	if err := c.msgSem.acquire(ctx); err != nil {
 		return err
 	}
 	stop := watch(ctx, c.nc, setWriteDeadline)
@@ -83,7 +83,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
 	}
-	<-c.msgSem
+	c.msgSem.release()
 	return err
 }
 
@@ -103,12 +103,10 @@ func (c *Conn) TryWritePrepared(pm *PreparedMessage) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	select {
-	case c.msgSem <- struct{}{}:
-	default:
+	if !c.msgSem.tryAcquire() {
 		return false, nil
 	}
-	defer func() { <-c.msgSem }()
+	defer c.msgSem.release()
 	if !c.wmu.TryLock() {
 		return false, nil
 	}

@@ -23,7 +23,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // Cancelling ctx during the call fails the connection. A context that can
 // never be cancelled, with SetReadDeadline for timeouts, costs nothing.
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
-	if err := acquire(ctx, c.readSem); err != nil {
+	if err := c.readSem.acquire(ctx); err != nil {
 		return 0, buf[:0], err
 	}
 	stop := watch(ctx, c.nc, setReadDeadline)
@@ -36,7 +36,7 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	if stop != nil && !stop() {
 		err = c.readCancelled(ctx, err)
 	}
-	<-c.readSem
+	c.readSem.release()
 	return typ, buf, err
 }
 
@@ -49,7 +49,7 @@ var errYield = errors.New("websocket: no message yet")
 // discarded by the next call to Reader, Read or ReadInto. The context
 // governs every Read on the returned reader.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	if err := acquire(ctx, c.readSem); err != nil {
+	if err := c.readSem.acquire(ctx); err != nil {
 		return 0, nil, err
 	}
 	stop := watch(ctx, c.nc, setReadDeadline)
@@ -57,7 +57,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if stop != nil && !stop() {
 		err = c.readCancelled(ctx, err)
 	}
-	<-c.readSem
+	c.readSem.release()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -419,10 +419,10 @@ func (r *messageReader) read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	if err := acquire(r.ctx, c.readSem); err != nil {
+	if err := c.readSem.acquire(r.ctx); err != nil {
 		return 0, err
 	}
-	defer func() { <-c.readSem }()
+	defer c.readSem.release()
 	stop := watch(r.ctx, c.nc, setReadDeadline)
 	n, err := r.readLocked(p)
 	if stop != nil && !stop() {

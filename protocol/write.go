@@ -27,7 +27,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != TextMessage && typ != BinaryMessage {
 		return ErrMessageType
 	}
-	if err := acquire(ctx, c.msgSem); err != nil {
+	if err := c.msgSem.acquire(ctx); err != nil {
 		return err
 	}
 	stop := watch(ctx, c.nc, setWriteDeadline)
@@ -40,7 +40,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
 	}
-	<-c.msgSem
+	c.msgSem.release()
 	return err
 }
 
@@ -88,7 +88,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != TextMessage && typ != BinaryMessage {
 		return nil, ErrMessageType
 	}
-	if err := acquire(ctx, c.msgSem); err != nil {
+	if err := c.msgSem.acquire(ctx); err != nil {
 		return nil, err
 	}
 	w := &messageWriter{c: c, ctx: ctx, op: Opcode(typ)}
@@ -166,7 +166,7 @@ func (w *messageWriter) Close() error {
 	} else {
 		err = w.frame(true, nil)
 	}
-	<-w.c.msgSem
+	w.c.msgSem.release()
 	return err
 }
 

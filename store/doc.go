@@ -10,7 +10,9 @@
 // commits them in batches of up to Config.BatchSize per transaction, waiting
 // at most Config.FlushInterval for a batch to fill. A close may be committed
 // before its open or in the same batch; rows are upserted, so order does not
-// matter. When the queue is full the record is dropped: it is counted in
+// matter. A session whose open and close share a batch (most of them under
+// connection churn) is written with one statement, the whole row at once,
+// instead of an insert and an update. When the queue is full the record is dropped: it is counted in
 // Health.Dropped and the writer logs the count (at most every 10 s), never
 // silently. Flush waits until everything recorded before it is committed.
 //

@@ -153,12 +153,16 @@ type closeRecord struct {
 func (r *closeRecord) queuedAt() time.Time { return r.queued }
 func (r *closeRecord) describe() string    { return "session close " + r.ID }
 
-func (r *closeRecord) apply(ctx context.Context, b *batch) error {
-	var code any // NULL when no code was recorded
-	if r.CloseCode != 0 {
-		code = int64(r.CloseCode)
+// code is the close_code column: NULL when no code was recorded.
+func (r *closeRecord) code() any {
+	if r.CloseCode == 0 {
+		return nil
 	}
-	args := []any{r.ID, r.ClosedAt.UnixNano(), code, r.CloseReason, string(r.ClosedBy),
+	return int64(r.CloseCode)
+}
+
+func (r *closeRecord) apply(ctx context.Context, b *batch) error {
+	args := []any{r.ID, r.ClosedAt.UnixNano(), r.code(), r.CloseReason, string(r.ClosedBy),
 		r.Error, r.MessagesIn, r.MessagesOut, r.BytesIn, r.BytesOut, b.node}
 	// Nearly always the open is already there, and a plain UPDATE costs
 	// about a third less than the upsert; the upsert covers the rest.
@@ -171,6 +175,88 @@ func (r *closeRecord) apply(ctx context.Context, b *batch) error {
 	}
 	_, err = b.close.ExecContext(ctx, args...)
 	return err
+}
+
+// openCloseRecord is an open and its close taken from the same batch and
+// written together as one row (see sessionPairs). It is not queued.
+type openCloseRecord struct {
+	open  *openRecord
+	close *closeRecord
+}
+
+func (r openCloseRecord) describe() string { return "session open and close " + r.open.ID }
+
+func (r openCloseRecord) apply(ctx context.Context, b *batch) error {
+	o, c := r.open, r.close
+	_, err := b.openClose.ExecContext(ctx,
+		o.ID, o.Route, o.RemoteAddr, o.User, o.labels, o.Origin, o.UserAgent,
+		o.Subprotocol, o.Extensions, o.ConnectedAt.UnixNano(),
+		c.ClosedAt.UnixNano(), c.code(), c.CloseReason, string(c.ClosedBy), c.Error,
+		c.MessagesIn, c.MessagesOut, c.BytesIn, c.BytesOut, b.node)
+	return err
+}
+
+// sessionPairs finds the sessions whose open and close are in the same
+// batch, so that each is written with one statement (sqlUpsertSession)
+// instead of an insert and then an update of the same row. Under connection
+// churn that is most sessions. Its map and slice are kept from one batch to
+// the next, so a batch costs no allocation.
+//
+// A close is paired with the latest open of its session before it, unless
+// another close of that session comes between them. So no record of that
+// session lies between the two, and writing the open at the place of its
+// close changes nothing another record sees. The open's upsert sets every
+// open column and node and the close's update every close column, whether or
+// not the row existed, which is what the combined upsert does too: the row
+// comes out the same, column for column. Every other record, including any
+// further open or close of the session, is written as before, in order.
+type sessionPairs struct {
+	open  map[string]int32 // session id -> index of its latest open not yet paired
+	mate  []int32          // per record: the index of the record it is written with, or -1
+	reuse int              // the map is kept only after batches of at most this many records
+}
+
+// find returns, for each record of recs, the index of the record it is
+// written with: for an open, the later index of its close (the open is not
+// written on its own); for a close, the earlier index of its open; -1 for
+// every other record. It returns nil when recs holds no pair. The result is
+// valid until the next call.
+func (p *sessionPairs) find(recs []record) []int32 {
+	if len(recs) < 2 {
+		return nil
+	}
+	if p.open == nil {
+		p.open = make(map[string]int32)
+	}
+	if cap(p.mate) < len(recs) {
+		p.mate = make([]int32, len(recs))
+	}
+	mate := p.mate[:len(recs)]
+	pairs := 0
+	for i, r := range recs {
+		mate[i] = -1
+		switch r := r.(type) {
+		case *openRecord:
+			p.open[r.ID] = int32(i)
+		case *closeRecord:
+			if o, ok := p.open[r.ID]; ok {
+				mate[o], mate[i] = int32(i), o
+				delete(p.open, r.ID)
+				pairs++
+			}
+		}
+	}
+	// Clearing a map costs its capacity: one grown by a rare huge batch (a
+	// flush after writes failed for a while) is let go instead.
+	if len(recs) > p.reuse {
+		p.open = nil
+	} else {
+		clear(p.open)
+	}
+	if pairs == 0 {
+		return nil
+	}
+	return mate
 }
 
 // The upserts let an open and its close arrive in either order, in one batch
@@ -202,4 +288,24 @@ const (
 		error = excluded.error, messages_in = excluded.messages_in,
 		messages_out = excluded.messages_out, bytes_in = excluded.bytes_in,
 		bytes_out = excluded.bytes_out`
+
+	// An open and its close from the same batch, as one row. On a conflict
+	// (a replay, or a row an earlier batch created from the close alone)
+	// every column is set, as the open's upsert and then the close's update
+	// would.
+	sqlUpsertSession = `INSERT INTO sessions
+	(id, route, remote_addr, user, labels, origin, user_agent, subprotocol, extensions, connected_at,
+	 closed_at, close_code, close_reason, closed_by, error,
+	 messages_in, messages_out, bytes_in, bytes_out, node)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		route = excluded.route, remote_addr = excluded.remote_addr, user = excluded.user,
+		labels = excluded.labels, origin = excluded.origin, user_agent = excluded.user_agent,
+		subprotocol = excluded.subprotocol, extensions = excluded.extensions,
+		connected_at = excluded.connected_at,
+		closed_at = excluded.closed_at, close_code = excluded.close_code,
+		close_reason = excluded.close_reason, closed_by = excluded.closed_by,
+		error = excluded.error, messages_in = excluded.messages_in,
+		messages_out = excluded.messages_out, bytes_in = excluded.bytes_in,
+		bytes_out = excluded.bytes_out, node = excluded.node`
 )

@@ -28,8 +28,10 @@ type writer struct {
 	open        *sql.Stmt
 	close       *sql.Stmt
 	closeUpdate *sql.Stmt
+	openClose   *sql.Stmt
 	audit       *sql.Stmt
 	beat        *sql.Stmt
+	pairs       sessionPairs
 
 	pending   []record
 	failing   bool
@@ -47,16 +49,16 @@ type writer struct {
 
 // batch is one write transaction's view of the prepared statements.
 type batch struct {
-	open, close, closeUpdate, audit *sql.Stmt
-	node                            string
+	open, close, closeUpdate, openClose, audit *sql.Stmt
+	node                                       string
 }
 
 func newWriter(s *Store) (_ *writer, err error) {
-	w := &writer{s: s, pruneMore: true, lastBeat: time.Now()}
+	w := &writer{s: s, pruneMore: true, lastBeat: time.Now(), pairs: sessionPairs{reuse: s.cfg.BatchSize}}
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
-	}{{&w.open, sqlUpsertOpen}, {&w.close, sqlUpsertClose}, {&w.closeUpdate, sqlUpdateClose}, {&w.audit, sqlInsertAudit}, {&w.beat, sqlHeartbeat}} {
+	}{{&w.open, sqlUpsertOpen}, {&w.close, sqlUpsertClose}, {&w.closeUpdate, sqlUpdateClose}, {&w.openClose, sqlUpsertSession}, {&w.audit, sqlInsertAudit}, {&w.beat, sqlHeartbeat}} {
 		if *p.dst, err = s.wdb.Prepare(p.q); err != nil {
 			return nil, errors.Join(fmt.Errorf("prepare: %w", err), w.closeStmts())
 		}
@@ -68,7 +70,7 @@ func newWriter(s *Store) (_ *writer, err error) {
 
 func (w *writer) closeStmts() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{w.open, w.close, w.closeUpdate, w.audit, w.beat} {
+	for _, st := range []*sql.Stmt{w.open, w.close, w.closeUpdate, w.openClose, w.audit, w.beat} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -223,7 +225,10 @@ func (w *writer) commit(ctx context.Context) error {
 	return nil
 }
 
-// apply runs recs (and a heartbeat, if one is due) in one transaction.
+// apply runs recs (and a heartbeat, if one is due) in one transaction. A
+// session whose open and close are both in recs is written with one
+// statement (see sessionPairs). recs itself is not changed: a batch that
+// fails is retried whole, or isolated record by record, as before.
 func (w *writer) apply(ctx context.Context, recs []record, now time.Time) (err error) {
 	tx, err := w.s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -244,7 +249,21 @@ func (w *writer) apply(ctx context.Context, recs []record, now time.Time) (err e
 		audit:       tx.StmtContext(sctx, w.audit),
 		node:        w.s.cfg.Node,
 	}
-	for _, r := range recs {
+	mate := w.pairs.find(recs)
+	if mate != nil {
+		b.openClose = tx.StmtContext(sctx, w.openClose)
+	}
+	for i, r := range recs {
+		if mate != nil && mate[i] >= 0 {
+			if int(mate[i]) > i {
+				continue // an open, written below together with its close
+			}
+			p := openCloseRecord{open: recs[mate[i]].(*openRecord), close: r.(*closeRecord)}
+			if err := p.apply(sctx, b); err != nil {
+				return fmt.Errorf("%s: %w", p.describe(), err)
+			}
+			continue
+		}
 		if err := r.apply(sctx, b); err != nil {
 			return fmt.Errorf("%s: %w", r.describe(), err)
 		}

@@ -215,7 +215,11 @@ func listeners(cfg config) ([]net.Listener, net.Listener, error) {
 		}
 	}
 	if len(ws) == 0 {
-		ln, err := net.Listen("tcp", cfg.listen)
+		// No TCP keepalive on WebSocket connections: the daemon's pings
+		// (always on) find dead peers and keep middleboxes' state alive,
+		// and the four setsockopt calls per connection are saved.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), "tcp", cfg.listen)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("--listen: %w", err)
