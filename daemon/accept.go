@@ -203,7 +203,7 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	}
 	c.lr = lr
 	c.br = bufio.NewReaderSize(lr, 16) // the smallest bufio allows; lr buffers
-	c.lw = newLazyWriter(nc)
+	c.lw = newLazyWriter(nc, &d.writeTimeout)
 	c.ip = a.ip
 
 	opts := d.acceptOptions(c, rc)

@@ -424,3 +424,35 @@ func TestPingMeasuresRTT(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The daemon's write deadline bounds every write, including the pongs and
+// close frames the protocol writes on its own: a client that pings long
+// after the server last wrote to it gets its pong, not a timeout.
+func TestPongAfterQuietSpell(t *testing.T) {
+	cfg := testConfig()
+	cfg.WriteTimeout = 100 * time.Millisecond
+	d, url, rec := startDaemon(t, cfg)
+	pongs := make(chan struct{}, 4)
+	c := dial(t, url, &protocol.DialOptions{Options: protocol.Options{
+		OnPong: func([]byte) { pongs <- struct{}{} },
+	}})
+	write(t, c, protocol.TextMessage, []byte("hi")) // the server writes: a deadline is set
+	readMsg(t, c)
+	time.Sleep(4 * cfg.WriteTimeout) // ... and passes
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(context.Background())
+		read <- err
+	}()
+	if err := c.Ping(context.Background(), []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pongs:
+	case err := <-read:
+		t.Fatalf("no pong; read: %v (session: %+v)", err, rec.waitClose(t))
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+	waitConns(t, d, 1)
+}

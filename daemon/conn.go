@@ -51,7 +51,6 @@ type conn struct {
 	pingSent     atomic.Int64  // unix nanoseconds of the unanswered ping; 0 = none
 	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
 	inFlight     atomic.Int32  // webhook requests in flight
-	wdl          int64         // write deadline set, unix nanoseconds; owned by the writer (q.busy)
 	held         int           // bytes (in q.bytes) of the message whose tail lw holds; owned by the writer
 	rem          bool          // lw holds what an inline write left, to be flushed first; owned by the writer
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
@@ -120,6 +119,12 @@ func (c *conn) initClose(cause closeCause) bool {
 	}
 	go func() {
 		defer c.wg.Done()
+		// From now on the closing handshake bounds every write,
+		// including what a writer still has to flush before the close
+		// frame.
+		if err := c.lw.closing(c.d.config().CloseTimeout); err != nil {
+			c.d.log.Debug("closing: write deadline", "conn_id", c.id.String(), "err", err)
+		}
 		// The outcome shows up on the reading goroutine, which records
 		// the session; an unanswered close is not news here.
 		if err := c.ws.Close(protocol.StatusCode(cause.code), cause.reason); err != nil {

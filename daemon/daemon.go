@@ -64,13 +64,15 @@ type Daemon struct {
 	pending   map[net.Conn]struct{} // connections in their handshake
 	draining  atomic.Bool
 
-	connWG   sync.WaitGroup // serveConn goroutines and live connections
-	bgWG     sync.WaitGroup // keepalive scanner, poller
-	poller   *poller        // holds idle connections; nil: not available
-	workers  *workers       // run handshakes and wake-ups
-	stopBG   chan struct{}
-	shutOnce sync.Once
-	shutErr  error
+	connWG  sync.WaitGroup // serveConn goroutines and live connections
+	bgWG    sync.WaitGroup // keepalive scanner, poller
+	poller  *poller        // holds idle connections; nil: not available
+	workers *workers       // run handshakes and wake-ups
+
+	writeTimeout atomic.Int64 // Config.WriteTimeout in nanoseconds, for the lazyWriters
+	stopBG       chan struct{}
+	shutOnce     sync.Once
+	shutErr      error
 }
 
 // runtimeConfig is a validated Config with its routes compiled. It is
@@ -129,6 +131,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	}
 	d.workers = newWorkers(d)
 	d.cfg.Store(d.compile(cfg, nil))
+	d.writeTimeout.Store(int64(cfg.WriteTimeout))
 	d.hooks = newHookDispatcher(d.log)
 	d.lastScan.Store(d.started.UnixNano())
 	if p, err := newPoller(d.log); err != nil {
@@ -233,6 +236,7 @@ func (d *Daemon) Reload(cfg Config) ([]string, error) {
 	defer d.reloadMu.Unlock()
 	old := d.config()
 	d.cfg.Store(d.compile(cfg, old))
+	d.writeTimeout.Store(int64(cfg.WriteTimeout))
 	return configDiff(old.Config, cfg), nil
 }
 

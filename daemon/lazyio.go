@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Idle connections should cost (almost) no buffer memory, yet busy ones
@@ -183,9 +185,17 @@ func (l *lazyReader) release() {
 // system call, and what the socket did not take stays held, first in line:
 // the next write of any kind (the next batch's end, flush, or a control
 // frame written outside a batch) sends it before anything else.
+//
+// The lazyWriter also owns the connection's write deadline: before each
+// system call it makes sure that between half and all of the write timeout
+// is left, so every write is bounded — messages and the control frames the
+// protocol writes on its own alike — while a busy connection moves its
+// deadline only once per half timeout. Once the connection is closing the
+// deadline is the closing handshake's (closing).
 type lazyWriter struct {
-	nc net.Conn
-	rc syscall.RawConn // nil: no raw access, no non-blocking batches
+	nc      net.Conn
+	rc      syscall.RawConn // nil: no raw access, no non-blocking batches
+	timeout *atomic.Int64   // the write timeout in nanoseconds, shared by the daemon
 
 	mu    sync.Mutex
 	batch bool
@@ -193,6 +203,12 @@ type lazyWriter struct {
 	buf   *[]byte // a pooled chunk, or a larger buffer holding a remainder
 	n     int     // bytes held in buf: the batch, or a remainder outside one
 	err   error   // sticky: the connection is broken
+	dl    int64   // the write deadline set on nc, unix nanoseconds
+
+	// closeDL is the closing handshake's deadline (unix nanoseconds; 0:
+	// not closing). It is set without mu, which a writer blocked on a
+	// full socket may hold: the new deadline is what unblocks it.
+	closeDL atomic.Int64
 
 	// Argument and results of rawWrite, which RawConn.Write calls; kept
 	// here so that the callback is a method value bound once.
@@ -202,8 +218,8 @@ type lazyWriter struct {
 	writeFn func(fd uintptr) bool
 }
 
-func newLazyWriter(nc net.Conn) *lazyWriter {
-	w := &lazyWriter{nc: nc}
+func newLazyWriter(nc net.Conn, timeout *atomic.Int64) *lazyWriter {
+	w := &lazyWriter{nc: nc, timeout: timeout}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			w.rc = rc
@@ -242,7 +258,10 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	bufs := net.Buffers{(*w.buf)[:w.n], p}
-	_, err := bufs.WriteTo(w.nc)
+	err := w.deadlineLocked()
+	if err == nil {
+		_, err = bufs.WriteTo(w.nc)
+	}
 	w.releaseLocked()
 	if err != nil {
 		w.err = err
@@ -291,6 +310,10 @@ func (w *lazyWriter) hold(p []byte) {
 }
 
 func (w *lazyWriter) writeLocked(p []byte) (int, error) {
+	if err := w.deadlineLocked(); err != nil {
+		w.err = err
+		return 0, err
+	}
 	n, err := w.nc.Write(p)
 	if err != nil {
 		w.err = err
@@ -298,10 +321,45 @@ func (w *lazyWriter) writeLocked(p []byte) (int, error) {
 	return n, err
 }
 
+// deadlineLocked makes sure the next write has between half and all of the
+// write timeout: the deadline moves only when less than half is left,
+// which spares a timer update per write on busy connections.
+func (w *lazyWriter) deadlineLocked() error {
+	if w.timeout == nil || w.closeDL.Load() != 0 {
+		return nil
+	}
+	wt := w.timeout.Load()
+	now := time.Now().UnixNano()
+	if wt <= 0 || w.dl-now > wt/2 {
+		return nil
+	}
+	w.dl = now + wt
+	if err := w.nc.SetWriteDeadline(time.Unix(0, w.dl)); err != nil {
+		return err
+	}
+	if cd := w.closeDL.Load(); cd != 0 {
+		// closing ran meanwhile, maybe before our SetWriteDeadline:
+		// its deadline stands.
+		return w.nc.SetWriteDeadline(time.Unix(0, cd))
+	}
+	return nil
+}
+
+// closing bounds every write from now on, including one blocked right now,
+// by d, the closing handshake's time. It does not wait for mu.
+func (w *lazyWriter) closing(d time.Duration) error {
+	cd := time.Now().Add(d).UnixNano()
+	w.closeDL.Store(cd)
+	return w.nc.SetWriteDeadline(time.Unix(0, cd))
+}
+
 // writeRawLocked writes p with non-blocking system calls until the socket
 // takes no more, and returns how much it took. A deadline that has passed
 // fails it (RawConn.Write checks it first), as it fails a normal write.
 func (w *lazyWriter) writeRawLocked(p []byte) (int, error) {
+	if err := w.deadlineLocked(); err != nil {
+		return 0, err
+	}
 	w.p, w.wn, w.werr = p, 0, nil
 	err := w.rc.Write(w.writeFn)
 	n := w.wn

@@ -200,10 +200,8 @@ var testHookInline func(wrote, left bool, err error)
 func (c *conn) writeInline(it item) {
 	n := len(it.data)
 	wrote, left := false, false
-	// RawConn.Write fails once the write deadline has passed, as every
-	// write does: keep it ahead, as the writer does.
-	err := c.setWriteDeadline()
-	if err == nil && c.lw.beginNB() {
+	var err error
+	if c.lw.beginNB() {
 		wrote, err = c.ws.TryWritePrepared(it.pm)
 		var ferr error
 		left, ferr = c.lw.endNB()
@@ -325,17 +323,7 @@ func (c *conn) writeLoop() {
 	if c.rem {
 		// An inline write left bytes in the lazyWriter: they go first
 		// (unless a control frame written meanwhile already took them).
-		// A closing handshake has bounded the write deadline itself.
-		c.mu.Lock()
-		closing := c.closing
-		c.mu.Unlock()
-		var err error
-		if !closing {
-			err = c.setWriteDeadline()
-		}
-		if err == nil {
-			err = c.lw.flush()
-		}
+		err := c.lw.flush()
 		c.mu.Lock()
 		if !c.closing {
 			c.q.bytes -= c.held
@@ -397,20 +385,14 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// writeItem writes one item. The write deadline bounds each write.
+// writeItem writes one item. The write deadline (lazyWriter) bounds each write.
 func (c *conn) writeItem(it item) error {
 	if it.kind == itemPing {
 		var p [8]byte
 		binary.BigEndian.PutUint64(p[:], uint64(it.at))
-		if err := c.setWriteDeadline(); err != nil {
-			return err
-		}
 		return c.ws.Ping(context.Background(), p[:])
 	}
 	if it.pm != nil {
-		if err := c.setWriteDeadline(); err != nil {
-			return err
-		}
 		if err := c.ws.WritePrepared(context.Background(), it.pm); err != nil {
 			return err
 		}
@@ -422,29 +404,12 @@ func (c *conn) writeItem(it item) error {
 }
 
 func (c *conn) writeMessage(kind itemKind, p []byte) error {
-	if err := c.setWriteDeadline(); err != nil {
-		return err
-	}
 	if err := c.ws.Write(context.Background(), protocol.MessageType(kind), p); err != nil {
 		return err
 	}
 	c.msgsOut.Add(1)
 	c.bytesOut.Add(uint64(len(p)))
 	return nil
-}
-
-// setWriteDeadline makes sure the next write has between half and all of
-// WriteTimeout: the deadline is moved only when less than half is left,
-// which spares a timer update per message on busy connections. Only the
-// owner of the connection's writes (q.busy) calls it.
-func (c *conn) setWriteDeadline() error {
-	wt := int64(c.d.config().WriteTimeout)
-	now := time.Now().UnixNano()
-	if c.wdl-now > wt/2 {
-		return nil
-	}
-	c.wdl = now + wt
-	return c.ws.SetWriteDeadline(time.Unix(0, c.wdl))
 }
 
 func clone(p []byte) []byte {
