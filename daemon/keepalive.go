@@ -72,7 +72,7 @@ func (d *Daemon) scan(rc *runtimeConfig, now time.Time) {
 		if n-last >= ping {
 			c.lastPing.Store(n)
 			c.pingSent.Store(n)
-			if c.enqueue(itemPing, nil, now) != sendQueued {
+			if c.sendPing(now) != sendQueued {
 				c.pingSent.Store(0)
 			}
 		}

@@ -139,6 +139,13 @@ func (c *conn) sendPrepared(kind itemKind, data []byte, pm *protocol.PreparedMes
 	return c.sendItem(it, true)
 }
 
+// sendPing sends a keepalive ping stamped with now: inline, without ever
+// waiting, like sendPrepared, so that pinging an idle connection starts no
+// writer goroutine.
+func (c *conn) sendPing(now time.Time) sendResult {
+	return c.sendItem(item{kind: itemPing, at: now.UnixNano()}, c.lw.rc != nil)
+}
+
 func (c *conn) enqueueItem(it item) sendResult { return c.sendItem(it, false) }
 
 // sendItem queues it, or with inline writes it inline (writeInline) when no
@@ -189,7 +196,7 @@ func (c *conn) sendItem(it item, inline bool) sendResult {
 // of every inline write.
 var testHookInline func(wrote, left bool, err error)
 
-// writeInline writes a prepared message on the sender's goroutine without
+// writeInline writes a prepared message or a ping on the sender's goroutine without
 // waiting: for a lock another writer holds (a pong or close frame blocked on
 // a full socket), nor for the socket. It is called with q.busy taken, its
 // bytes counted in q.bytes and c.wg.Add(1) done, all of which it hands to
@@ -202,10 +209,15 @@ func (c *conn) writeInline(it item) {
 	wrote, left := false, false
 	var err error
 	if c.lw.beginNB() {
-		wrote, err = c.ws.TryWritePrepared(it.pm)
+		if it.kind == itemPing {
+			p := pingPayload(it.at)
+			wrote, err = c.ws.TryPing(p[:])
+		} else {
+			wrote, err = c.ws.TryWritePrepared(it.pm)
+		}
 		var ferr error
 		left, ferr = c.lw.endNB()
-		if wrote && err == nil {
+		if wrote && err == nil && it.kind != itemPing {
 			c.msgsOut.Add(1)
 			c.bytesOut.Add(uint64(n))
 		}
@@ -388,8 +400,7 @@ func (c *conn) writeLoop() {
 // writeItem writes one item. The write deadline (lazyWriter) bounds each write.
 func (c *conn) writeItem(it item) error {
 	if it.kind == itemPing {
-		var p [8]byte
-		binary.BigEndian.PutUint64(p[:], uint64(it.at))
+		p := pingPayload(it.at)
 		return c.ws.Ping(context.Background(), p[:])
 	}
 	if it.pm != nil {
@@ -410,6 +421,14 @@ func (c *conn) writeMessage(kind itemKind, p []byte) error {
 	c.msgsOut.Add(1)
 	c.bytesOut.Add(uint64(len(p)))
 	return nil
+}
+
+// pingPayload is a keepalive ping's payload: when it was sent, so that its
+// pong measures the round trip (conn.onPong).
+func pingPayload(at int64) [8]byte {
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], uint64(at))
+	return p
 }
 
 func clone(p []byte) []byte {

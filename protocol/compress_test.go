@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	coder "github.com/coder/websocket"
@@ -613,4 +615,68 @@ func FuzzConnReadDeflate(f *testing.F) {
 			buf = msg
 		}
 	})
+}
+
+func TestTryPing(t *testing.T) {
+	steps := make(chan string, 16)
+	clientRead := make(chan struct{})
+	url := startServer(t, httpHandlerFunc(func(c *Conn) {
+		defer close(steps)
+		try := func(what string, want bool) {
+			ok, err := c.TryPing([]byte(what))
+			if ok != want || err != nil {
+				t.Errorf("%s: TryPing = %v, %v; want %v, nil", what, ok, err, want)
+			}
+			steps <- what
+		}
+		try("free", true)
+		c.wmu.Lock() // another goroutine is writing a frame
+		try("frame lock held", false)
+		c.wmu.Unlock()
+		// A ping may go out between the frames of a message.
+		w, err := c.Writer(context.Background(), TextMessage)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		try("message in progress", true)
+		if _, err := w.Write([]byte("fragmented")); err != nil {
+			t.Error(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+		<-clientRead // it has answered the pings
+		if _, err := c.TryPing(make([]byte, 126)); !errors.Is(err, ErrControlTooLong) {
+			t.Errorf("126-byte payload: %v", err)
+		}
+		c.CloseNow()
+		if ok, err := c.TryPing(nil); !ok || err == nil {
+			t.Errorf("after CloseNow: TryPing = %v, %v; want true and an error", ok, err)
+		}
+	}))
+	var mu sync.Mutex
+	var pings []int64
+	c, _, err := Dial(testCtx(t), url, &DialOptions{Options: Options{OnFrame: func(e FrameEvent) {
+		if e.Opcode == OpPing && e.Direction == Inbound {
+			mu.Lock()
+			pings = append(pings, e.Length)
+			mu.Unlock()
+		}
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, got, err := c.Read(testCtx(t)); err != nil || string(got) != "fragmented" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	close(clientRead)
+	for range steps {
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int64{int64(len("free")), int64(len("message in progress"))}; !slices.Equal(pings, want) {
+		t.Fatalf("pings received with lengths %v, want %v", pings, want)
+	}
 }

@@ -78,6 +78,26 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	return err
 }
 
+// TryPing sends a ping like Ping, unless that would mean waiting for
+// another writer: when a frame (a message's, a pong, a close frame) is being
+// written by another goroutine, it returns false and nil without writing.
+// It never waits for a lock; the write itself waits only as long as the
+// underlying connection's Write does. A ping may go out between the frames
+// of a message another goroutine is writing.
+func (c *Conn) TryPing(payload []byte) (bool, error) {
+	if len(payload) > maxControlPayload {
+		return false, ErrControlTooLong
+	}
+	if !c.wmu.TryLock() {
+		return false, nil
+	}
+	defer c.wmu.Unlock()
+	if err := c.writeClosed(); err != nil {
+		return true, err
+	}
+	return true, c.writeFrameLocked(true, OpPing, 0, payload, 0, "")
+}
+
 // Writer returns a writer for one message sent in fragments: each Write
 // sends one frame, Close sends the final frame. No other message is sent
 // until the writer is closed; control frames may go out between fragments.
