@@ -11,7 +11,7 @@
 # recording on (its default) and tracing off (no OTEL_* variables).
 # The table gives each server's figure divided by gorilla's in the same
 # round: the median ratio and its min-max spread over the rounds.
-# Manual, not part of CI. Full mode takes about 15 minutes, --quick about 4.
+# Manual, not part of CI. Full mode takes about 11 minutes, --quick about 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
