@@ -128,7 +128,10 @@ func TestTraceSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.waitClose(t)
-	spans = log.wait(t, "close span", has(tracing.SpanClose, 1))
+	// The close span and then the session span end after the record.
+	spans = log.wait(t, "close and session spans", func(s []sdktrace.ReadOnlySpan) bool {
+		return has(tracing.SpanClose, 1)(s) && has(tracing.SpanSession, 1)(s)
+	})
 	for _, s := range spans {
 		if attrs(s.Attributes())[tracing.ConnectionID].AsString() != id {
 			t.Errorf("span %s lacks ws.connection.id %s", s.Name(), id)
