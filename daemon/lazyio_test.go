@@ -361,13 +361,19 @@ func TestLazyWriterNonBlockingEAGAIN(t *testing.T) {
 		_, err := lw.Write([]byte(" close"))
 		done <- err
 	}()
+	// Wait until the write holds the writer (blocked on the full socket)
+	// without opening batches meanwhile: a write that starts inside a
+	// non-blocking batch joins it and does not block.
 	deadline := time.Now().Add(5 * time.Second)
-	for lw.beginNB() {
-		lw.endNB() // not yet blocked: undo and retry
+	for lw.mu.TryLock() {
+		lw.mu.Unlock()
 		if time.Now().After(deadline) {
-			t.Fatal("beginNB never refused while a write was blocked")
+			t.Fatal("the write never took the writer")
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if lw.beginNB() {
+		t.Fatal("beginNB did not refuse while a write was blocked")
 	}
 	want := append(filled, "frame after a full socket and another close"...)
 	if got := readN(t, b, len(want)); !bytes.Equal(got, want) {
