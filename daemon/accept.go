@@ -178,7 +178,7 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		return nil
 	}
 	// Bytes the client sent after the head (its first frames) go first.
-	lr := newLazyReader(nc)
+	lr := newLazyReader(nc, rawConn(nc))
 	lr.seed(hr.buffered())
 	putHandshakeReader(hr)
 
@@ -203,7 +203,7 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	}
 	c.lr = lr
 	c.br = bufio.NewReaderSize(lr, 16) // the smallest bufio allows; lr buffers
-	c.lw = newLazyWriter(nc, &d.writeTimeout)
+	c.lw = newLazyWriter(nc, lr.rc, &d.writeTimeout)
 	c.ip = a.ip
 
 	opts := d.acceptOptions(c, rc)

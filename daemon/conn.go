@@ -364,11 +364,11 @@ func (c *conn) finish(readErr error) {
 // classify turns the error that ended reading, for a connection the daemon
 // did not close itself, into a cause.
 func classify(err error) closeCause {
-	var ce *protocol.CloseError
+	ce := closeError(err)
 	switch {
-	case errors.As(err, &ce) && ce.Local:
+	case ce != nil && ce.Local:
 		return closeCause{by: ClosedByProtocolError, code: int(ce.Code), reason: ce.Reason, err: ce.Error()}
-	case errors.As(err, &ce):
+	case ce != nil:
 		return closeCause{by: ClosedByClient, code: int(ce.Code), reason: ce.Reason}
 	case err == nil:
 		return closeCause{by: ClosedByServer, code: int(protocol.StatusAbnormalClosure)}
@@ -379,9 +379,19 @@ func classify(err error) closeCause {
 	}
 }
 
-func isCloseError(err error) bool {
+func isCloseError(err error) bool { return closeError(err) != nil }
+
+// closeError returns the *protocol.CloseError in err's chain, or nil. The
+// protocol returns it unwrapped: that case allocates nothing.
+func closeError(err error) *protocol.CloseError {
+	if ce, ok := err.(*protocol.CloseError); ok {
+		return ce
+	}
 	var ce *protocol.CloseError
-	return errors.As(err, &ce)
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }
 
 // onPong records the round trip of our last ping (the payload carries its

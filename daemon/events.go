@@ -69,6 +69,12 @@ func (e *events) publishClose(c *conn, rec SessionClose) {
 	if e.n.Load() == 0 {
 		return
 	}
+	e.publishCloseTo(c, rec)
+}
+
+// publishCloseTo is publishClose with watchers; apart, so that rec is
+// copied to the heap only when someone watches.
+func (e *events) publishCloseTo(c *conn, rec SessionClose) {
 	e.publish(Event{Type: EventClose, At: rec.ClosedAt, Conn: c.info(), Close: &rec})
 }
 

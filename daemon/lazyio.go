@@ -49,13 +49,20 @@ type lazyReader struct {
 	peekB  [1]byte
 }
 
-func newLazyReader(nc net.Conn) *lazyReader {
-	l := &lazyReader{nc: nc}
+// rawConn returns nc's raw socket access, or nil (TLS, pipes). It is
+// allocated: get it once per connection and share it.
+func rawConn(nc net.Conn) syscall.RawConn {
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			l.rc = rc
+			return rc
 		}
 	}
+	return nil
+}
+
+// newLazyReader returns a reader of nc; rc is rawConn(nc).
+func newLazyReader(nc net.Conn, rc syscall.RawConn) *lazyReader {
+	l := &lazyReader{nc: nc, rc: rc}
 	l.readFn = l.rawRead
 	l.peekFn = l.rawPeek
 	return l
@@ -218,13 +225,10 @@ type lazyWriter struct {
 	writeFn func(fd uintptr) bool
 }
 
-func newLazyWriter(nc net.Conn, timeout *atomic.Int64) *lazyWriter {
-	w := &lazyWriter{nc: nc, timeout: timeout}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			w.rc = rc
-		}
-	}
+// newLazyWriter returns a writer to nc; rc is rawConn(nc), timeout the
+// write timeout (nil: none).
+func newLazyWriter(nc net.Conn, rc syscall.RawConn, timeout *atomic.Int64) *lazyWriter {
+	w := &lazyWriter{nc: nc, rc: rc, timeout: timeout}
 	w.writeFn = w.rawWrite
 	return w
 }

@@ -41,7 +41,7 @@ func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 
 func TestLazyReader(t *testing.T) {
 	a, b := tcpPair(t)
-	lr := newLazyReader(b)
+	lr := newLazyReader(b, rawConn(b))
 	lr.seed([]byte("seed:"))
 	data := bytes.Repeat([]byte("0123456789"), 10000) // 100 KB, more than a chunk
 	go func() {
@@ -97,7 +97,7 @@ func TestLazyReader(t *testing.T) {
 
 func TestLazyWriter(t *testing.T) {
 	a, b := tcpPair(t)
-	lw := newLazyWriter(a, nil)
+	lw := newLazyWriter(a, rawConn(a), nil)
 	var want bytes.Buffer
 	write := func(p []byte) {
 		t.Helper()
@@ -236,7 +236,7 @@ func pattern(tag byte, n int) []byte {
 
 func TestLazyWriterNonBlockingFull(t *testing.T) {
 	a, b := tcpPair(t)
-	lw := newLazyWriter(a, nil)
+	lw := newLazyWriter(a, rawConn(a), nil)
 	var want bytes.Buffer
 	// Small frames accumulate and go out with one system call; a frame
 	// that does not fit a chunk is written at once when nothing is held
@@ -270,7 +270,7 @@ func TestLazyWriterNonBlockingFull(t *testing.T) {
 
 func TestLazyWriterNonBlockingPartial(t *testing.T) {
 	a, b := smallPair(t)
-	lw := newLazyWriter(a, nil)
+	lw := newLazyWriter(a, rawConn(a), nil)
 	// A batch far larger than the socket can take: endNB returns with a
 	// remainder, without waiting.
 	first := pattern(1, 1<<20)
@@ -338,7 +338,7 @@ func TestLazyWriterNonBlockingPartial(t *testing.T) {
 
 func TestLazyWriterNonBlockingEAGAIN(t *testing.T) {
 	a, b := smallPair(t)
-	lw := newLazyWriter(a, nil)
+	lw := newLazyWriter(a, rawConn(a), nil)
 	filled := fillSocket(t, a)
 	// The socket takes nothing: everything is held, nothing is lost.
 	msg := []byte("frame after a full socket")
@@ -388,7 +388,7 @@ func TestLazyWriterNonBlockingErrors(t *testing.T) {
 	// A write deadline that has passed fails a non-blocking write as it
 	// fails any other, and the error sticks.
 	a, _ := tcpPair(t)
-	lw := newLazyWriter(a, nil)
+	lw := newLazyWriter(a, rawConn(a), nil)
 	a.SetWriteDeadline(time.Now().Add(-time.Second))
 	lw.beginNB()
 	lw.Write([]byte("late"))
@@ -416,7 +416,7 @@ func TestLazyWriterNonBlockingErrors(t *testing.T) {
 
 	// A peer that went away: the error is the system call's, and sticks.
 	a, b := tcpPair(t)
-	lw = newLazyWriter(a, nil)
+	lw = newLazyWriter(a, rawConn(a), nil)
 	b.(*net.TCPConn).SetLinger(0)
 	b.Close() // RST
 	var werr error
@@ -435,7 +435,7 @@ func TestLazyWriterNonBlockingErrors(t *testing.T) {
 
 	// A connection closed locally: RawConn refuses.
 	a, _ = tcpPair(t)
-	lw = newLazyWriter(a, nil)
+	lw = newLazyWriter(a, rawConn(a), nil)
 	a.Close()
 	lw.beginNB()
 	lw.Write([]byte("closed"))
@@ -447,7 +447,7 @@ func TestLazyWriterNonBlockingErrors(t *testing.T) {
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	if newLazyWriter(p1, nil).beginNB() {
+	if newLazyWriter(p1, rawConn(p1), nil).beginNB() {
 		t.Fatal("non-blocking batch on a net.Pipe")
 	}
 }

@@ -40,6 +40,14 @@ type poller struct {
 	slots []pollSlot
 	free  []int32
 	stop  bool // f is closed or closing: arm fails
+
+	// The epoll_ctl call arm makes through RawConn.Control, with its
+	// arguments and result, kept here (guarded by mu) so that arming
+	// allocates nothing.
+	ctlFn  func(fd uintptr)
+	ctlOp  int
+	ctlEv  syscall.EpollEvent
+	ctlErr error
 }
 
 type pollSlot struct {
@@ -64,7 +72,9 @@ func newPoller(log *slog.Logger) (*poller, error) {
 		f.Close()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	return &poller{f: f, rc: rc, epfd: epfd, log: log}, nil
+	p := &poller{f: f, rc: rc, epfd: epfd, log: log}
+	p.ctlFn = p.ctl
+	return p, nil
 }
 
 // arm registers c's socket for one readiness event. The caller has set c
@@ -77,28 +87,31 @@ func (p *poller) arm(c *conn) error {
 		return errors.New("poller stopped")
 	}
 	i := p.slot(c)
-	ev := syscall.EpollEvent{
+	p.ctlEv = syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
 		Fd:     i,
 		Pad:    p.slots[i].gen,
 	}
-	op := syscall.EPOLL_CTL_MOD
+	p.ctlOp = syscall.EPOLL_CTL_MOD
 	if !c.pAdded {
-		op = syscall.EPOLL_CTL_ADD
+		p.ctlOp = syscall.EPOLL_CTL_ADD
 	}
+	p.ctlErr = nil
 	// Control holds a reference on the descriptor: it cannot be closed
 	// (and its number reused) while epoll_ctl runs.
-	var cerr error
-	if err := c.lr.rc.Control(func(fd uintptr) {
-		cerr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
-	}); err != nil {
+	if err := c.lr.rc.Control(p.ctlFn); err != nil {
 		return err
 	}
-	if cerr != nil {
-		return os.NewSyscallError("epoll_ctl", cerr)
+	if p.ctlErr != nil {
+		return os.NewSyscallError("epoll_ctl", p.ctlErr)
 	}
 	c.pAdded = true
 	return nil
+}
+
+// ctl is arm's epoll_ctl; p.mu is held.
+func (p *poller) ctl(fd uintptr) {
+	p.ctlErr = syscall.EpollCtl(p.epfd, p.ctlOp, int(fd), &p.ctlEv)
 }
 
 // slot returns c's slot, assigning one if it has none. p.mu is held.
