@@ -182,7 +182,11 @@ func TestTracingJaegerAdmin(t *testing.T) {
 	readMessage(t, a)
 	readMessage(t, b)
 
-	tr := j.waitTraceID(t, traceID, "the broadcast", func(tr jTrace) bool { return len(tr.spans(tracing.SpanBroadcast)) == 1 })
+	// The request span ends after the broadcast span, maybe in a later
+	// export batch: wait for both.
+	tr := j.waitTraceID(t, traceID, "the request and the broadcast", func(tr jTrace) bool {
+		return len(tr.spans(tracing.SpanBroadcast)) == 1 && len(tr.spans("POST /v1/broadcast")) == 1
+	})
 	req := tr.spans("POST /v1/broadcast")
 	if len(req) != 1 || req[0].tag("http.response.status_code") != 200.0 || req[0].tag("http.route") != "/v1/broadcast" {
 		t.Fatalf("admin request span: %+v", tr.Spans)
