@@ -238,7 +238,7 @@ func (c *conn) read(resumed bool) bool {
 		c.bytesIn.Add(uint64(len(msg)))
 		c.handle(typ, msg)
 		buf = msg[:0]
-		waitStart = time.Now()
+		waitStart = now
 	}
 }
 

@@ -132,24 +132,21 @@ func (c *conn) enqueuePrepared(kind itemKind, data []byte, pm *protocol.Prepared
 // written to the connection, else through the queue. Like enqueue, it never
 // blocks; the result is the same as enqueue's would be.
 func (c *conn) sendPrepared(kind itemKind, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
-	it := item{kind: kind, data: data, pm: pm, at: now.UnixNano()}
-	if c.lw.rc == nil {
-		return c.enqueueItem(it) // no raw socket (TLS): no non-blocking writes
-	}
-	return c.sendItem(it, true)
+	return c.sendItem(item{kind: kind, data: data, pm: pm, at: now.UnixNano()}, true)
 }
 
 // sendPing sends a keepalive ping stamped with now: inline, without ever
 // waiting, like sendPrepared, so that pinging an idle connection starts no
 // writer goroutine.
 func (c *conn) sendPing(now time.Time) sendResult {
-	return c.sendItem(item{kind: itemPing, at: now.UnixNano()}, c.lw.rc != nil)
+	return c.sendItem(item{kind: itemPing, at: now.UnixNano()}, true)
 }
 
 func (c *conn) enqueueItem(it item) sendResult { return c.sendItem(it, false) }
 
-// sendItem queues it, or with inline writes it inline (writeInline) when no
-// writer owns the connection.
+// sendItem queues it, or with inline set writes it inline (writeInline)
+// when no writer owns the connection and its socket allows non-blocking
+// writes (not TLS).
 func (c *conn) sendItem(it item, inline bool) sendResult {
 	kind, data := it.kind, it.data
 	limit := c.d.config().SendQueueBytes
@@ -178,7 +175,7 @@ func (c *conn) sendItem(it item, inline bool) sendResult {
 	if start {
 		c.q.busy = true
 		c.wg.Add(1)
-		if inline && c.q.len() == 0 {
+		if inline && c.lw.rc != nil && c.q.len() == 0 {
 			c.mu.Unlock()
 			c.writeInline(it)
 			return sendQueued
