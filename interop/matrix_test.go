@@ -267,7 +267,7 @@ func scenarios() []scenario {
 					t.Errorf("page on a foreign origin: opened=%v close=%d, want a refused handshake (1006)", o.Opened, o.CloseCode)
 				}
 				origin := "http://" + c.pages.foreignHost()
-				c.wsd.waitLog(t, c.logMark, 10*time.Second, func(m map[string]any) bool {
+				c.wsd.WaitLog(t, c.logMark, 10*time.Second, func(m map[string]any) bool {
 					reason, _ := m["reason"].(string)
 					return m["msg"] == "handshake refused" && m["status"] == float64(403) && strings.Contains(reason, strconv.Quote(origin))
 				})
@@ -389,13 +389,13 @@ func TestInterop(t *testing.T) {
 }
 
 func runCase(t *testing.T, cl client, sc scenario, w *wsd, pages *pageServer) {
-	c := &testCase{client: cl.name, wsd: w, tag: cl.name + "-" + sc.name, logMark: w.logCount(), pages: pages}
-	addr := w.addr
+	c := &testCase{client: cl.name, wsd: w, tag: cl.name + "-" + sc.name, logMark: w.LogCount(), pages: pages}
+	addr := w.Addr
 	if sc.metered {
-		c.meter = startMeter(t, w.addr)
+		c.meter = startMeter(t, w.Addr)
 		addr = c.meter.addr()
 	}
-	params := map[string]any{"url": "ws://" + addr + "/?tag=" + c.tag, "good_origin": "http://" + w.addr}
+	params := map[string]any{"url": "ws://" + addr + "/?tag=" + c.tag, "good_origin": "http://" + w.Addr}
 	for k, v := range sc.params {
 		params[k] = v
 	}

@@ -1,12 +1,10 @@
 package interop
 
 import (
-	"bufio"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 )
 
 // wsdBin is the wsd binary TestMain builds (with -race when the tests run
@@ -56,143 +56,30 @@ func testMain(m *testing.M) int {
 
 // wsd is a running daemon under test.
 type wsd struct {
-	name     string
-	cmd      *exec.Cmd
-	addr     string // WebSocket listener, host:port
-	admin    string // admin listener, host:port
-	stateDir string
+	*wsdtest.Process
+	name string
 
 	tokenMu sync.Mutex
 	token   string // admin token, minted on first use
-	exited  chan struct{}
-	exitErr error
-
-	mu    sync.Mutex
-	logs  []map[string]any
-	raw   strings.Builder
-	newLn chan struct{} // signalled on every log line
 }
 
 // startWSD starts the binary on free loopback ports with JSON debug logs
-// and waits until it listens. It is killed when the test ends.
+// and waits until it listens (wsdtest.Start). It is killed when the test
+// ends.
 func startWSD(t testing.TB, name string, args ...string) *wsd {
 	t.Helper()
-	w := &wsd{name: name, stateDir: t.TempDir(), exited: make(chan struct{}), newLn: make(chan struct{}, 1)}
-	args = append([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--state-dir", w.stateDir, "--log-format", "json", "--log-level", "debug",
-		"--handshake-rate", "0", "--close-timeout", "2s"}, args...)
-	w.cmd = exec.Command(wsdBin, args...)
-	w.cmd.Env = cleanEnv()
-	stderr, err := w.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logsDone := make(chan struct{})
-	go func() {
-		defer close(logsDone)
-		w.readLogs(stderr)
-	}()
-	go func() {
-		<-logsDone // Wait closes the pipe: read it to the end first
-		w.exitErr = w.cmd.Wait()
-		close(w.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-w.exited:
-		default:
-			if err := w.cmd.Process.Kill(); err != nil {
-				t.Errorf("kill wsd %s: %v", name, err)
-			}
-			<-w.exited
-		}
-		if t.Failed() {
-			w.mu.Lock()
-			t.Logf("wsd %s (%s) log:\n%s", name, strings.Join(args, " "), w.raw.String())
-			w.mu.Unlock()
-		}
-	})
-	line := w.waitLog(t, 0, 30*time.Second, func(m map[string]any) bool { return m["msg"] == "listening" })
-	w.addr, _ = line["addr"].(string)
-	w.admin, _ = line["admin"].(string)
-	if w.addr == "" || w.admin == "" {
-		t.Fatalf("wsd %s: no address in %v", name, line)
-	}
-	return w
+	p := wsdtest.Start(t, wsdtest.Options{Bin: wsdBin, Args: append([]string{"--close-timeout", "2s"}, args...)})
+	return &wsd{Process: p, name: name}
 }
 
-// cleanEnv is the test's environment without the variables that configure
-// wsd, its tracing or systemd integration (as cmd/wsd's harness does).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") &&
-			!strings.HasPrefix(kv, "OTEL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func (w *wsd) readLogs(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil {
-			m = map[string]any{"msg": line}
-		}
-		w.mu.Lock()
-		w.logs = append(w.logs, m)
-		w.raw.WriteString(line + "\n")
-		w.mu.Unlock()
-		select {
-		case w.newLn <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// logCount is the number of log lines so far: a mark for waitLog.
-func (w *wsd) logCount() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.logs)
-}
-
-// waitLog waits for a log line from index from on that satisfies ok.
-func (w *wsd) waitLog(t testing.TB, from int, timeout time.Duration, ok func(map[string]any) bool) map[string]any {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		w.mu.Lock()
-		for _, m := range w.logs[min(from, len(w.logs)):] {
-			if ok(m) {
-				w.mu.Unlock()
-				return m
-			}
-		}
-		w.mu.Unlock()
-		select {
-		case <-w.newLn:
-		case <-w.exited:
-			t.Fatalf("wsd %s exited (%v) before the awaited log line", w.name, w.exitErr)
-		case <-deadline.C:
-			t.Fatalf("wsd %s did not log the awaited line within %v", w.name, timeout)
-		}
-	}
-}
+// cleanEnv is the test's environment without wsd's variables.
+func cleanEnv() []string { return wsdtest.CleanEnv() }
 
 // wsctl runs the real CLI against this daemon's admin API with a token
 // minted by the real `wsd token create` from the daemon's own key.
 func (w *wsd) wsctl(t testing.TB, args ...string) string {
 	t.Helper()
-	argv := append([]string{wsctlBin, "--server", "http://" + w.admin, "--token", w.adminToken(t), "--timeout", "10s"}, args...)
+	argv := append([]string{wsctlBin, "--server", "http://" + w.Admin, "--token", w.adminToken(t), "--timeout", "10s"}, args...)
 	out, stderr, err := runProcess(t, 30*time.Second, ".", argv...)
 	if err != nil {
 		t.Fatalf("wsctl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
@@ -206,7 +93,7 @@ func (w *wsd) adminToken(t testing.TB) string {
 	w.tokenMu.Lock()
 	defer w.tokenMu.Unlock()
 	if w.token == "" {
-		out, stderr, err := runProcess(t, 30*time.Second, ".", wsdBin, "token", "create", "--state-dir", w.stateDir,
+		out, stderr, err := runProcess(t, 30*time.Second, ".", wsdBin, "token", "create", "--state-dir", w.StateDir,
 			"--subject", "interop", "--scope", "connections:read,connections:close", "--ttl", "10m")
 		if err != nil {
 			t.Fatalf("wsd token create: %v\n%s", err, stderr)
@@ -268,7 +155,7 @@ type session struct {
 // session tagged tag is closed, and returns it.
 func (w *wsd) closedSession(t testing.TB, tag string) session {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(w.stateDir, "wsd.db")+"?mode=ro&_busy_timeout=5000")
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(w.StateDir, "wsd.db")+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func TestTokenCreate(t *testing.T) {
 func TestAdminAPIServed(t *testing.T) {
 	dir := t.TempDir()
 	w := startWSD(t, wsdOpts{stateDir: dir})
-	c, err := client.New(w.admin, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir), nil)
+	c, err := client.New(w.Admin, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +87,14 @@ func TestAdminAPIServed(t *testing.T) {
 	if err != nil || st.History.Status != "ok" {
 		t.Fatalf("stats %+v %v", st, err)
 	}
-	bad, err := client.New(w.admin, "x.y.z", nil)
+	bad, err := client.New(w.Admin, "x.y.z", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := bad.Stats(t.Context()); !client.IsAuth(err) {
 		t.Fatalf("bad token: %v", err)
 	}
-	resp, err := http.Get("http://" + w.admin + "/readyz")
+	resp, err := http.Get("http://" + w.Admin + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestClientTokens(t *testing.T) {
 	dir := t.TempDir()
 	w := startWSD(t, wsdOpts{stateDir: dir, args: []string{"--client-auth", "jwt", "--token-leeway", "0s",
 		"--subprotocols", "chat", "--ping-interval", "200ms"}})
-	admin, err := client.New(w.admin, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir), nil)
+	admin, err := client.New(w.Admin, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

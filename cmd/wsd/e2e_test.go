@@ -77,7 +77,7 @@ func TestEchoAllSizes(t *testing.T) {
 			t.Fatalf("oversized message: %v", err)
 		}
 	})
-	ss := waitSessions(t, w.stateDir, "both sessions closed", func(ss []session) bool {
+	ss := waitSessions(t, w.StateDir, "both sessions closed", func(ss []session) bool {
 		return len(ss) == 2 && ss[0].Closed && ss[1].Closed
 	})
 	if ss[0].ClosedBy != "client" || ss[0].CloseCode != 1000 || ss[0].CloseReason != "done" || ss[0].MessagesIn != int64(2*len(echoSizes)) {
@@ -99,7 +99,7 @@ func TestRelayRooms(t *testing.T) {
 	}
 	defer b.Close()
 	other := dialWS(t, w.url("/chat?room=kitchen"), nil)
-	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+	waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
 
 	if err := a.Write(context.Background(), protocol.TextMessage, []byte("hi from a")); err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestRelayRooms(t *testing.T) {
 	if st, _ := dialStatus(t, w.url("/chat"), nil); st != http.StatusBadRequest {
 		t.Fatalf("relay without room label: %d", st)
 	}
-	ss := sessions(t, w.stateDir)
+	ss := sessions(t, w.StateDir)
 	if !strings.Contains(ss[0].Labels, `"room":"lobby"`) || !strings.Contains(ss[0].Labels, `"tier":"gold"`) {
 		t.Fatalf("labels recorded: %s", ss[0].Labels)
 	}
@@ -205,13 +205,13 @@ func TestWebhook(t *testing.T) {
 	}
 	// A failing upstream and a slow one: logged, nothing sent, the
 	// connection lives on.
-	n := w.logCount()
+	n := w.LogCount()
 	send("fail")
 	w.waitLogAfter(n, "webhook upstream answered an error; message not delivered", 5*time.Second)
 	// The slow upstream on another route: failure logs are throttled to
 	// one a second per route.
 	c2 := dialWS(t, w.url("/hook2"), nil)
-	n = w.logCount()
+	n = w.LogCount()
 	start := time.Now()
 	if err := c2.Write(context.Background(), protocol.TextMessage, []byte("slow")); err != nil {
 		t.Fatal(err)
@@ -282,8 +282,8 @@ func TestSlowConsumer(t *testing.T) {
 	slow := dialWS(t, w.url("/feed?room=r"), smallRcvBuf())
 	fast := dialWS(t, w.url("/feed?room=r"), nil)
 	producer := dialWS(t, w.url("/feed?room=r"), nil)
-	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
-	slowID := sessions(t, w.stateDir)[0].ID
+	waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+	slowID := sessions(t, w.StateDir)[0].ID
 
 	const n, size = 1200, 16 << 10 // 19 MiB: more than the socket buffers and the queue hold
 	var lat []time.Duration
@@ -318,7 +318,7 @@ func TestSlowConsumer(t *testing.T) {
 	if p99 > 2*time.Second {
 		t.Errorf("fast consumer p99 latency %v", p99)
 	}
-	ss := waitSessions(t, w.stateDir, "the slow consumer closed", func(ss []session) bool {
+	ss := waitSessions(t, w.StateDir, "the slow consumer closed", func(ss []session) bool {
 		return len(ss) == 3 && ss[0].Closed
 	})
 	if ss[0].ID != slowID || ss[0].ClosedBy != "slow_consumer" || ss[0].CloseCode != 1008 {
@@ -344,7 +344,7 @@ func TestIdleTimeout(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	ss := waitSessions(t, w.stateDir, "the mute client closed", func(ss []session) bool { return len(ss) == 2 && ss[0].Closed })
+	ss := waitSessions(t, w.StateDir, "the mute client closed", func(ss []session) bool { return len(ss) == 2 && ss[0].Closed })
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("idle client closed after %v; ping 100ms + pong 300ms", el)
 	}
@@ -352,7 +352,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("mute session: %+v", ss[0])
 	}
 	time.Sleep(600 * time.Millisecond) // six ping intervals, two pong timeouts
-	if ss := sessions(t, w.stateDir); ss[1].Closed {
+	if ss := sessions(t, w.StateDir); ss[1].Closed {
 		t.Fatalf("client answering pings was closed: %+v", ss[1])
 	}
 	_ = mute
@@ -389,7 +389,7 @@ func TestConnectionLimits(t *testing.T) {
 		if err := c.Close(protocol.StatusNormalClosure, ""); err != nil {
 			t.Fatal(err)
 		}
-		waitSessions(t, w.stateDir, "a closed session", func(ss []session) bool { return countBy(ss, "client") == 1 })
+		waitSessions(t, w.StateDir, "a closed session", func(ss []session) bool { return countBy(ss, "client") == 1 })
 		dialWS(t, w.url("/"), fromIP("127.0.0.2"))
 	})
 	t.Run("handshake-rate", func(t *testing.T) {
@@ -421,7 +421,7 @@ func TestConnectionLimits(t *testing.T) {
 		if st, _ := dialStatus(t, w.url("/"), xff("127.0.0.7", "198.51.100.4")); st != http.StatusServiceUnavailable {
 			t.Fatalf("spoofed X-Forwarded-For: %d", st)
 		}
-		ss := waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+		ss := waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
 		if ss[0].RemoteAddr != "198.51.100.1" || ss[1].RemoteAddr != "198.51.100.2" || !strings.HasPrefix(ss[2].RemoteAddr, "127.0.0.7:") {
 			t.Fatalf("remote addresses: %q %q %q", ss[0].RemoteAddr, ss[1].RemoteAddr, ss[2].RemoteAddr)
 		}
@@ -431,7 +431,7 @@ func TestConnectionLimits(t *testing.T) {
 func TestHandshakeTimeout(t *testing.T) {
 	t.Parallel()
 	w := startWSD(t, wsdOpts{args: []string{"--handshake-timeout", "300ms"}})
-	nc, err := net.Dial("tcp", w.addr)
+	nc, err := net.Dial("tcp", w.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +465,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		defer c.Close()
 		theirs = append(theirs, c)
 	}
-	waitSessions(t, w.stateDir, "five sessions", func(ss []session) bool { return len(ss) == 5 })
+	waitSessions(t, w.StateDir, "five sessions", func(ss []session) bool { return len(ss) == 5 })
 	w.signal(syscall.SIGTERM)
 	for i, c := range ours {
 		if code, reason := readClose(t, c); code != protocol.StatusGoingAway {
@@ -481,7 +481,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	if code := w.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	ss := sessions(t, w.stateDir)
+	ss := sessions(t, w.StateDir)
 	if len(ss) != 5 || countBy(ss, "shutdown") != 5 {
 		t.Fatalf("sessions after drain: %+v", ss)
 	}
@@ -491,7 +491,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		}
 	}
 	// Nothing listens any more.
-	if c, err := net.DialTimeout("tcp", w.addr, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", w.Addr, time.Second); err == nil {
 		c.Close()
 		t.Error("listener still open after exit")
 	}
@@ -515,7 +515,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	writeFile("WSD_ROUTE='/b=echo /c=sink'\nWSD_MAX_CONNECTIONS=3\n")
-	n := w.logCount()
+	n := w.LogCount()
 	w.signal(syscall.SIGHUP)
 	w.waitLogAfter(n, "reloaded", 10*time.Second)
 	if st, _ := dialStatus(t, w.url("/a"), nil); st != http.StatusNotFound {
@@ -537,7 +537,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	// An invalid file is refused and the running configuration stays.
 	writeFile("WSD_ROUTE=/d=bogus\n")
-	n = w.logCount()
+	n = w.LogCount()
 	w.signal(syscall.SIGHUP)
 	line := w.waitLogAfter(n, "reload refused; keeping the current configuration", 10*time.Second)
 	if !strings.Contains(fmt.Sprint(line["err"]), "bogus") {
@@ -591,7 +591,7 @@ func TestPanickingHandler(t *testing.T) {
 	if _, p := readMessage(t, good); string(p) != "fine" {
 		t.Fatalf("other connection: %q", p)
 	}
-	ss := waitSessions(t, w.stateDir, "the panicked session closed", func(ss []session) bool { return len(ss) == 2 && ss[1].Closed })
+	ss := waitSessions(t, w.StateDir, "the panicked session closed", func(ss []session) bool { return len(ss) == 2 && ss[1].Closed })
 	if ss[1].ClosedBy != "server" || ss[1].CloseCode != 1011 || !strings.Contains(ss[1].Error, "panic") {
 		t.Fatalf("panicked session: %+v", ss[1])
 	}
@@ -605,10 +605,10 @@ func TestPanickingHandler(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	w := startWSD(t, wsdOpts{})
-	if st, body := httpGet(t, "http://"+w.admin+"/healthz"); st != 200 || strings.TrimSpace(body) != "ok" {
+	if st, body := httpGet(t, "http://"+w.Admin+"/healthz"); st != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("healthz: %d %q", st, body)
 	}
-	if st, body := httpGet(t, "http://"+w.admin+"/readyz"); st != 200 {
+	if st, body := httpGet(t, "http://"+w.Admin+"/readyz"); st != 200 {
 		t.Fatalf("readyz: %d %q", st, body)
 	}
 }
@@ -668,14 +668,14 @@ func TestOriginsAndSubprotocols(t *testing.T) {
 	if st, _ := dialStatus(t, w.url("/"), origin("https://app.example.com")); st != http.StatusSwitchingProtocols {
 		t.Fatalf("allowed origin pattern: %d", st)
 	}
-	if st, _ := dialStatus(t, w.url("/"), origin("http://"+w.addr)); st != http.StatusSwitchingProtocols {
+	if st, _ := dialStatus(t, w.url("/"), origin("http://"+w.Addr)); st != http.StatusSwitchingProtocols {
 		t.Fatalf("same origin: %d", st)
 	}
 	c := dialWS(t, w.url("/"), &protocol.DialOptions{Subprotocols: []string{"v1.chat", "v2.chat"}})
 	if c.Subprotocol() != "v2.chat" {
 		t.Fatalf("selected %q, want the server's preference v2.chat", c.Subprotocol())
 	}
-	waitSessions(t, w.stateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+	waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
 }
 
 func TestHandshakeRefusals(t *testing.T) {
@@ -683,7 +683,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	w := startWSD(t, wsdOpts{args: []string{"--route", "/only=echo", "--max-header-bytes", "2048"}})
 	raw := func(req string) string {
 		t.Helper()
-		nc, err := net.Dial("tcp", w.addr)
+		nc, err := net.Dial("tcp", w.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -753,7 +753,7 @@ func TestCompression(t *testing.T) {
 	defer a.Close()
 	plain := dialWS(t, w.url("/room?room=r"), nil)
 	sender := dialWS(t, w.url("/room?room=r"), nil)
-	waitSessions(t, w.stateDir, "four sessions", func(ss []session) bool { return len(ss) == 4 })
+	waitSessions(t, w.StateDir, "four sessions", func(ss []session) bool { return len(ss) == 4 })
 	msg := bytes.Repeat([]byte("broadcast "), 1000)
 	if err := sender.Write(context.Background(), protocol.TextMessage, msg); err != nil {
 		t.Fatal(err)
@@ -764,7 +764,7 @@ func TestCompression(t *testing.T) {
 	if _, p := readMessage(t, plain); !bytes.Equal(p, msg) {
 		t.Fatal("plain receiver")
 	}
-	ss := waitSessions(t, w.stateDir, "the bomb session closed", func(ss []session) bool { return ss[0].Closed })
+	ss := waitSessions(t, w.StateDir, "the bomb session closed", func(ss []session) bool { return ss[0].Closed })
 	if ss[0].ClosedBy != "protocol_error" || ss[0].CloseCode != 1009 {
 		t.Fatalf("bomb session: %+v", ss[0])
 	}

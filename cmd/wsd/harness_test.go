@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,14 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -52,18 +49,8 @@ func TestMain(m *testing.M) {
 
 // wsd is a running daemon under test.
 type wsd struct {
-	t        testing.TB
-	cmd      *exec.Cmd
-	addr     string // WebSocket listener host:port
-	admin    string
-	stateDir string
-	exited   chan struct{}
-	exitErr  error
-
-	mu    sync.Mutex
-	logs  []map[string]any
-	raw   strings.Builder
-	newLn chan struct{} // pinged on every log line
+	*wsdtest.Process
+	t testing.TB
 }
 
 type wsdOpts struct {
@@ -76,88 +63,18 @@ type wsdOpts struct {
 }
 
 // startWSD starts the binary with JSON logs on free loopback ports and
-// waits until it listens. It is stopped (SIGKILL if still running) when
-// the test ends.
+// waits until it listens (wsdtest.Start).
 func startWSD(t testing.TB, o wsdOpts) *wsd {
 	t.Helper()
-	if o.stateDir == "" {
-		o.stateDir = t.TempDir()
-	}
-	if o.listen == "" {
-		o.listen = "127.0.0.1:0"
-	}
-	args := append([]string{"--listen", o.listen, "--admin-listen", "127.0.0.1:0",
-		"--state-dir", o.stateDir, "--log-format", "json", "--log-level", "debug",
-		"--handshake-rate", "0", "--close-timeout", "1s"}, o.args...)
-	cmd := exec.Command(wsdBin, args...)
-	if len(o.wrap) > 0 {
-		cmd = exec.Command(o.wrap[0], append(append(o.wrap[1:], wsdBin), args...)...)
-	}
-	cmd.ExtraFiles = o.files
-	cmd.Env = append(cleanEnv(), o.env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wsd{t: t, cmd: cmd, stateDir: o.stateDir, exited: make(chan struct{}), newLn: make(chan struct{}, 1)}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go w.readLogs(stderr)
-	go func() {
-		w.exitErr = cmd.Wait()
-		close(w.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-w.exited:
-		default:
-			cmd.Process.Kill()
-			<-w.exited
-		}
-		if t.Failed() {
-			w.mu.Lock()
-			t.Logf("wsd log:\n%s", w.raw.String())
-			w.mu.Unlock()
-		}
+	p := wsdtest.Start(t, wsdtest.Options{
+		Bin: wsdBin, Args: append([]string{"--close-timeout", "1s"}, o.args...), Env: o.env,
+		StateDir: o.stateDir, Listen: o.listen, Wrap: o.wrap, Files: o.files,
 	})
-	line := w.waitLog("listening", 60*time.Second)
-	w.addr, _ = line["addr"].(string)
-	w.admin, _ = line["admin"].(string)
-	return w
+	return &wsd{Process: p, t: t}
 }
 
-// cleanEnv is the test's environment without WSD_* and OTEL_* variables.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WSD_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "LISTEN_") &&
-			!strings.HasPrefix(kv, "OTEL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func (w *wsd) readLogs(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil {
-			m = map[string]any{"msg": line}
-		}
-		w.mu.Lock()
-		w.logs = append(w.logs, m)
-		w.raw.WriteString(line + "\n")
-		w.mu.Unlock()
-		select {
-		case w.newLn <- struct{}{}:
-		default:
-		}
-	}
-}
+// cleanEnv is the test's environment without wsd's variables.
+func cleanEnv() []string { return wsdtest.CleanEnv() }
 
 // waitLog waits for a log line with that message (from any time) and
 // returns it.
@@ -170,38 +87,14 @@ func (w *wsd) waitLog(msg string, timeout time.Duration) map[string]any {
 // from on.
 func (w *wsd) waitLogAfter(from int, msg string, timeout time.Duration) map[string]any {
 	w.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		w.mu.Lock()
-		for _, m := range w.logs[min(from, len(w.logs)):] {
-			if m["msg"] == msg {
-				w.mu.Unlock()
-				return m
-			}
-		}
-		w.mu.Unlock()
-		select {
-		case <-w.newLn:
-		case <-w.exited:
-			w.t.Fatalf("wsd exited (%v) before logging %q", w.exitErr, msg)
-		case <-deadline:
-			w.t.Fatalf("wsd did not log %q within %v", msg, timeout)
-		}
-	}
+	return w.WaitLog(w.t, from, timeout, func(m map[string]any) bool { return m["msg"] == msg })
 }
 
-// logCount returns the number of log lines so far.
-func (w *wsd) logCount() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.logs)
-}
-
-func (w *wsd) url(path string) string { return "ws://" + w.addr + path }
+func (w *wsd) url(path string) string { return "ws://" + w.Addr + path }
 
 func (w *wsd) signal(sig os.Signal) {
 	w.t.Helper()
-	if err := w.cmd.Process.Signal(sig); err != nil {
+	if err := w.Cmd.Process.Signal(sig); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -210,19 +103,19 @@ func (w *wsd) signal(sig os.Signal) {
 func (w *wsd) wait(timeout time.Duration) int {
 	w.t.Helper()
 	select {
-	case <-w.exited:
+	case <-w.Exited:
 	case <-time.After(timeout):
 		w.t.Fatalf("wsd still running after %v", timeout)
 	}
 	var ee *exec.ExitError
-	if errors.As(w.exitErr, &ee) {
+	if errors.As(w.ExitErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return -int(ws.Signal())
 		}
 		return ee.ExitCode()
 	}
-	if w.exitErr != nil {
-		w.t.Fatal(w.exitErr)
+	if w.ExitErr != nil {
+		w.t.Fatal(w.ExitErr)
 	}
 	return 0
 }

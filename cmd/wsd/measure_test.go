@@ -34,7 +34,7 @@ func TestMeasureIdleMemory(t *testing.T) {
 	w := startWSD(t, wsdOpts{args: append([]string{
 		"--max-connections", strconv.Itoa(n + 100), "--max-connections-per-ip", "0",
 		"--ping-interval", "1h", "--pong-timeout", "1h", "--log-level", "info"}, extra...)})
-	pid := w.cmd.Process.Pid
+	pid := w.Cmd.Process.Pid
 	// Warm up: a few connections so that pools, the store and the runtime
 	// are in their steady state before the baseline.
 	for range 50 {
@@ -63,7 +63,7 @@ func TestMeasureIdleMemory(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections in %v", n, time.Since(start).Round(time.Millisecond))
-	waitSessions(t, w.stateDir, "every session recorded", func(ss []session) bool { return len(ss) >= n+50 })
+	waitSessions(t, w.StateDir, "every session recorded", func(ss []session) bool { return len(ss) >= n+50 })
 	var rss []int
 	for range 8 {
 		time.Sleep(2 * time.Second) // let the runtime settle (GC, scavenger)
@@ -80,7 +80,7 @@ func TestMeasureIdleMemory(t *testing.T) {
 		if code := w.wait(time.Minute); code != 0 {
 			t.Fatalf("exit %d", code)
 		}
-		ss := sessions(t, w.stateDir)
+		ss := sessions(t, w.StateDir)
 		t.Logf("drain of %d connections: exit after %v; %d of %d sessions closed_by=shutdown",
 			n, time.Since(start).Round(time.Millisecond), countBy(ss, "shutdown"), len(ss))
 	}
@@ -154,7 +154,7 @@ func TestMeasureEchoCPU(t *testing.T) {
 	w := startWSD(t, wsdOpts{args: []string{"--log-level", "info", "--max-connections-per-ip", "0"}})
 	// Servers on CPU 0, the load generator on CPU 1 (when taskset exists),
 	// so that the two do not steal each other's time.
-	for _, p := range []int{g.Process.Pid, w.cmd.Process.Pid} {
+	for _, p := range []int{g.Process.Pid, w.Cmd.Process.Pid} {
 		if out, err := exec.Command("taskset", "-a", "-c", "-p", "0", strconv.Itoa(p)).CombinedOutput(); err != nil {
 			t.Logf("taskset (servers not pinned): %v %s", err, out)
 		}
@@ -169,7 +169,7 @@ func TestMeasureEchoCPU(t *testing.T) {
 			url  string
 		}{
 			{"gorilla", g.Process.Pid, "ws://" + strings.TrimSpace(gaddr) + "/"},
-			{"wsd", w.cmd.Process.Pid, w.url("/")},
+			{"wsd", w.Cmd.Process.Pid, w.url("/")},
 		} {
 			msgs, cpu := echoLoad(t, s.url, s.pid, 64, 1024, d)
 			t.Logf("round %d %-8s %9d messages, %6.0f msg/s, server CPU %v (user %v, system %v), %.2f µs per message (user %.2f)",

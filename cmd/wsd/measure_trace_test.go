@@ -74,22 +74,22 @@ func TestMeasureTraceCPU(t *testing.T) {
 		for _, v := range variants {
 			v.opts.args = append(v.opts.args, "--log-level", "info", "--max-connections-per-ip", "0")
 			w := startWSD(t, v.opts)
-			pid := w.cmd.Process.Pid
+			pid := w.Cmd.Process.Pid
 			pin("0", pid)
 			msgs, cpu := echoLoadRate(t, w.url("/"), pid, 64, 1024, rate, d)
 			us := float64(cpu.total().Microseconds()) / float64(msgs)
 			perMsg[v.name] = append(perMsg[v.name], us)
 			extra := ""
 			if v.name == "control" || v.name == "all" {
-				_, body := httpGet(t, "http://"+w.admin+"/metrics")
+				_, body := httpGet(t, "http://"+w.Admin+"/metrics")
 				extra = " spans " + metricLine(body, "wsd_trace_spans_ended_total") + " ended, " +
 					metricLine(body, "wsd_trace_spans_exported_total") + " exported, " +
 					metricLine(body, "wsd_trace_spans_failed_total") + " failed"
 			}
 			t.Logf("round %d %-8s %8d messages, %6.0f msg/s, server CPU %v (user %v, system %v), %.2f µs per message%s",
 				round, v.name, msgs, float64(msgs)/d.Seconds(), cpu.total(), cpu.user, cpu.sys, us, extra)
-			w.cmd.Process.Kill()
-			<-w.exited
+			w.Cmd.Process.Kill()
+			<-w.Exited
 		}
 	}
 	med := func(xs []float64) float64 {

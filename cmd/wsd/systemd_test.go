@@ -87,8 +87,8 @@ func TestSocketActivation(t *testing.T) {
 		wrap:   []string{"/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=ws exec "$0" "$@"`},
 		files:  []*os.File{f},
 	})
-	if w.addr != ln.Addr().String() {
-		t.Fatalf("serving on %s, want the activated socket %s", w.addr, ln.Addr())
+	if w.Addr != ln.Addr().String() {
+		t.Fatalf("serving on %s, want the activated socket %s", w.Addr, ln.Addr())
 	}
 	c := dialWS(t, w.url("/"), nil)
 	if err := c.Write(context.Background(), protocol.TextMessage, []byte("activated")); err != nil {
