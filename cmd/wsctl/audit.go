@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -15,23 +16,19 @@ func newAudit(g *globals) *cobra.Command {
 		Short: "Who did what through the admin API, newest first",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			l, err := c.Audit(ctx, q)
-			if err != nil {
-				return err
-			}
-			if err := g.printer().audit(l); err != nil {
-				return err
-			}
-			if l.Next != "" && !g.quiet && g.output != "json" {
-				fmt.Fprintf(g.stderr, "more entries: add --before %s\n", l.Next)
-			}
-			return nil
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.Audit(ctx, q)
+				if err != nil {
+					return err
+				}
+				if err := g.printer().audit(l); err != nil {
+					return err
+				}
+				if l.Next != "" && !g.quiet && g.output != "json" {
+					fmt.Fprintf(g.stderr, "more entries: add --before %s\n", l.Next)
+				}
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()

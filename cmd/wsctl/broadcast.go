@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
 )
 
 func newBroadcast(g *globals) *cobra.Command {
@@ -35,17 +38,13 @@ func newBroadcast(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			res, err := c.Broadcast(ctx, req)
-			if err != nil {
-				return err
-			}
-			return g.printer().bulk("queued", res)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				res, err := c.Broadcast(ctx, req)
+				if err != nil {
+					return err
+				}
+				return g.printer().bulk("queued", res)
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -126,6 +126,18 @@ func (g *globals) call(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(ctx, g.timeout)
 }
 
+// do runs fn with a client of the admin API and a context bounded by
+// --timeout: the body of most commands.
+func (g *globals) do(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.call(cmd.Context())
+	defer cancel()
+	return fn(ctx, c)
+}
+
 func defaultTokenFile(configHome string) string {
 	if configHome == "" {
 		if home, err := os.UserHomeDir(); err == nil {

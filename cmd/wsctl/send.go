@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
 )
 
 func newSend(g *globals) *cobra.Command {
@@ -25,24 +28,20 @@ func newSend(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			res, err := c.Send(ctx, args[0], apitype.Message{Text: txt, Binary: bin})
-			if err != nil {
-				return withID(err, args[0])
-			}
-			p := g.printer()
-			switch {
-			case p.json():
-				return p.writeJSON(res, true)
-			case p.quiet:
-				return nil
-			}
-			return p.line("sent %d bytes to %s", res.Bytes, res.ID)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				res, err := c.Send(ctx, args[0], apitype.Message{Text: txt, Binary: bin})
+				if err != nil {
+					return withID(err, args[0])
+				}
+				p := g.printer()
+				switch {
+				case p.json():
+					return p.writeJSON(res, true)
+				case p.quiet:
+					return nil
+				}
+				return p.line("sent %d bytes to %s", res.Bytes, res.ID)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&file, "file", "", "read the message from a file (- for stdin)")

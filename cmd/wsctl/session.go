@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+
+	"github.com/wsd-dev/wsd/admin/client"
 )
 
 func newSession(g *globals) *cobra.Command {
@@ -10,17 +14,13 @@ func newSession(g *globals) *cobra.Command {
 		Short: "Show one session from history",
 		Args:  exactArgs(1, "a session (connection) id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			s, err := c.Session(ctx, args[0])
-			if err != nil {
-				return withID(err, args[0])
-			}
-			return g.printer().session(s)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				s, err := c.Session(ctx, args[0])
+				if err != nil {
+					return withID(err, args[0])
+				}
+				return g.printer().session(s)
+			})
 		},
 	}
 }

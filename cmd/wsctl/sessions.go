@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -16,23 +17,19 @@ func newSessions(g *globals) *cobra.Command {
 		Long:  "Query the history of sessions (live and closed), newest first. --since and --until take\nan RFC 3339 time or a duration before now (90s, 1h, 7d). --closed-by is one of client, server,\nadmin, idle_timeout, slow_consumer, protocol_error, shutdown, token_expired, drain, crash.\nWhen more sessions match than --limit, the cursor of the next page is printed on stderr.",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			l, err := c.Sessions(ctx, q)
-			if err != nil {
-				return err
-			}
-			if err := g.printer().sessions(l); err != nil {
-				return err
-			}
-			if l.Next != "" && !g.quiet && g.output != "json" {
-				fmt.Fprintf(g.stderr, "more sessions: add --before %s\n", l.Next)
-			}
-			return nil
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.Sessions(ctx, q)
+				if err != nil {
+					return err
+				}
+				if err := g.printer().sessions(l); err != nil {
+					return err
+				}
+				if l.Next != "" && !g.quiet && g.output != "json" {
+					fmt.Fprintf(g.stderr, "more sessions: add --before %s\n", l.Next)
+				}
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()

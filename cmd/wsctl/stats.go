@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+
+	"github.com/wsd-dev/wsd/admin/client"
 )
 
 func newStats(g *globals) *cobra.Command {
@@ -10,17 +14,13 @@ func newStats(g *globals) *cobra.Command {
 		Short: "Live counts, totals since start, rates and the state of session history",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			s, err := c.Stats(ctx)
-			if err != nil {
-				return err
-			}
-			return g.printer().stats(s)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				s, err := c.Stats(ctx)
+				if err != nil {
+					return err
+				}
+				return g.printer().stats(s)
+			})
 		},
 	}
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wsd-dev/wsd/admin/client"
 )
 
 func newVersion(g *globals) *cobra.Command {
@@ -16,18 +19,14 @@ func newVersion(g *globals) *cobra.Command {
 			if g.server == "" && g.getenv("WSCTL_SERVER") == "" {
 				return nil
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.call(cmd.Context())
-			defer cancel()
-			s, err := c.Stats(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout, "wsd", s.Version)
-			return nil
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				s, err := c.Stats(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(g.stdout, "wsd", s.Version)
+				return nil
+			})
 		},
 	}
 }
