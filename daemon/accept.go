@@ -120,8 +120,8 @@ func (d *Daemon) admitIP(a *admission, ip ipKey, rc *runtimeConfig, now time.Tim
 // the WebSocket connection itself, on this goroutine (a pool worker's)
 // until it parks.
 func (d *Daemon) serveConn(nc net.Conn) {
-	if c := d.handshake(nc); c != nil && !c.park() {
-		c.serve(false)
+	if c := d.handshake(nc); c != nil {
+		c.serve(false) // parks at once unless input is already there
 	}
 }
 
