@@ -25,6 +25,7 @@ type Store struct {
 	lock io.Closer
 
 	queue    chan record
+	full     chan struct{} // capacity 1: a batch's worth is queued
 	flushc   chan chan error
 	stop     chan struct{} // closed by Close: the writer flushes and returns, the checkpointer returns
 	done     chan struct{} // closed by the writer when it has returned
@@ -82,6 +83,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		queue:    make(chan record, cfg.QueueSize),
+		full:     make(chan struct{}, 1),
 		flushc:   make(chan chan error),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -210,6 +212,12 @@ func (s *Store) enqueue(r record) {
 	}
 	select {
 	case s.queue <- r:
+		if len(s.queue) >= s.cfg.BatchSize {
+			select {
+			case s.full <- struct{}{}:
+			default: // the writer has been told already
+			}
+		}
 	default:
 		s.drops.queueFull.Add(1)
 	}

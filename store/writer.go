@@ -168,24 +168,26 @@ func (w *writer) take(n int) {
 }
 
 // fill tops pending up to BatchSize, waiting at most FlushInterval for
-// records that have not arrived yet.
+// records that have not arrived yet. It waits without taking records one
+// by one, which would wake the writer once per record: they stay queued
+// until the interval ends, or until enqueue reports a batch's worth (full).
 func (w *writer) fill(linger *time.Timer) {
 	s := w.s
+	select {
+	case <-s.full: // stale: what it reported is being taken now
+	default:
+	}
 	w.take(s.cfg.BatchSize - len(w.pending))
 	if len(w.pending) >= s.cfg.BatchSize || s.cfg.FlushInterval <= 0 {
 		return
 	}
-	defer func() { s.pending.Store(int64(len(w.pending))) }()
 	linger.Reset(s.cfg.FlushInterval)
-	defer linger.Stop()
-	for len(w.pending) < s.cfg.BatchSize {
-		select {
-		case r := <-s.queue:
-			w.pending = append(w.pending, r)
-		case <-linger.C:
-			return
-		}
+	select {
+	case <-linger.C:
+	case <-s.full:
+		linger.Stop()
 	}
+	w.take(s.cfg.BatchSize - len(w.pending))
 }
 
 // commitLogged commits pending; a failure is already recorded and logged
