@@ -212,7 +212,7 @@ func (s *Store) enqueue(r record) {
 	}
 	select {
 	case s.queue <- r:
-		if len(s.queue) >= s.cfg.BatchSize {
+		if len(s.queue)+int(s.pending.Load()) >= s.cfg.BatchSize {
 			select {
 			case s.full <- struct{}{}:
 			default: // the writer has been told already

@@ -170,7 +170,8 @@ func (w *writer) take(n int) {
 // fill tops pending up to BatchSize, waiting at most FlushInterval for
 // records that have not arrived yet. It waits without taking records one
 // by one, which would wake the writer once per record: they stay queued
-// until the interval ends, or until enqueue reports a batch's worth (full).
+// until the interval ends, or until enqueue reports that they and pending
+// make a batch (full).
 func (w *writer) fill(linger *time.Timer) {
 	s := w.s
 	select {
@@ -181,11 +182,15 @@ func (w *writer) fill(linger *time.Timer) {
 	if len(w.pending) >= s.cfg.BatchSize || s.cfg.FlushInterval <= 0 {
 		return
 	}
-	linger.Reset(s.cfg.FlushInterval)
-	select {
-	case <-linger.C:
-	case <-s.full:
-		linger.Stop()
+	// A record queued while take was publishing pending may have missed
+	// the batch: look once more before waiting.
+	if len(w.pending)+len(s.queue) < s.cfg.BatchSize {
+		linger.Reset(s.cfg.FlushInterval)
+		select {
+		case <-linger.C:
+		case <-s.full:
+			linger.Stop()
+		}
 	}
 	w.take(s.cfg.BatchSize - len(w.pending))
 }

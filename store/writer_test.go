@@ -359,3 +359,31 @@ func dumpTable(t testing.TB, s *Store, table string) [][]any {
 	}
 	return out
 }
+
+// TestFullBatchCommitsAtOnce: records reaching a batch's worth while the
+// writer waits out its flush interval are committed at once, not after the
+// interval, whether they arrive together or one at a time.
+func TestFullBatchCommitsAtOnce(t *testing.T) {
+	commits := make(chan CommitInfo, 8)
+	s := testStore(t, func(c *Config) {
+		oneBatch(4)(c)
+		c.OnCommit = func(ci CommitInfo) { commits <- ci }
+	})
+	for round := range 3 {
+		for i := range 4 {
+			s.RecordOpen(SessionOpen{ID: fmt.Sprintf("s-%d-%d", round, i), ConnectedAt: at(0)})
+			if round > 0 {
+				// Let the writer take it and wait for the rest.
+				time.Sleep(time.Duration(round) * time.Millisecond)
+			}
+		}
+		select {
+		case ci := <-commits:
+			if ci.Records != 4 {
+				t.Fatalf("round %d: committed %d records, want 4", round, ci.Records)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: a full batch waited for the flush interval (a minute)", round)
+		}
+	}
+}
