@@ -11,7 +11,7 @@ import (
 const (
 	DefaultQueueSize         = 16384
 	DefaultBatchSize         = 512
-	DefaultFlushInterval     = 10 * time.Millisecond
+	DefaultFlushInterval     = 50 * time.Millisecond
 	DefaultRetention         = 30 * 24 * time.Hour
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultReadConns         = 4
