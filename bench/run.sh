@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh — wsd against gorilla, coder, gws and gobwas, side by side.
+# run.sh — wsd against gorilla, coder, gws and gobwas, side by side, with
+# floor (bench/cmd/floor) as the yardstick of what any Go server costs here.
 #
 #   bench/run.sh [--quick] [--rounds N]
 #
@@ -11,7 +12,7 @@
 # recording on (its default) and tracing off (no OTEL_* variables).
 # The table gives each server's figure divided by gorilla's in the same
 # round: the median ratio and its min-max spread over the rounds.
-# Manual, not part of CI. Full mode takes about 11 minutes, --quick about 4.
+# Manual, not part of CI. Full mode takes about 13 minutes, --quick about 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,9 @@ else
 	D=4s; IDLE=10000; BCAST=10000; HOLD=4s
 	ECHO_CASES="1:32 1:1024 1:65536 64:32 64:1024 64:65536"
 fi
-SERVERS="wsd gorilla coder gws gobwas"
+# floor is a yardstick, not a peer: the least a Go server can do per
+# connection (bench/cmd/floor); it has no broadcast.
+SERVERS="wsd gorilla coder gws gobwas floor"
 
 WORK=$(mktemp -d)
 BIN=$WORK/bin
@@ -134,7 +137,10 @@ for round in $(seq "$ROUNDS"); do
 	done
 	for s in "${order[@]}"; do measure "$round" "idle-$IDLE" "$s" idle -c "$IDLE" -d "$HOLD" --dial-concurrency 64; done
 	for s in "${order[@]}"; do measure "$round" churn "$s" churn -c 8 -d "$D"; done
-	for s in "${order[@]}"; do measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64; done
+	for s in "${order[@]}"; do
+		[ "$s" = floor ] && continue
+		measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64
+	done
 done
 echo "measured in $(( $(date +%s) - T0 ))s on $(nproc) cores, $(uname -sr), $(go env GOVERSION)" >&2
 
