@@ -396,6 +396,12 @@ func TestReloadKeepsConnections(t *testing.T) {
 	if d.Config().SendQueueBytes != 2<<20 {
 		t.Fatal("new limit not in force")
 	}
+	// The same configuration again changes nothing, defaults included
+	// (MaxFrameSize 0 means MaxMessageSize).
+	next.MaxFrameSize = 0
+	if changed, err := d.Reload(next); err != nil || len(changed) != 0 {
+		t.Fatalf("reload of the same configuration: changed %v, %v", changed, err)
+	}
 }
 
 func TestPingMeasuresRTT(t *testing.T) {

@@ -235,9 +235,12 @@ func (d *Daemon) Reload(cfg Config) ([]string, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	old := d.config()
-	d.cfg.Store(d.compile(cfg, old))
+	rc := d.compile(cfg, old)
+	d.cfg.Store(rc)
 	d.writeTimeout.Store(int64(cfg.WriteTimeout))
-	return configDiff(old.Config, cfg), nil
+	// Compared as compiled: compile fills in defaults (MaxFrameSize), and
+	// an unchanged setting must not be reported as changed.
+	return configDiff(old.Config, rc.Config), nil
 }
 
 // configDiff names the fields of Config that differ.
