@@ -74,21 +74,36 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
-// SetKeys replaces the verification keys.
+// SetKeys replaces the verification keys. Tokens verified after it
+// returns are checked against the new keys only; on error the old keys
+// stay.
 func (v *Verifier) SetKeys(keys []Key) error {
+	if err := CheckKeys(keys); err != nil {
+		return err
+	}
+	ks := append([]Key(nil), keys...)
+	v.keys.Store(&ks)
+	return nil
+}
+
+// Keys returns the verification keys in use.
+func (v *Verifier) Keys() []Key { return append([]Key(nil), *v.keys.Load()...) }
+
+// CheckKeys reports whether SetKeys would accept keys: at least one, each
+// pinned to the algorithm of its type.
+func CheckKeys(keys []Key) error {
 	if len(keys) == 0 {
 		return errors.New("verifier: at least one key is required")
 	}
 	for _, k := range keys {
-		if _, err := keyForPublic(k.ID, k.Public); err != nil {
+		want, err := keyForPublic(k.ID, k.Public)
+		if err != nil {
 			return fmt.Errorf("verifier: %w", err)
 		}
-		if want, _ := keyForPublic(k.ID, k.Public); want.Alg != k.Alg {
+		if want.Alg != k.Alg {
 			return fmt.Errorf("verifier: key %q pinned to %s, but it is a %s key", k.ID, k.Alg, want.Alg)
 		}
 	}
-	ks := append([]Key(nil), keys...)
-	v.keys.Store(&ks)
 	return nil
 }
 

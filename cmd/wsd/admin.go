@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -70,13 +71,22 @@ func (a authConfig) validate() error {
 }
 
 // adminKeys returns the admin verification keys and, when wsd holds the
-// private key, the signer: the key file's, or the state directory's key,
-// generated at first start.
-func adminKeys(a authConfig, stateDir string, log *slog.Logger) ([]token.Key, *token.Signer, error) {
+// private key, the signer: the key file's, or the state directory's key.
+// With create (at start) that key is generated when it does not exist yet;
+// without it (a reload) a missing key is an error, never a new key that
+// would silently invalidate every token.
+func adminKeys(a authConfig, stateDir string, create bool, log *slog.Logger) ([]token.Key, *token.Signer, error) {
 	if a.adminKeyFile != "" {
 		return token.LoadKeyFile(a.adminKeyFile)
 	}
 	path := filepath.Join(stateDir, adminKeyName)
+	if !create {
+		s, err := token.LoadSigner(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []token.Key{s.Key()}, &s, nil
+	}
 	s, created, err := token.LoadOrCreateKey(path)
 	if err != nil {
 		return nil, nil, err
@@ -87,15 +97,47 @@ func adminKeys(a authConfig, stateDir string, log *slog.Logger) ([]token.Key, *t
 	return []token.Key{s.Key()}, &s, nil
 }
 
-// auth holds the verifiers built at start.
+// authKeys are the verification keys of admin and client tokens; client is
+// nil without --client-auth=jwt.
+type authKeys struct{ admin, client []token.Key }
+
+// loadAuthKeys reads the keys a's files hold (see adminKeys for create) and
+// checks them, so that a verifier will accept them.
+func loadAuthKeys(a authConfig, stateDir string, create bool, log *slog.Logger) (authKeys, error) {
+	var k authKeys
+	var err error
+	if k.admin, _, err = adminKeys(a, stateDir, create, log); err != nil {
+		return authKeys{}, err
+	}
+	if err := token.CheckKeys(k.admin); err != nil {
+		return authKeys{}, fmt.Errorf("admin keys: %w", err)
+	}
+	if a.clientAuth != "jwt" {
+		return k, nil
+	}
+	k.client = k.admin
+	if a.clientKeyFile != "" {
+		if k.client, _, err = token.LoadKeyFile(a.clientKeyFile); err != nil {
+			return authKeys{}, fmt.Errorf("--client-key-file: %w", err)
+		}
+		if err := token.CheckKeys(k.client); err != nil {
+			return authKeys{}, fmt.Errorf("--client-key-file: %w", err)
+		}
+	}
+	return k, nil
+}
+
+// auth holds the verifiers built at start. SIGHUP gives them the keys the
+// key files hold by then (setKeys), so keys rotate without a restart.
 type auth struct {
-	admin  *token.Verifier
-	client daemon.Authenticator // nil without --client-auth=jwt
+	admin   *token.Verifier
+	clientV *token.Verifier      // nil without --client-auth=jwt
+	client  daemon.Authenticator // over clientV; nil without it
 }
 
 func newAuth(cfg config, log *slog.Logger) (auth, error) {
 	a := cfg.auth
-	keys, _, err := adminKeys(a, cfg.stateDir, log)
+	keys, err := loadAuthKeys(a, cfg.stateDir, true, log)
 	if err != nil {
 		return auth{}, err
 	}
@@ -104,24 +146,40 @@ func newAuth(cfg config, log *slog.Logger) (auth, error) {
 		leeway = -1 // none (the verifier's zero means its default)
 	}
 	var out auth
-	out.admin, err = token.NewVerifier(token.VerifierConfig{Keys: keys, Issuer: a.issuer, Audience: a.audience, Leeway: leeway})
+	out.admin, err = token.NewVerifier(token.VerifierConfig{Keys: keys.admin, Issuer: a.issuer, Audience: a.audience, Leeway: leeway})
 	if err != nil {
 		return auth{}, err
 	}
-	if a.clientAuth == "jwt" {
-		ckeys := keys
-		if a.clientKeyFile != "" {
-			if ckeys, _, err = token.LoadKeyFile(a.clientKeyFile); err != nil {
-				return auth{}, fmt.Errorf("--client-key-file: %w", err)
-			}
-		}
-		v, err := token.NewVerifier(token.VerifierConfig{Keys: ckeys, Issuer: a.issuer, Audience: a.clientAudience, Leeway: leeway})
+	if keys.client != nil {
+		out.clientV, err = token.NewVerifier(token.VerifierConfig{Keys: keys.client, Issuer: a.issuer, Audience: a.clientAudience, Leeway: leeway})
 		if err != nil {
 			return auth{}, err
 		}
-		out.client = clientAuthenticator{v: v}
+		out.client = clientAuthenticator{v: out.clientV}
 	}
 	return out, nil
+}
+
+// setKeys gives the verifiers keys (checked by loadAuthKeys) and reports
+// whether any changed.
+func (x auth) setKeys(k authKeys) (bool, error) {
+	changed := false
+	for _, vk := range []struct {
+		v    *token.Verifier
+		keys []token.Key
+	}{{x.admin, k.admin}, {x.clientV, k.client}} {
+		if vk.v == nil || vk.keys == nil {
+			continue
+		}
+		if reflect.DeepEqual(vk.v.Keys(), vk.keys) {
+			continue
+		}
+		if err := vk.v.SetKeys(vk.keys); err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	return changed, nil
 }
 
 // newAdminAPI returns the admin listener's handler: the admin API under

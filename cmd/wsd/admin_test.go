@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,5 +189,146 @@ func TestClientTokens(t *testing.T) {
 	var ce *protocol.CloseError
 	if !errors.As(err, &ce) || ce.Code != 4401 || ce.Reason != "token expired" {
 		t.Fatalf("expiry: %v", err)
+	}
+}
+
+// TestKeysReloadOnSIGHUP: SIGHUP re-reads the token keys, the state
+// directory's admin key and --client-key-file alike, so keys rotate without
+// a restart; a key file that no longer parses (or is gone) refuses the
+// reload and the keys in force stay.
+func TestKeysReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	newKey := func() token.Signer {
+		t.Helper()
+		_, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token.Signer{Private: priv}
+	}
+	writePEM := func(path, typ string, der []byte, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(path+".tmp", pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil { // as an operator rotating a key would
+			t.Fatal(err)
+		}
+	}
+	writeAdminKey := func(s token.Signer) {
+		t.Helper()
+		der, err := x509.MarshalPKCS8PrivateKey(s.Private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(filepath.Join(dir, "admin.key"), "PRIVATE KEY", der, 0o600)
+	}
+	clientKeyFile := filepath.Join(t.TempDir(), "client.pem")
+	writeClientKey := func(s token.Signer) {
+		t.Helper()
+		der, err := x509.MarshalPKIXPublicKey(s.Private.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(clientKeyFile, "PUBLIC KEY", der, 0o644)
+	}
+	mint := func(s token.Signer, aud string) string {
+		t.Helper()
+		tok, err := s.Mint(token.MintOptions{Subject: "alice", Audience: aud, Scopes: []string{"admin"}, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	adminStatus := func(w *wsd, tok string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+w.Admin+"/v1/connections", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	clientStatus := func(w *wsd, tok string) int {
+		t.Helper()
+		st, _ := dialStatus(t, w.url("/"), &protocol.DialOptions{Header: http.Header{"Authorization": {"Bearer " + tok}}})
+		return st
+	}
+	reload := func(w *wsd, want string) map[string]any {
+		t.Helper()
+		n := w.LogCount()
+		w.signal(syscall.SIGHUP)
+		return w.waitLogAfter(n, want, 10*time.Second)
+	}
+
+	a1, a2, c1, c2 := newKey(), newKey(), newKey(), newKey()
+	writeAdminKey(a1)
+	writeClientKey(c1)
+	w := startWSD(t, wsdOpts{stateDir: dir, args: []string{"--client-auth", "jwt", "--client-key-file", clientKeyFile}})
+	live := dialWS(t, w.url("/?access_token="+mint(c1, token.DefaultClientAudience)), nil)
+	if st := adminStatus(w, mint(a1, token.DefaultAdminAudience)); st != http.StatusOK {
+		t.Fatalf("admin token of the first key: %d", st)
+	}
+
+	writeAdminKey(a2)
+	writeClientKey(c2)
+	line := reload(w, "reloaded")
+	if !strings.Contains(fmt.Sprint(line["changed"]), "keys") {
+		t.Errorf("reload does not say the keys changed: %v", line)
+	}
+	for _, c := range []struct {
+		name string
+		got  int
+		want int
+	}{
+		{"old admin token", adminStatus(w, mint(a1, token.DefaultAdminAudience)), http.StatusUnauthorized},
+		{"new admin token", adminStatus(w, mint(a2, token.DefaultAdminAudience)), http.StatusOK},
+		{"old client token", clientStatus(w, mint(c1, token.DefaultClientAudience)), http.StatusUnauthorized},
+		{"new client token", clientStatus(w, mint(c2, token.DefaultClientAudience)), http.StatusSwitchingProtocols},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s after rotation: %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	// A connection let in by the old key stays (its token's expiry still
+	// applies).
+	if err := live.Write(t.Context(), protocol.TextMessage, []byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := readMessage(t, live); string(p) != "still" {
+		t.Fatalf("connection of the old key: %q", p)
+	}
+
+	// A broken client key file, then a missing admin key: refused, and the
+	// keys in force keep working.
+	if err := os.WriteFile(clientKeyFile, []byte("not a key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line = reload(w, "reload refused; keeping the current configuration")
+	if !strings.Contains(fmt.Sprint(line["err"]), "client-key-file") {
+		t.Errorf("refusal does not name the file: %v", line)
+	}
+	writeClientKey(c2)
+	if err := os.Remove(filepath.Join(dir, "admin.key")); err != nil {
+		t.Fatal(err)
+	}
+	line = reload(w, "reload refused; keeping the current configuration")
+	if !strings.Contains(fmt.Sprint(line["err"]), "admin.key") {
+		t.Errorf("refusal does not name the file: %v", line)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "admin.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a reload created an admin key: %v", err)
+	}
+	if st := adminStatus(w, mint(a2, token.DefaultAdminAudience)); st != http.StatusOK {
+		t.Errorf("admin token after refused reloads: %d", st)
+	}
+	if st := clientStatus(w, mint(c2, token.DefaultClientAudience)); st != http.StatusSwitchingProtocols {
+		t.Errorf("client token after refused reloads: %d", st)
 	}
 }

@@ -135,7 +135,7 @@ wait:
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				cfg = reload(log, level, d, cfg, args, getenv)
+				cfg = reload(log, level, d, keys, cfg, args, getenv)
 				continue
 			}
 			log.Info("draining", "signal", sig.String(), "connections", d.Stats().Connections, "drain_timeout", cfg.daemon.DrainTimeout)
@@ -236,18 +236,33 @@ func listeners(cfg config) ([]net.Listener, net.Listener, error) {
 }
 
 // reload handles SIGHUP: it re-reads the configuration (the config file
-// over the same flags and environment), validates it and applies what can
-// change at run time. On any error the old configuration stays.
-func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, old config, args []string, getenv func(string) string) config {
+// over the same flags and environment) and the token verification keys,
+// validates them and applies what can change at run time. On any error the
+// old configuration and keys stay.
+func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, a auth, old config, args []string, getenv func(string) string) config {
 	next, err := loadConfig(args, getenv)
 	if err != nil {
 		log.Error("reload refused; keeping the current configuration", "err", err)
+		return old
+	}
+	// The key files named by the settings in force: those settings change
+	// only at restart, the files' contents at any reload.
+	keys, err := loadAuthKeys(old.auth, old.stateDir, false, nil)
+	if err != nil {
+		log.Error("reload refused; keeping the current configuration", "err", fmt.Errorf("token keys: %w", err))
 		return old
 	}
 	changed, err := d.Reload(next.daemon)
 	if err != nil {
 		log.Error("reload refused; keeping the current configuration", "err", err)
 		return old
+	}
+	switch rotated, err := a.setKeys(keys); {
+	case err != nil:
+		// Cannot happen: loadAuthKeys checked them.
+		log.Error("reload: token keys not replaced", "err", err)
+	case rotated:
+		changed = append(changed, "keys")
 	}
 	level.Set(next.logLevel)
 	if ro := old.restartOnly(next); len(ro) > 0 {

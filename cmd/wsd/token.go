@@ -98,7 +98,7 @@ func mint(tf tokenFlags, cfg config, stderr io.Writer) (string, error) {
 	if err := mkStateDir(cfg.stateDir); err != nil {
 		return "", err
 	}
-	_, signer, err := adminKeys(cfg.auth, cfg.stateDir, nil)
+	_, signer, err := adminKeys(cfg.auth, cfg.stateDir, true, nil)
 	if err != nil {
 		return "", err
 	}
