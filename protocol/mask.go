@@ -17,16 +17,17 @@ func mask(key uint32, pos int, b []byte) int {
 	k := bits.RotateLeft32(key, -8*(pos&3))
 	if len(b) >= 8 {
 		k64 := uint64(k) | uint64(k)<<32
-		for len(b) >= 32 {
-			v0 := binary.LittleEndian.Uint64(b) ^ k64
-			v1 := binary.LittleEndian.Uint64(b[8:]) ^ k64
-			v2 := binary.LittleEndian.Uint64(b[16:]) ^ k64
-			v3 := binary.LittleEndian.Uint64(b[24:]) ^ k64
-			binary.LittleEndian.PutUint64(b, v0)
-			binary.LittleEndian.PutUint64(b[8:], v1)
-			binary.LittleEndian.PutUint64(b[16:], v2)
-			binary.LittleEndian.PutUint64(b[24:], v3)
-			b = b[32:]
+		for len(b) >= 64 {
+			w := b[:64:64] // one bounds check for the eight words
+			binary.LittleEndian.PutUint64(w[0:], binary.LittleEndian.Uint64(w[0:])^k64)
+			binary.LittleEndian.PutUint64(w[8:], binary.LittleEndian.Uint64(w[8:])^k64)
+			binary.LittleEndian.PutUint64(w[16:], binary.LittleEndian.Uint64(w[16:])^k64)
+			binary.LittleEndian.PutUint64(w[24:], binary.LittleEndian.Uint64(w[24:])^k64)
+			binary.LittleEndian.PutUint64(w[32:], binary.LittleEndian.Uint64(w[32:])^k64)
+			binary.LittleEndian.PutUint64(w[40:], binary.LittleEndian.Uint64(w[40:])^k64)
+			binary.LittleEndian.PutUint64(w[48:], binary.LittleEndian.Uint64(w[48:])^k64)
+			binary.LittleEndian.PutUint64(w[56:], binary.LittleEndian.Uint64(w[56:])^k64)
+			b = b[64:]
 		}
 		for len(b) >= 8 {
 			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k64)
