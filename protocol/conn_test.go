@@ -136,3 +136,65 @@ func TestYieldAfterControl(t *testing.T) {
 		t.Fatalf("reads %q, want %q", got, want)
 	}
 }
+
+// countingBuffers is a BufferSource that records what it lent.
+type countingBuffers struct{ lent [][]byte }
+
+func (b *countingBuffers) Get(n int) []byte {
+	p := make([]byte, 0, n+7) // more than asked, as a pool would
+	b.lent = append(b.lent, p)
+	return p
+}
+
+// A message that does not fit the buffer given to ReadInto is read into
+// memory from Options.Buffers, fragments included; one that fits uses the
+// buffer given.
+func TestReadIntoBorrowsFromBuffers(t *testing.T) {
+	frame := func(fin bool, op Opcode, p []byte) []byte {
+		h := header{fin: fin, opcode: op, masked: true, length: uint64(len(p)), key: 0x0a0b0c0d}
+		b := appendHeader(nil, h)
+		start := len(b)
+		b = append(b, p...)
+		mask(h.key, 0, b[start:])
+		return b
+	}
+	big := bytes.Repeat([]byte("0123456789"), 300)
+	first, rest := []byte(strings.Repeat("a", 100)), []byte(strings.Repeat("b", 5000))
+	var stream []byte
+	stream = append(stream, frame(true, OpBinary, big)...)
+	stream = append(stream, frame(false, OpText, first)...)
+	stream = append(stream, frame(true, OpContinuation, rest)...)
+	stream = append(stream, frame(true, OpBinary, []byte("small"))...)
+
+	bufs := &countingBuffers{}
+	c := newStreamConn(bytes.NewReader(stream), false, &Options{Buffers: bufs})
+	same := func(a, b []byte) bool {
+		return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
+	}
+
+	typ, msg, err := c.ReadInto(t.Context(), nil)
+	if err != nil || typ != BinaryMessage || !bytes.Equal(msg, big) {
+		t.Fatalf("first message: %v %v %d bytes", typ, err, len(msg))
+	}
+	if len(bufs.lent) != 1 || !same(msg, bufs.lent[0]) {
+		t.Fatalf("first message not read into the lent buffer (%d lent)", len(bufs.lent))
+	}
+
+	typ, msg, err = c.ReadInto(t.Context(), make([]byte, 0, 64))
+	if err != nil || typ != TextMessage || string(msg) != string(first)+string(rest) {
+		t.Fatalf("fragmented message: %v %v %d bytes", typ, err, len(msg))
+	}
+	if n := len(bufs.lent); n < 2 || !same(msg, bufs.lent[n-1]) {
+		t.Fatalf("fragmented message not in a lent buffer (%d lent)", n)
+	}
+
+	lent := len(bufs.lent)
+	own := make([]byte, 0, 64)
+	typ, msg, err = c.ReadInto(t.Context(), own)
+	if err != nil || typ != BinaryMessage || string(msg) != "small" {
+		t.Fatalf("small message: %v %v %q", typ, err, msg)
+	}
+	if len(bufs.lent) != lent || !same(msg, own) {
+		t.Fatal("a message that fits the given buffer borrowed one")
+	}
+}

@@ -77,6 +77,20 @@ type Options struct {
 	// readability) uses it so that a keepalive pong does not leave its
 	// goroutine blocked deep inside ReadInto.
 	YieldAfterControl bool
+	// Buffers, if set, supplies the memory of a message that does not fit
+	// the buffer given to ReadInto (Read gives none). The Conn never gives
+	// buffers back: a caller that pools them puts back what ReadInto
+	// returned once it is done with the message. Large messages then share
+	// a few warm buffers instead of each connection holding one of its own.
+	Buffers BufferSource
+}
+
+// A BufferSource lends memory for messages (Options.Buffers). Get returns a
+// slice of length 0 and capacity at least n. It is called from the reading
+// goroutine of any connection that has it, so it must be safe for
+// concurrent use.
+type BufferSource interface {
+	Get(n int) []byte
 }
 
 // limits holds the effective values of Options.
@@ -87,6 +101,7 @@ type limits struct {
 	onFrame      func(FrameEvent)
 	onPong       func([]byte)
 	yield        bool
+	buffers      BufferSource
 }
 
 func (o *Options) limits() limits {
@@ -115,6 +130,7 @@ func (o *Options) limits() limits {
 	l.onFrame = o.OnFrame
 	l.onPong = o.OnPong
 	l.yield = o.YieldAfterControl
+	l.buffers = o.Buffers
 	return l
 }
 

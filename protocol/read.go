@@ -98,7 +98,7 @@ func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
 	}
 	for {
 		n := int(c.rRemain)
-		buf = slices.Grow(buf, n)
+		buf = c.grow(buf, n)
 		if err := c.readPayload(buf[len(buf) : len(buf)+n]); err != nil {
 			return typ, buf, err
 		}
@@ -111,6 +111,18 @@ func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
 		}
 	}
 	return typ, buf, c.endMessage()
+}
+
+// grow returns buf with room for n more bytes: buf itself if it has it,
+// else a buffer from Options.Buffers (or a new one) holding buf's bytes.
+func (c *Conn) grow(buf []byte, n int) []byte {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	if c.lim.buffers == nil {
+		return slices.Grow(buf, n)
+	}
+	return append(c.lim.buffers.Get(len(buf)+n), buf...)
 }
 
 // beginMessage discards what is left of a message a streaming reader did not
@@ -599,7 +611,7 @@ func (c *Conn) readInflated(buf []byte) ([]byte, error) {
 			if left := c.lim.readLimit + 1 - uint64(len(buf)); uint64(grow) > left {
 				grow = int(left) // one byte past the limit is enough to fail
 			}
-			buf = slices.Grow(buf, grow)
+			buf = c.grow(buf, grow)
 		}
 		n, err := c.inflateRead(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
