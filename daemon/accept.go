@@ -314,6 +314,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			// Keepalive pongs end a read, so that an idle connection
 			// parks again (see conn.read).
 			YieldAfterControl: true,
+			Buffers:           &d.bufs,
 		},
 		Subprotocols:   rc.Subprotocols,
 		OriginPatterns: rc.AllowedOrigins,

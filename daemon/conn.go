@@ -198,12 +198,12 @@ func (c *conn) read(resumed bool) bool {
 		buffered := !c.closing && (c.br.Buffered() > 0 || c.lr.buffered() > 0)
 		idle := sporadic && !buffered && !c.closing
 		c.mu.Unlock()
-		if !buffered && (sporadic || cap(buf) > maxKeptBuffer) {
+		if !buffered && sporadic {
 			// Going idle: drop the message buffer, so that idle
 			// connections hold none. The next message then allocates
 			// exactly its size, as gorilla's ReadMessage does for every
 			// message. Busy connections keep theirs (no allocation per
-			// message), unless it is large.
+			// message), unless it is large (see below).
 			buf = nil
 		}
 		if idle && !resumed {
@@ -238,6 +238,12 @@ func (c *conn) read(resumed bool) bool {
 		c.bytesIn.Add(uint64(len(msg)))
 		c.handle(typ, msg)
 		buf = msg[:0]
+		if cap(buf) > maxKeptBuffer {
+			// A large buffer goes back to the daemon's pool (handlers
+			// never keep a message: they copy what they queue).
+			c.d.bufs.put(buf)
+			buf = nil
+		}
 		waitStart = now
 	}
 }
@@ -284,8 +290,9 @@ func (c *conn) resume() {
 }
 
 // maxKeptBuffer is the largest message buffer a busy connection keeps
-// between messages.
-const maxKeptBuffer = 64 << 10
+// between messages; larger ones are lent by the daemon's pool (msgBuffers)
+// for one message at a time.
+const maxKeptBuffer = 4 << 10
 
 // sporadicGap: a connection whose last message came after waiting longer
 // than this parks shallowly before its next read.
