@@ -171,7 +171,10 @@ func (p *poller) run() {
 			}
 		}
 	})
-	if err = errors.Join(werr, err); err != nil && !errors.Is(err, os.ErrClosed) {
+	p.mu.Lock()
+	stopped := p.stop // shut down: the wait fails with "use of closed file"
+	p.mu.Unlock()
+	if err = errors.Join(werr, err); err != nil && !stopped {
 		// Parked connections would then wait for a close to resume them.
 		p.log.Error("poller stopped", "err", err)
 	}

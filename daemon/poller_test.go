@@ -3,9 +3,11 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -191,5 +193,29 @@ func TestPollerLookupIgnoresStaleEvents(t *testing.T) {
 	}
 	if p.lookup(-1, 0) != nil || p.lookup(7, 0) != nil {
 		t.Fatal("out-of-range slot resolves")
+	}
+}
+
+// Shutting the poller down is not an error: its wait fails because the
+// daemon closed it, and nothing is logged.
+func TestPollerShutdownIsQuiet(t *testing.T) {
+	var logs bytes.Buffer
+	p, err := newPoller(slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Skip("no poller here:", err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); p.run() }()
+	time.Sleep(10 * time.Millisecond) // let run wait
+	if err := p.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after shutdown")
+	}
+	if logs.Len() > 0 {
+		t.Errorf("shutdown logged: %s", logs.String())
 	}
 }
