@@ -250,6 +250,8 @@ func TestTraceBroadcast(t *testing.T) {
 		conns = append(conns, dial(t, url+"/", nil))
 	}
 	log.wait(t, "upgrade spans", has(tracing.SpanUpgrade, 3))
+	// The upgrade span ends just before the connection joins the hub.
+	waitConns(t, d, 3)
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "admin request")
 	res := d.BroadcastContext(ctx, Selector{}, Text, []byte("news"))
 	parent.End()
