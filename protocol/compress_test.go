@@ -594,7 +594,11 @@ func FuzzConnReadDeflate(f *testing.F) {
 	f.Add(fr(true, rsv1, OpText, []byte{0xff, 0x00}), true)
 	f.Add(fr(true, 0, OpText, []byte("plain")), false)
 	f.Fuzz(func(t *testing.T, stream []byte, takeover bool) {
-		c := newStreamConn(bytes.NewReader(stream), false, &Options{ReadLimit: 1 << 16, CloseTimeout: 1})
+		o := &Options{ReadLimit: 1 << 16, CloseTimeout: 1}
+		if len(stream)%2 == 1 {
+			o.Buffers = dirtyBuffers{} // the borrowing path, half the time
+		}
+		c := newStreamConn(bytes.NewReader(stream), false, o)
 		c.df = newDeflateState(&CompressionOptions{Mode: CompressionContextTakeover}, 15, takeover, takeover, 15)
 		var buf []byte
 		for range 50 {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -144,20 +146,41 @@ func FuzzConnRead(f *testing.F) {
 	f.Add(seed(fr(true, rsv1, OpText, "x")))
 	f.Add([]byte("\x82\xff\x7f\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		c := newStreamConn(bytes.NewReader(stream), false, &Options{ReadLimit: 1 << 16, CloseTimeout: 1})
-		var buf []byte
-		for range 100 {
-			typ, msg, err := c.ReadInto(t.Context(), buf)
-			if err != nil {
-				return
+		// Read the stream twice, growing buffers as ReadInto does by
+		// itself and borrowing them (Options.Buffers): the messages and
+		// the outcome must be the same.
+		read := func(bufs BufferSource) (msgs []string, end string) {
+			c := newStreamConn(bytes.NewReader(stream), false, &Options{ReadLimit: 1 << 16, CloseTimeout: 1, Buffers: bufs})
+			var buf []byte
+			for range 100 {
+				typ, msg, err := c.ReadInto(t.Context(), buf)
+				if err != nil {
+					return msgs, err.Error()
+				}
+				if typ == TextMessage && !utf8.Valid(msg) {
+					t.Fatalf("invalid UTF-8 text message %q accepted", msg)
+				}
+				if len(msg) > 1<<16 {
+					t.Fatalf("message of %d bytes passed a 64 KiB limit", len(msg))
+				}
+				msgs = append(msgs, fmt.Sprint(typ, ":", string(msg)))
+				buf = msg
 			}
-			if typ == TextMessage && !utf8.Valid(msg) {
-				t.Fatalf("invalid UTF-8 text message %q accepted", msg)
-			}
-			if len(msg) > 1<<16 {
-				t.Fatalf("message of %d bytes passed a 64 KiB limit", len(msg))
-			}
-			buf = msg
+			return msgs, ""
+		}
+		grown, end1 := read(nil)
+		borrowed, end2 := read(dirtyBuffers{})
+		if !slices.Equal(grown, borrowed) || end1 != end2 {
+			t.Fatalf("with borrowed buffers: %q, %q; without: %q, %q", borrowed, end2, grown, end1)
 		}
 	})
+}
+
+// dirtyBuffers lends buffers of exactly the size asked for, filled with
+// garbage past their length, as a pool's reused buffers are.
+type dirtyBuffers struct{}
+
+func (dirtyBuffers) Get(n int) []byte {
+	b := bytes.Repeat([]byte{0xff}, n)
+	return b[:0]
 }
