@@ -46,7 +46,11 @@
 //     url.scheme, network.peer.address and .port, client.address (behind a
 //     trusted proxy), user_agent.original, http.request.header.origin,
 //     http.route, ws.handler, user.id, http.response.status_code,
-//     websocket.subprotocol and websocket.extensions.
+//     websocket.subprotocol and websocket.extensions. Connections refused
+//     before their request is read (draining, --max-connections, the
+//     per-IP limit, --handshake-rate) get no span on purpose: they are what
+//     a flood is made of, and a span each would pass the flood on to the
+//     collector. wsd_handshake_failures_total{reason} counts them.
 //   - websocket.frames: a segment of the session's frames, each frame an
 //     event (websocket.frame) with network.io.direction (receive/transmit),
 //     websocket.opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong, 0
