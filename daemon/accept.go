@@ -314,7 +314,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			// Keepalive pongs end a read, so that an idle connection
 			// parks again (see conn.read).
 			YieldAfterControl: true,
-			Buffers:           &d.bufs,
+			Buffers:           &largeBufs,
 		},
 		Subprotocols:   rc.Subprotocols,
 		OriginPatterns: rc.AllowedOrigins,

@@ -5,13 +5,18 @@ import (
 	"sync"
 )
 
-// msgBuffers lends the memory of large messages to the readers of every
-// connection (protocol.Options.Buffers). A message of more than
-// maxKeptBuffer bytes goes back once it has been handled (conn.read), so
-// busy connections share a few buffers, warm in the CPU's caches, instead
-// of each holding one of its own: the kernel copies into and out of them
-// faster, and a thousand busy connections do not hold a thousand large
-// buffers. Smaller buffers stay with their connection while it is busy.
+// largeBufs lends large buffers for one use at a time: the memory of
+// messages of more than maxKeptBuffer bytes to the readers of every
+// connection (protocol.Options.Buffers; it goes back once the message has
+// been handled, conn.read), and the joining buffer of a large frame's write
+// (lazyWriter.writeJoined). Busy connections then share a few buffers, warm
+// in the CPU's caches, instead of each holding one of its own: the kernel
+// copies into and out of them faster, and a thousand busy connections do
+// not hold a thousand large buffers. Smaller message buffers stay with
+// their connection while it is busy.
+var largeBufs msgBuffers
+
+// msgBuffers is a pool of byte slices by size class (see largeBufs).
 type msgBuffers struct {
 	classes [numBufClasses]sync.Pool // class i: *[]byte of capacity minBufClass<<i
 }

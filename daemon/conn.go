@@ -241,7 +241,7 @@ func (c *conn) read(resumed bool) bool {
 		if cap(buf) > maxKeptBuffer {
 			// A large buffer goes back to the daemon's pool (handlers
 			// never keep a message: they copy what they queue).
-			c.d.bufs.put(buf)
+			largeBufs.put(buf)
 			buf = nil
 		}
 		waitStart = now

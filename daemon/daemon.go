@@ -68,7 +68,6 @@ type Daemon struct {
 	bgWG    sync.WaitGroup // keepalive scanner, poller
 	poller  *poller        // holds idle connections; nil: not available
 	workers *workers       // run handshakes and wake-ups
-	bufs    msgBuffers     // memory of large messages, lent per message
 
 	writeTimeout atomic.Int64 // Config.WriteTimeout in nanoseconds, for the lazyWriters
 	stopBG       chan struct{}

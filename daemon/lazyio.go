@@ -274,7 +274,7 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 }
 
 // writeJoined writes what the chunk holds and then p, from one contiguous
-// buffer when they fit maxJoin. The kernel copies a contiguous buffer much
+// buffer (from largeBufs) when they fit its largest class. The kernel copies a contiguous buffer much
 // faster than the two parts given to writev: p usually starts mid-frame
 // (bufio filled the chunk with the frame's first bytes), so its bytes land
 // in the socket buffer misaligned with where they come from, and the
@@ -282,24 +282,17 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 // connection: 0.37 of gorilla's CPU with writev, 0.24 joined; the copy
 // into the joining buffer costs a few µs).
 func (w *lazyWriter) writeJoined(p []byte) error {
-	if w.n+len(p) > maxJoin {
+	n := w.n + len(p)
+	if bufClass(n) < 0 {
 		bufs := net.Buffers{(*w.buf)[:w.n], p}
 		_, err := bufs.WriteTo(w.nc)
 		return err
 	}
-	bp := joinPool.Get().(*[]byte)
-	b := append(append((*bp)[:0], (*w.buf)[:w.n]...), p...)
+	b := append(append(largeBufs.Get(n), (*w.buf)[:w.n]...), p...)
 	_, err := w.nc.Write(b)
-	*bp = b[:0]
-	joinPool.Put(bp)
+	largeBufs.put(b)
 	return err
 }
-
-// joinPool holds writeJoined's buffers; maxJoin bounds what it joins (and
-// so the buffers it keeps).
-var joinPool = sync.Pool{New: func() any { return new([]byte) }}
-
-const maxJoin = 1 << 20
 
 // writeNB is Write inside a non-blocking batch: it never waits. A frame
 // that does not fit the chunk is written at once without waiting when
