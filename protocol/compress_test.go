@@ -515,24 +515,7 @@ func TestTryWritePrepared(t *testing.T) {
 			}
 			steps <- what
 		}
-		try("free", true)
-		// Another goroutine is writing a frame (a pong, a close frame).
-		c.wmu.Lock()
-		try("frame lock held", false)
-		c.wmu.Unlock()
-		// Another goroutine is writing a fragmented message.
-		w, err := c.Writer(context.Background(), TextMessage)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		try("message in progress", false)
-		if _, err := w.Write([]byte("fragmented")); err != nil {
-			t.Error(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Error(err)
-		}
+		tryWhileWriting(t, c, try, false)
 		try("free again", true)
 		c.CloseNow()
 		if ok, err := c.TryWritePrepared(pm); !ok || err == nil {
@@ -621,6 +604,30 @@ func FuzzConnReadDeflate(f *testing.F) {
 	})
 }
 
+// tryWhileWriting runs try on a free connection (want true), while another
+// goroutine holds the frame lock, as a pong or close frame does (want
+// false), and while a message "fragmented" is being written
+// (inMessage), which it then finishes.
+func tryWhileWriting(t *testing.T, c *Conn, try func(what string, want bool), inMessage bool) {
+	t.Helper()
+	try("free", true)
+	c.wmu.Lock()
+	try("frame lock held", false)
+	c.wmu.Unlock()
+	w, err := c.Writer(context.Background(), TextMessage)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	try("message in progress", inMessage)
+	if _, err := w.Write([]byte("fragmented")); err != nil {
+		t.Error(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestTryPing(t *testing.T) {
 	steps := make(chan string, 16)
 	clientRead := make(chan struct{})
@@ -633,23 +640,8 @@ func TestTryPing(t *testing.T) {
 			}
 			steps <- what
 		}
-		try("free", true)
-		c.wmu.Lock() // another goroutine is writing a frame
-		try("frame lock held", false)
-		c.wmu.Unlock()
 		// A ping may go out between the frames of a message.
-		w, err := c.Writer(context.Background(), TextMessage)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		try("message in progress", true)
-		if _, err := w.Write([]byte("fragmented")); err != nil {
-			t.Error(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Error(err)
-		}
+		tryWhileWriting(t, c, try, true)
 		<-clientRead // it has answered the pings
 		if _, err := c.TryPing(make([]byte, 126)); !errors.Is(err, ErrControlTooLong) {
 			t.Errorf("126-byte payload: %v", err)
