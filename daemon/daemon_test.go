@@ -78,7 +78,7 @@ func startDaemonDeps(t *testing.T, cfg Config, deps Deps) (*Daemon, string) {
 }
 
 // startDaemonOn is startDaemonDeps on a listener of the caller's.
-func startDaemonOn(t *testing.T, cfg Config, deps Deps, ln net.Listener) (*Daemon, string) {
+func startDaemonOn(t testing.TB, cfg Config, deps Deps, ln net.Listener) (*Daemon, string) {
 	t.Helper()
 	d, err := New(cfg, deps)
 	if err != nil {
