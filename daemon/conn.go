@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -365,7 +366,9 @@ func (c *conn) finish(readErr error) {
 	// Last: whoever sees the connection gone from the hub (Daemon.Close)
 	// may rely on its session being recorded and counted.
 	c.d.unregister(c)
-	c.d.log.Debug("connection closed", "conn_id", rec.ID, "closed_by", string(cause.by), "code", cause.code, "reason", cause.reason, "error", cause.err)
+	if c.d.log.Enabled(context.Background(), slog.LevelDebug) { // spares boxing the arguments
+		c.d.log.Debug("connection closed", "conn_id", rec.ID, "closed_by", string(cause.by), "code", cause.code, "reason", cause.reason, "error", cause.err)
+	}
 }
 
 // classify turns the error that ended reading, for a connection the daemon
