@@ -294,12 +294,13 @@ func (w *lazyWriter) writeJoined(p []byte) error {
 	return err
 }
 
-// writeNB is Write inside a non-blocking batch: it never waits. A frame
-// that does not fit the chunk is written at once without waiting when
-// nothing is held before it; whatever is left is held.
+// writeNB is Write inside a non-blocking batch: it never waits. When
+// nothing is held before it, p is written at once, without waiting and
+// without a copy (the usual case: a broadcast's single frame); whatever
+// the socket does not take is held.
 func (w *lazyWriter) writeNB(p []byte) (int, error) {
 	rest := p
-	if w.n == 0 && len(p) >= chunkSize {
+	if w.n == 0 {
 		k, err := w.writeRawLocked(p)
 		if err != nil {
 			w.err = err
