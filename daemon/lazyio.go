@@ -188,8 +188,9 @@ func (l *lazyReader) release() {
 // and in order because the protocol writes each frame under its own lock.
 //
 // A non-blocking batch (beginNB .. endNB, on raw sockets only) never waits
-// for the socket: endNB writes what the batch holds with one non-blocking
-// system call, and what the socket did not take stays held, first in line:
+// for the socket: its first frame is written at once with a non-blocking
+// system call, frames behind a held one are held, endNB writes what is held
+// the same way, and what the socket did not take stays held, first in line:
 // the next write of any kind (the next batch's end, flush, or a control
 // frame written outside a batch) sends it before anything else.
 //
