@@ -35,7 +35,7 @@ else
 	ECHO_CASES="1:32 1:1024 1:65536 64:32 64:1024 64:65536"
 fi
 # floor is a yardstick, not a peer: the least a Go server can do per
-# connection (bench/cmd/floor); it has no broadcast.
+# connection (bench/cmd/floor).
 SERVERS="wsd gorilla coder gws gobwas floor"
 
 WORK=$(mktemp -d)
@@ -137,10 +137,7 @@ for round in $(seq "$ROUNDS"); do
 	done
 	for s in "${order[@]}"; do measure "$round" "idle-$IDLE" "$s" idle -c "$IDLE" -d "$HOLD" --dial-concurrency 64; done
 	for s in "${order[@]}"; do measure "$round" churn "$s" churn -c 8 -d "$D"; done
-	for s in "${order[@]}"; do
-		[ "$s" = floor ] && continue
-		measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64
-	done
+	for s in "${order[@]}"; do measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64; done
 done
 echo "measured in $(( $(date +%s) - T0 ))s on $(nproc) cores, $(uname -sr), $(go env GOVERSION)" >&2
 
