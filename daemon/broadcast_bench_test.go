@@ -7,8 +7,6 @@ import (
 	"net/textproto"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkBroadcast is the server side of a broadcast: one 64-byte text
@@ -19,18 +17,10 @@ import (
 // work) is measured with less noise than by wsctl bench.
 func BenchmarkBroadcast(b *testing.B) {
 	const conns = 2000
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
 	cfg := testConfig()
 	cfg.MaxConnections = conns + 10
 	cfg.MaxConnectionsPerIP = 0
-	deps := Deps{Recorder: countRecorder{}, Metrics: prometheus.NewRegistry()}
-	d, _ := startDaemonOn(b, cfg, deps, ln)
-	addr := ln.Addr().String()
-	req := []byte("GET /bench HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	d, addr, req := benchDaemon(b, cfg)
 	for range conns {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {

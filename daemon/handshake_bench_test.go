@@ -16,24 +16,32 @@ type countRecorder struct{}
 func (countRecorder) RecordOpen(SessionOpen)   {}
 func (countRecorder) RecordClose(SessionClose) {}
 
+// benchDaemon serves cfg with real metrics and a recorder that records
+// nothing, and returns the daemon, its address and a raw upgrade request
+// for it.
+func benchDaemon(b *testing.B, cfg Config) (*Daemon, string, []byte) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	deps := Deps{Recorder: countRecorder{}, Metrics: prometheus.NewRegistry()}
+	d, _ := startDaemonOn(b, cfg, deps, ln)
+	addr := ln.Addr().String()
+	req := "GET /bench HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"User-Agent: wsd-bench\r\n\r\n"
+	return d, addr, []byte(req)
+}
+
 // BenchmarkHandshake is one churn connection per iteration, end to end
 // over loopback: the opening handshake, a client close frame sent with
 // the request, the server's close frame and the TCP close. The client is
 // a raw socket that writes prepared bytes, so that -benchmem and
 // -memprofile show mostly the server's allocations.
 func BenchmarkHandshake(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	deps := Deps{Recorder: countRecorder{}, Metrics: prometheus.NewRegistry()}
-	startDaemonOn(b, testConfig(), deps, ln)
-	addr := ln.Addr().String()
-	req := "GET /bench HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-		"User-Agent: wsd-bench\r\n\r\n"
+	_, addr, req := benchDaemon(b, testConfig())
 	// A masked close frame, status 1000, all-zero mask.
-	out := []byte(req + "\x88\x82\x00\x00\x00\x00\x03\xe8")
+	out := append(req, "\x88\x82\x00\x00\x00\x00\x03\xe8"...)
 	const want = "HTTP/1.1 101 Switching Protocols\r\n"
 	in := make([]byte, 4096)
 	b.ReportAllocs()
