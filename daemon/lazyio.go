@@ -275,13 +275,13 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 }
 
 // writeJoined writes what the chunk holds and then p, from one contiguous
-// buffer (from largeBufs) when they fit its largest class. The kernel copies a contiguous buffer much
-// faster than the two parts given to writev: p usually starts mid-frame
-// (bufio filled the chunk with the frame's first bytes), so its bytes land
-// in the socket buffer misaligned with where they come from, and the
-// kernel's copy slows down badly on that (echo of 64 KiB over one
-// connection: 0.37 of gorilla's CPU with writev, 0.24 joined; the copy
-// into the joining buffer costs a few µs).
+// buffer (from largeBufs) when they fit its largest class. The kernel
+// copies a contiguous buffer much faster than the two parts given to
+// writev: p usually starts mid-frame (bufio filled the chunk with the
+// frame's first bytes), so its bytes land in the socket buffer misaligned
+// with where they come from, and the kernel's copy slows down badly on
+// that (echo of 64 KiB over one connection: 0.37 of gorilla's CPU with
+// writev, 0.24 joined; the copy into the joining buffer costs a few µs).
 func (w *lazyWriter) writeJoined(p []byte) error {
 	n := w.n + len(p)
 	if bufClass(n) < 0 {
