@@ -68,7 +68,7 @@ func (e *HandshakeError) Unwrap() error { return ErrHandshake }
 
 // negotiation is the outcome of a valid opening handshake.
 type negotiation struct {
-	accept   string
+	accept   [acceptLen]byte
 	subproto string
 	exts     string
 	deflate  *deflateState
@@ -116,7 +116,7 @@ func checkRequest(r *http.Request, o *AcceptOptions) (negotiation, *HandshakeErr
 			return bad(http.StatusForbidden, "origin %q not allowed", origins[0])
 		}
 	}
-	n.accept = acceptKey(key)
+	n.accept = acceptBytes(key)
 	n.subproto = selectSubprotocol(headerTokens(r.Header, hProtocol), o.Subprotocols)
 	if o.Extensions != nil || o.Compression.enabled() {
 		offers, err := ParseExtensions(r.Header[hExtensions])
@@ -177,7 +177,7 @@ func originAllowed(r *http.Request, origin string, o *AcceptOptions) bool {
 // appendResponse appends the 101 response for a negotiated handshake.
 func appendResponse(b []byte, n negotiation, extra http.Header) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, n.accept...)
+	b = append(b, n.accept[:]...)
 	b = append(b, "\r\n"...)
 	if n.subproto != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)

@@ -11,13 +11,26 @@ import (
 // keyGUID is the fixed GUID of RFC 6455 §1.3.
 const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+// acceptLen is the length of a Sec-WebSocket-Accept value: a SHA-1 sum in
+// padded base64.
+const acceptLen = (sha1.Size + 2) / 3 * 4
+
 // acceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
 func acceptKey(key string) string {
+	a := acceptBytes(key)
+	return string(a[:])
+}
+
+// acceptBytes is acceptKey without a string allocation, for the server's
+// response.
+func acceptBytes(key string) [acceptLen]byte {
 	h := sha1.New()
 	h.Write([]byte(key))
 	h.Write([]byte(keyGUID))
 	var sum [sha1.Size]byte
-	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
+	var a [acceptLen]byte
+	base64.StdEncoding.Encode(a[:], h.Sum(sum[:0]))
+	return a
 }
 
 // validKey reports whether key is the base64 encoding of exactly 16 bytes
