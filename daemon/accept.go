@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,7 +269,11 @@ func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, re
 			c.expiresAt = ident.ExpiresAt.UnixNano()
 		}
 	}
-	c.labels = buildLabels(rt.Labels, req.URL.Query(), rc.LabelsFromQuery, tokenLabels)
+	var query url.Values
+	if len(rc.LabelsFromQuery) > 0 {
+		query = req.URL.Query() // parsed only when a parameter may become a label
+	}
+	c.labels = buildLabels(rt.Labels, query, rc.LabelsFromQuery, tokenLabels)
 	c.tr = up.session(c, rc)
 	if rej := rt.h.connect(c, req); rej != nil {
 		return nil, rej
