@@ -2,7 +2,13 @@
 # run.sh — wsd against gorilla, coder, gws and gobwas, side by side, with
 # floor (bench/cmd/floor) as the yardstick of what any Go server costs here.
 #
-#   bench/run.sh [--quick] [--rounds N]
+#   bench/run.sh [--quick] [--rounds N] [--cases LIST] [--servers LIST] [--base REV]
+#
+# --cases and --servers pick a comma-separated subset (cases: echo, idle,
+# churn, broadcast; servers: wsd, gorilla, coder, gws, gobwas, floor);
+# gorilla, the reference, is always measured. --base REV also builds wsd
+# from git revision REV and measures it as server wsd-base beside the
+# working tree's wsd: an interleaved A/B of a change.
 #
 # Each scenario runs against every server, interleaved (A B C ..., the order
 # rotated every round), for at least 3 rounds, each server in a fresh
@@ -16,16 +22,52 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() {
+	echo "usage: $0 [--quick] [--rounds N] [--cases echo,idle,churn,broadcast] [--servers wsd,gorilla,...] [--base REV]" >&2
+	exit 2
+}
 QUICK=0
 ROUNDS=3
+CASES="echo idle churn broadcast"
+# floor is a yardstick, not a peer: the least a Go server can do per
+# connection (bench/cmd/floor).
+SERVERS="wsd gorilla coder gws gobwas floor"
+BASE=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
-	--rounds) ROUNDS="$2"; shift ;;
-	*) echo "usage: $0 [--quick] [--rounds N]" >&2; exit 2 ;;
+	--rounds|--cases|--servers|--base)
+		[ $# -ge 2 ] || usage
+		case "$1" in
+		--rounds) ROUNDS="$2" ;;
+		--cases) CASES="${2//,/ }" ;;
+		--servers) SERVERS="${2//,/ }" ;;
+		--base) BASE="$2" ;;
+		esac
+		shift ;;
+	*) usage ;;
 	esac
 	shift
 done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds: want a positive number, got '$ROUNDS'" >&2; exit 2; }
+for c in $CASES; do
+	case "$c" in echo|idle|churn|broadcast) ;; *) echo "run.sh: unknown case '$c' (echo, idle, churn, broadcast)" >&2; exit 2 ;; esac
+done
+for s in $SERVERS; do
+	case "$s" in wsd|gorilla|coder|gws|gobwas|floor) ;; *) echo "run.sh: unknown server '$s' (wsd, gorilla, coder, gws, gobwas, floor)" >&2; exit 2 ;; esac
+done
+[[ " $SERVERS " == *" gorilla "* ]] || SERVERS="$SERVERS gorilla"
+if [ -n "$BASE" ]; then
+	git rev-parse --verify --quiet "$BASE^{commit}" >/dev/null || { echo "run.sh: --base: '$BASE' is not a commit" >&2; exit 2; }
+	with=""
+	for s in $SERVERS; do
+		with="$with $s"
+		if [ "$s" = wsd ]; then with="$with wsd-base"; fi
+	done
+	[[ " $with " == *" wsd-base "* ]] || with="wsd-base$with"
+	SERVERS="${with# }"
+fi
+wants() { [[ " $CASES " == *" $1 "* ]]; }
 
 if [ "$QUICK" = 1 ]; then
 	D=2s; IDLE=5000; BCAST=2000; HOLD=3s
@@ -34,10 +76,6 @@ else
 	D=4s; IDLE=10000; BCAST=10000; HOLD=4s
 	ECHO_CASES="1:32 1:1024 1:65536 64:32 64:1024 64:65536"
 fi
-# floor is a yardstick, not a peer: the least a Go server can do per
-# connection (bench/cmd/floor).
-SERVERS="wsd gorilla coder gws gobwas floor"
-
 WORK=$(mktemp -d)
 BIN=$WORK/bin
 mkdir -p "$BIN"
@@ -50,6 +88,12 @@ trap cleanup EXIT
 
 echo "building into $BIN" >&2
 go build -o "$BIN/wsd" ./cmd/wsd
+if [ -n "$BASE" ]; then
+	echo "building wsd-base from $BASE ($(git rev-parse --short "$BASE^{commit}"))" >&2
+	mkdir -p "$WORK/base"
+	git archive "$BASE^{commit}" | tar -x -C "$WORK/base"
+	(cd "$WORK/base" && go build -o "$BIN/wsd-base" ./cmd/wsd)
+fi
 CGO_ENABLED=0 go build -o "$BIN/wsctl" ./cmd/wsctl
 (cd bench && go build -o "$BIN/" ./cmd/...)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -59,10 +103,10 @@ start() {
 	local s=$1
 	local out=$WORK/$s.out
 	: >"$out"
-	if [ "$s" = wsd ]; then
+	if [ "$s" = wsd ] || [ "$s" = wsd-base ]; then
 		local st=$WORK/state
 		rm -rf "$st"; mkdir -p "$st"
-		"$BIN/wsd" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --state-dir "$st" --log-format json \
+		"$BIN/$s" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --state-dir "$st" --log-format json \
 			--log-level info --handshake-rate 0 --max-connections 30000 --max-connections-per-ip 0 \
 			2>"$out" &
 		SRV_PID=$!
@@ -76,7 +120,7 @@ start() {
 		WS_URL="ws://$(sed -E 's/.*"addr":"([^"]+)".*/\1/' <<<"$line")/"
 		export WSCTL_SERVER="http://$(sed -E 's/.*"admin":"([^"]+)".*/\1/' <<<"$line")"
 		export WSCTL_TOKEN
-		WSCTL_TOKEN=$("$BIN/wsd" token create --subject bench --scope admin --ttl 1h --state-dir "$st")
+		WSCTL_TOKEN=$("$BIN/$s" token create --subject bench --scope admin --ttl 1h --state-dir "$st")
 		TRIGGER=""
 	else
 		"$BIN/$s" >"$out" &
@@ -131,20 +175,29 @@ for round in $(seq "$ROUNDS"); do
 	# Rotate the order each round.
 	n=${#ORDER[@]}; k=$(( (round - 1) % n ))
 	order=("${ORDER[@]:k}" "${ORDER[@]:0:k}")
-	for ec in $ECHO_CASES; do
-		c=${ec%%:*}; size=${ec##*:}
-		for s in "${order[@]}"; do measure "$round" "echo-${c}x${size}" "$s" echo -c "$c" --size "$size" -d "$D"; done
-	done
-	for s in "${order[@]}"; do measure "$round" "idle-$IDLE" "$s" idle -c "$IDLE" -d "$HOLD" --dial-concurrency 64; done
-	for s in "${order[@]}"; do measure "$round" churn "$s" churn -c 8 -d "$D"; done
-	for s in "${order[@]}"; do measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64; done
+	if wants echo; then
+		for ec in $ECHO_CASES; do
+			c=${ec%%:*}; size=${ec##*:}
+			for s in "${order[@]}"; do measure "$round" "echo-${c}x${size}" "$s" echo -c "$c" --size "$size" -d "$D"; done
+		done
+	fi
+	if wants idle; then
+		for s in "${order[@]}"; do measure "$round" "idle-$IDLE" "$s" idle -c "$IDLE" -d "$HOLD" --dial-concurrency 64; done
+	fi
+	if wants churn; then
+		for s in "${order[@]}"; do measure "$round" churn "$s" churn -c 8 -d "$D"; done
+	fi
+	if wants broadcast; then
+		for s in "${order[@]}"; do measure "$round" "broadcast-$BCAST" "$s" broadcast -c "$BCAST" --size 64 -n 20 --dial-concurrency 64; done
+	fi
 done
 echo "measured in $(( $(date +%s) - T0 ))s on $(nproc) cores, $(uname -sr), $(go env GOVERSION)" >&2
 
-# The table: per case and server, the figure divided by gorilla's in the
-# same round; median [min-max] over the rounds; gorilla's own median in
+# table REF SERVERS: per case and server, the figure divided by REF's in
+# the same round; median [min-max] over the rounds; REF's own median in
 # absolute units.
-awk -F'\t' -v servers="$SERVERS" '
+table() {
+	awk -F'\t' -v ref="$1" -v servers="$2" '
 { v[$2 SUBSEP $3 SUBSEP $4 SUBSEP $1] = $5; cases[$2] = 1; rounds[$1] = 1; metrics[$2 SUBSEP $4] = 1 }
 function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
 END {
@@ -164,15 +217,23 @@ END {
 		for (i = 1; i <= ns; i++) {
 			s = sv[i]; n = 0; delete r
 			for (rd in rounds) {
-				g = v[c SUBSEP "gorilla" SUBSEP m SUBSEP rd]; x = v[c SUBSEP s SUBSEP m SUBSEP rd]
-				if (s == "gorilla" && x != "") r[++n] = x
+				g = v[c SUBSEP ref SUBSEP m SUBSEP rd]; x = v[c SUBSEP s SUBSEP m SUBSEP rd]
+				if (s == ref && x != "") r[++n] = x
 				else if (g != "" && g + 0 > 0 && x != "") r[++n] = x / g
 			}
 			if (n == 0) { printf " - |"; continue }
 			sort(r, n); med = r[int((n + 1) / 2)]
-			if (s == "gorilla") printf " %.3g %s |", med, abs[m]
+			if (s == ref) printf " %.3g %s |", med, abs[m]
 			else printf " %.2f [%.2f-%.2f] |", med, r[1], r[n]
 		}
 		printf "\n"
 	}
 }' "$RESULTS"
+}
+
+table gorilla "$SERVERS"
+if [ -n "$BASE" ] && [[ " $SERVERS " == *" wsd "* ]]; then
+	printf '\nwsd divided by wsd-base (%s) in the same round:\n\n' "$BASE"
+	table wsd-base "wsd-base wsd"
+fi
+
