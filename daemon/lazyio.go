@@ -41,7 +41,9 @@ type lazyReader struct {
 	w   int
 
 	// Results of readFn, which RawConn.Read calls; kept here so that the
-	// callback is a method value bound once (no allocation per read).
+	// callback is a method value bound once (no allocation per read). The
+	// callbacks are bound at their first use: a connection that stays idle
+	// never needs them.
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
@@ -62,10 +64,7 @@ func rawConn(nc net.Conn) syscall.RawConn {
 
 // newLazyReader returns a reader of nc; rc is rawConn(nc).
 func newLazyReader(nc net.Conn, rc syscall.RawConn) *lazyReader {
-	l := &lazyReader{nc: nc, rc: rc}
-	l.readFn = l.rawRead
-	l.peekFn = l.rawPeek
-	return l
+	return &lazyReader{nc: nc, rc: rc}
 }
 
 // waitReadable blocks until the connection has input (or an error, or a
@@ -78,6 +77,9 @@ func newLazyReader(nc net.Conn, rc syscall.RawConn) *lazyReader {
 func (l *lazyReader) waitReadable() {
 	if l.rc == nil {
 		return
+	}
+	if l.peekFn == nil {
+		l.peekFn = l.rawPeek
 	}
 	if err := l.rc.Read(l.peekFn); err != nil {
 		return // the next read reports it
@@ -130,6 +132,9 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 		return l.nc.Read(p)
 	}
 	l.n, l.err = 0, nil
+	if l.readFn == nil {
+		l.readFn = l.rawRead
+	}
 	if err := l.rc.Read(l.readFn); err != nil {
 		l.release()
 		return 0, err
@@ -229,9 +234,7 @@ type lazyWriter struct {
 // newLazyWriter returns a writer to nc; rc is rawConn(nc), timeout the
 // write timeout (nil: none).
 func newLazyWriter(nc net.Conn, rc syscall.RawConn, timeout *atomic.Int64) *lazyWriter {
-	w := &lazyWriter{nc: nc, rc: rc, timeout: timeout}
-	w.writeFn = w.rawWrite
-	return w
+	return &lazyWriter{nc: nc, rc: rc, timeout: timeout}
 }
 
 func (w *lazyWriter) Write(p []byte) (int, error) {
@@ -387,6 +390,9 @@ func (w *lazyWriter) writeRawLocked(p []byte) (int, error) {
 		return 0, err
 	}
 	w.p, w.wn, w.werr = p, 0, nil
+	if w.writeFn == nil {
+		w.writeFn = w.rawWrite // bound at the first raw write, like lazyReader's
+	}
 	err := w.rc.Write(w.writeFn)
 	n := w.wn
 	if err == nil && w.werr != nil {
