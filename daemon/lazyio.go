@@ -72,8 +72,9 @@ func newLazyReader(nc net.Conn, rc syscall.RawConn) *lazyReader {
 // rather than deep inside the protocol's read path, while a connection is
 // idle: its stack stays at the minimum 2 KiB (the GC shrinks it back after
 // activity). Errors are left for the read that follows. It touches only
-// the socket and peekB, so it may run while another goroutine reads; the
-// caller checks first that nothing is buffered.
+// the socket, peekB and peekFn, which no read uses, so it may run while
+// another goroutine reads; the caller checks first that nothing is
+// buffered.
 func (l *lazyReader) waitReadable() {
 	if l.rc == nil {
 		return
