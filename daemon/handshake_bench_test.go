@@ -9,22 +9,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// countRecorder records nothing but counts, so that a benchmark measures
-// the daemon and not a store.
-type countRecorder struct{}
-
-func (countRecorder) RecordOpen(SessionOpen)   {}
-func (countRecorder) RecordClose(SessionClose) {}
-
-// benchDaemon serves cfg with real metrics and a recorder that records
-// nothing, and returns the daemon, its address and a raw upgrade request
-// for it.
+// benchDaemon serves cfg with real metrics and no session recorder (so a
+// benchmark measures the daemon, not a store), and returns the daemon, its
+// address and a raw upgrade request for it.
 func benchDaemon(b *testing.B, cfg Config) (*Daemon, string, []byte) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	deps := Deps{Recorder: countRecorder{}, Metrics: prometheus.NewRegistry()}
+	deps := Deps{Metrics: prometheus.NewRegistry()}
 	d, _ := startDaemonOn(b, cfg, deps, ln)
 	addr := ln.Addr().String()
 	req := "GET /bench HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
