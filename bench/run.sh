@@ -11,8 +11,8 @@
 # working tree's wsd: an interleaved A/B of a change.
 #
 # Each scenario runs against every server, interleaved (A B C ..., the order
-# rotated every round), for 3 rounds unless --rounds says otherwise, each server in a fresh
-# process on loopback. The load comes from `wsctl bench --pid`, which reads
+# rotated every round), for 3 rounds unless --rounds says otherwise, each
+# server in a fresh process on loopback. The load comes from `wsctl bench --pid`, which reads
 # the server's CPU time from /proc/PID/stat and RSS from /proc/PID/status
 # over the measured phase only (connections open). wsd runs with session
 # recording on (its default) and tracing off (no OTEL_* variables).
