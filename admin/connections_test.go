@@ -251,7 +251,10 @@ func TestBulkClose(t *testing.T) {
 	for _, w := range lobby {
 		w.expectClose(t, 4000, "bye")
 	}
-	// Below the threshold no confirmation is needed.
+	// Below the threshold no confirmation is needed. The clients saw their
+	// close before the daemon recorded it: wait until the lobby is gone, or
+	// "all" may still match it.
+	eventually(t, "only the attic left", func() bool { return e.d.Count(mustAll(t)) == 1 })
 	res, err = c.CloseSelected(ctx, apitype.CloseRequest{Selector: "all"})
 	if err != nil || res.Matched != 1 || res.Queued != 1 {
 		t.Fatalf("close all: %+v %v", res, err)
