@@ -7,7 +7,7 @@ import (
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/protocol"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // sampleSize is how many matches a dry run shows.
@@ -65,7 +65,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res := s.hub.BroadcastContext(r.Context(), sel, typ, p) // traced: links to the sends
-	s.audit(r, store.AuditEntry{Action: apitype.ActionBroadcast, Target: sel.String(), Matched: int64(res.Matched), Affected: int64(res.Queued)},
+	s.audit(r, session.AuditEntry{Action: apitype.ActionBroadcast, Target: sel.String(), Matched: int64(res.Matched), Affected: int64(res.Queued)},
 		map[string]any{"type": typ.String(), "bytes": len(p), "dropped": res.Dropped}, nil)
 	s.writeJSON(w, r, http.StatusOK, apitype.BulkResult{Matched: res.Matched, Queued: res.Queued, Dropped: res.Dropped})
 	return nil
@@ -103,7 +103,7 @@ func (s *Server) closeSelected(w http.ResponseWriter, r *http.Request) error {
 	if req.Confirm != nil {
 		params["confirm"] = *req.Confirm
 	}
-	entry := store.AuditEntry{Action: apitype.ActionBulkClose, Target: sel.String(), Matched: int64(matched)}
+	entry := session.AuditEntry{Action: apitype.ActionBulkClose, Target: sel.String(), Matched: int64(matched)}
 	if all && sel.Empty() {
 		entry.Target = "all"
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/daemon"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // GET /v1/connections?selector=&limit=&after=
@@ -66,7 +66,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	err = s.hub.SendContext(r.Context(), id, typ, p) // traced: linked to this request
-	s.audit(r, store.AuditEntry{Action: apitype.ActionSend, Target: id, Matched: 1, Affected: boolInt(err == nil)},
+	s.audit(r, session.AuditEntry{Action: apitype.ActionSend, Target: id, Matched: 1, Affected: boolInt(err == nil)},
 		map[string]any{"type": typ.String(), "bytes": len(p)}, err)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (s *Server) closeConnection(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 		status, err = http.StatusAccepted, nil
 	}
-	s.audit(r, store.AuditEntry{Action: apitype.ActionClose, Target: id, Matched: 1, Affected: boolInt(err == nil)},
+	s.audit(r, session.AuditEntry{Action: apitype.ActionClose, Target: id, Matched: 1, Affected: boolInt(err == nil)},
 		map[string]any{"code": code, "reason": reason}, err)
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (s *Server) closeConnection(w http.ResponseWriter, r *http.Request) error {
 
 // audit records a mutating call with the token's subject; result is "ok"
 // or the error code of the answer.
-func (s *Server) audit(r *http.Request, a store.AuditEntry, params map[string]any, err error) {
+func (s *Server) audit(r *http.Request, a session.AuditEntry, params map[string]any, err error) {
 	a.Subject = subject(r.Context())
 	a.At = s.now()
 	a.Result = apitype.ResultOK

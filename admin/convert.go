@@ -6,10 +6,10 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/daemon"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
 
-// The only place daemon and store values become wire types.
+// The only place daemon and session values become wire types.
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -59,7 +59,7 @@ func connections(cs []daemon.ConnInfo) []apitype.Connection {
 	return out
 }
 
-func session(s store.Session) apitype.Session {
+func sessionRecord(s session.Record) apitype.Session {
 	out := apitype.Session{
 		ID:          s.ID,
 		Route:       s.Route,
@@ -106,7 +106,7 @@ func event(e daemon.Event) apitype.Event {
 	return out
 }
 
-func auditEntry(a store.AuditEntry) apitype.AuditEntry {
+func auditEntry(a session.AuditEntry) apitype.AuditEntry {
 	out := apitype.AuditEntry{
 		ID:       a.ID,
 		At:       a.At.UTC(),
@@ -128,7 +128,7 @@ func auditEntry(a store.AuditEntry) apitype.AuditEntry {
 	return out
 }
 
-func history(h store.Health) apitype.History {
+func history(h session.Health) apitype.History {
 	out := apitype.History{
 		Status:      "ok",
 		Degraded:    h.Degraded,

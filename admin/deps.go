@@ -5,7 +5,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/daemon"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // Hub is what the admin API needs of the daemon (*daemon.Daemon).
@@ -22,13 +22,16 @@ type Hub interface {
 	Watchers() int
 }
 
-// History is what the admin API needs of the session store (*store.Store).
+// History is what the admin API needs of session history (wsd passes its
+// *store.Store). Reads report session.ErrNotFound, session.ErrInvalidFilter and
+// session.ErrUnavailable (wrapped), which the API answers with 404, 400
+// and 503. RecordAudit must not block.
 type History interface {
-	ListSessions(ctx context.Context, f store.SessionFilter) (store.SessionPage, error)
-	GetSession(ctx context.Context, id string) (store.Session, error)
-	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
-	RecordAudit(a store.AuditEntry)
-	Health() store.Health
+	ListSessions(ctx context.Context, f session.Filter) (session.Page, error)
+	GetSession(ctx context.Context, id string) (session.Record, error)
+	ListAudit(ctx context.Context, f session.AuditFilter) ([]session.AuditEntry, error)
+	RecordAudit(a session.AuditEntry)
+	Health() session.Health
 }
 
 // Tokens verifies admin tokens (*token.Verifier).

@@ -4,8 +4,9 @@
 // (package admin/token) with the right scopes.
 //
 // The handlers are thin: they decode a request, call the daemon (through
-// the Hub interface declared here) or the store (History), and encode the
-// wire types of package admin/apitype. Handlers return errors; one function
+// the Hub interface declared here) or session history (the History
+// interface, in the types of package session; the store implements it),
+// and encode the wire types of package admin/apitype. Handlers return errors; one function
 // renders every error as {"error":{"code":..,"message":..}} with its HTTP
 // status (the model of Caddy's admin.go).
 //

@@ -9,7 +9,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/daemon"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // Error is an error with the HTTP status and code it is answered with.
@@ -35,7 +35,8 @@ func errorf(status int, code, format string, args ...any) *Error {
 }
 
 // apiError maps any error to the Error it is answered with: the daemon's
-// and the store's sentinels to their statuses, anything unknown to 500.
+// and the history's (package session) sentinels to their statuses,
+// anything unknown to 500.
 func apiError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -48,7 +49,7 @@ func apiError(err error) *Error {
 			Message: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit), Err: err}
 	case errors.Is(err, daemon.ErrNotFound), errors.Is(err, daemon.ErrInvalidID):
 		return &Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound, Message: "no live connection has this id", Err: err}
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, session.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound, Message: "no session has this id", Err: err}
 	case errors.Is(err, daemon.ErrInvalidSelector), errors.Is(err, daemon.ErrEmptySelector):
 		return &Error{Status: http.StatusBadRequest, Code: apitype.CodeInvalidSelector, Message: err.Error()}
@@ -60,9 +61,9 @@ func apiError(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: apitype.CodeConflict, Message: "the connection's send queue is full; it is being closed as a slow consumer", Err: err}
 	case errors.Is(err, daemon.ErrDraining):
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "wsd is shutting down", Err: err}
-	case errors.Is(err, store.ErrInvalidFilter):
+	case errors.Is(err, session.ErrInvalidFilter):
 		return &Error{Status: http.StatusBadRequest, Code: apitype.CodeBadRequest, Message: err.Error()}
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, session.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "session history is unavailable (the store is degraded; see /v1/stats)", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "timed out", Err: err}

@@ -19,6 +19,7 @@ import (
 	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/store"
 )
 
@@ -34,24 +35,25 @@ type testEnv struct {
 	signer token.Signer
 }
 
-// recorder adapts the store to daemon.Recorder, as cmd/wsd does.
+// recorder adapts the store to daemon.Recorder, as cmd/wsd does, until the
+// daemon emits package session's records itself.
 type recorder struct{ s *store.Store }
 
 func (r recorder) RecordOpen(o daemon.SessionOpen) {
-	r.s.RecordOpen(store.SessionOpen{ID: o.ID, Route: o.Route, RemoteAddr: o.RemoteAddr, User: o.User,
+	r.s.RecordOpen(session.Open{ID: o.ID, Route: o.Route, RemoteAddr: o.RemoteAddr, User: o.User,
 		Labels: o.Labels, Origin: o.Origin, UserAgent: o.UserAgent, Subprotocol: o.Subprotocol,
 		Extensions: o.Extensions, ConnectedAt: o.ConnectedAt})
 }
 
 func (r recorder) RecordClose(c daemon.SessionClose) {
-	r.s.RecordClose(store.SessionClose{ID: c.ID, ClosedAt: c.ClosedAt, CloseCode: c.CloseCode,
-		CloseReason: c.CloseReason, ClosedBy: store.ClosedBy(c.ClosedBy), Error: c.Error,
+	r.s.RecordClose(session.Close{ID: c.ID, ClosedAt: c.ClosedAt, CloseCode: c.CloseCode,
+		CloseReason: c.CloseReason, ClosedBy: session.ClosedBy(c.ClosedBy), Error: c.Error,
 		MessagesIn: c.MessagesIn, MessagesOut: c.MessagesOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut})
 }
 
 type envOpts struct {
 	cfg     Config
-	history func(*store.Store) History // wraps the store (degraded-store tests)
+	history func(History) History // wraps the store (degraded-store tests)
 }
 
 func newEnv(t *testing.T, o envOpts) *testEnv {

@@ -2,20 +2,13 @@ package admin
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
-
-var closers = []store.ClosedBy{
-	store.ClosedByClient, store.ClosedByServer, store.ClosedByAdmin, store.ClosedByIdleTimeout,
-	store.ClosedBySlowConsumer, store.ClosedByProtocolError, store.ClosedByShutdown,
-	store.ClosedByTokenExpired, store.ClosedByDrain, store.ClosedByCrash,
-}
 
 // GET /v1/sessions?since=&until=&user=&route=&close_code=&closed_by=&limit=&before=
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
@@ -24,7 +17,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.now()
-	f := store.SessionFilter{User: q.Get("user"), Route: q.Get("route"), Before: q.Get("before")}
+	f := session.Filter{User: q.Get("user"), Route: q.Get("route"), Before: q.Get("before")}
 	if f.Since, err = timeParam(q, "since", now); err != nil {
 		return err
 	}
@@ -34,13 +27,13 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	if f.CloseCode, err = intParam(q, "close_code", 0, 1000, 4999); err != nil {
 		return err
 	}
-	if f.Limit, err = intParam(q, "limit", store.DefaultLimit, 1, store.MaxLimit); err != nil {
+	if f.Limit, err = intParam(q, "limit", session.DefaultLimit, 1, session.MaxLimit); err != nil {
 		return err
 	}
 	if cb := q.Get("closed_by"); cb != "" {
-		f.ClosedBy = store.ClosedBy(cb)
-		if !slices.Contains(closers, f.ClosedBy) {
-			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "closed_by=%q: want one of %v", cb, closers)
+		f.ClosedBy = session.ClosedBy(cb)
+		if !f.ClosedBy.Valid() {
+			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "closed_by=%q: want one of %v", cb, session.AllClosedBy())
 		}
 	}
 	page, err := s.hist.ListSessions(r.Context(), f)
@@ -49,7 +42,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := apitype.SessionList{Sessions: make([]apitype.Session, len(page.Sessions)), Next: page.Next}
 	for i, ss := range page.Sessions {
-		out.Sessions[i] = session(ss)
+		out.Sessions[i] = sessionRecord(ss)
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -64,7 +57,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, session(ss))
+	s.writeJSON(w, r, http.StatusOK, sessionRecord(ss))
 	return nil
 }
 
@@ -75,14 +68,14 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.now()
-	var f store.AuditFilter
+	var f session.AuditFilter
 	if f.Since, err = timeParam(q, "since", now); err != nil {
 		return err
 	}
 	if f.Until, err = timeParam(q, "until", now); err != nil {
 		return err
 	}
-	if f.Limit, err = intParam(q, "limit", store.DefaultLimit, 1, store.MaxLimit); err != nil {
+	if f.Limit, err = intParam(q, "limit", session.DefaultLimit, 1, session.MaxLimit); err != nil {
 		return err
 	}
 	if b := q.Get("before"); b != "" {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
-	"github.com/wsd-dev/wsd/store"
+	"github.com/wsd-dev/wsd/session"
 )
 
 func TestSessionsAndStats(t *testing.T) {
@@ -90,18 +90,20 @@ func TestSessionsAndStats(t *testing.T) {
 // degraded is the store as it is while its writes fail: it says so and
 // refuses history reads with ErrUnavailable (the store's own tests make a
 // real one fail on a full disk).
-type degraded struct{ *store.Store }
+type degraded struct{ History }
 
-func (degraded) Health() store.Health { return store.Health{Degraded: true, LastError: "disk full"} }
-func (degraded) ListSessions(context.Context, store.SessionFilter) (store.SessionPage, error) {
-	return store.SessionPage{}, fmt.Errorf("list sessions: %w", store.ErrUnavailable)
+func (degraded) Health() session.Health {
+	return session.Health{Degraded: true, LastError: "disk full"}
 }
-func (degraded) GetSession(context.Context, string) (store.Session, error) {
-	return store.Session{}, fmt.Errorf("get session: %w", store.ErrUnavailable)
+func (degraded) ListSessions(context.Context, session.Filter) (session.Page, error) {
+	return session.Page{}, fmt.Errorf("list sessions: %w", session.ErrUnavailable)
+}
+func (degraded) GetSession(context.Context, string) (session.Record, error) {
+	return session.Record{}, fmt.Errorf("get session: %w", session.ErrUnavailable)
 }
 
 func TestDegradedHistory(t *testing.T) {
-	e := newEnv(t, envOpts{history: func(s *store.Store) History { return degraded{s} }})
+	e := newEnv(t, envOpts{history: func(h History) History { return degraded{h} }})
 	c := e.client()
 	st, err := c.Stats(t.Context())
 	if err != nil || !st.History.Degraded || st.History.Status != "degraded" || st.History.LastError != "disk full" {
@@ -115,5 +117,36 @@ func TestDegradedHistory(t *testing.T) {
 	e.dial("/?name=a")
 	if _, err := c.Connection(t.Context(), e.idOf("a")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSessionsClosedBy accepts every closer history records, drain and
+// crash included, and names them all when refusing another.
+func TestSessionsClosedBy(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	for _, by := range session.AllClosedBy() {
+		if status, body := e.do(http.MethodGet, "/v1/sessions?closed_by="+string(by), "", "", nil); status != http.StatusOK {
+			t.Errorf("closed_by=%s: %d %s", by, status, body)
+		}
+	}
+	status, body := e.do(http.MethodGet, "/v1/sessions?closed_by=martians", "", "", nil)
+	want := `want one of [client server admin idle_timeout slow_consumer protocol_error shutdown token_expired drain crash]`
+	if status != http.StatusBadRequest || !strings.Contains(body, want) {
+		t.Fatalf("closed_by=martians: %d %s, want 400 with %q", status, body, want)
+	}
+}
+
+// TestClosedStoreUnavailable: a real store, closed, makes history answer
+// 503 like a degraded one, though admin never sees the store's own error.
+func TestClosedStoreUnavailable(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/sessions", "/v1/sessions/01JABCDEFGHJKMNPQRSTVWXYZ0", "/v1/audit"} {
+		status, body := e.do(http.MethodGet, path, "", "", nil)
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
+			t.Errorf("%s: %d %s, want 503 unavailable", path, status, body)
+		}
 	}
 }

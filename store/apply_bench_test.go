@@ -100,9 +100,9 @@ func benchOpen(b *testing.B, i int) *openRecord {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &openRecord{SessionOpen: o, labels: labels, queued: time.Now()}
+	return &openRecord{Open: o, labels: labels, queued: time.Now()}
 }
 
 func benchClose(i int) *closeRecord {
-	return &closeRecord{SessionClose: closeOf(9, i), queued: time.Now()}
+	return &closeRecord{Close: closeOf(9, i), queued: time.Now()}
 }

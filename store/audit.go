@@ -6,32 +6,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
-
-// AuditEntry is one mutating admin API call.
-type AuditEntry struct {
-	ID         int64     // assigned by the store; ignored by RecordAudit
-	At         time.Time // zero means the time of RecordAudit
-	Subject    string    // the token's subject
-	Action     string    // e.g. "connections.close"
-	Target     string    // a connection id or a selector
-	Parameters json.RawMessage
-	Matched    int64
-	Affected   int64
-	Result     string
-}
-
-// AuditFilter selects audit entries, newest first.
-type AuditFilter struct {
-	Since    time.Time // entries at or after Since; zero means no bound
-	Until    time.Time // entries before Until; zero means no bound
-	BeforeID int64     // entries with ID below BeforeID (paging); 0 means no bound
-	Limit    int       // 0 means DefaultLimit; above MaxLimit means MaxLimit
-}
 
 // RecordAudit queues an audit entry. It never blocks (see RecordOpen).
 // Parameters that are not valid JSON are stored as a JSON string.
-func (s *Store) RecordAudit(a AuditEntry) {
+func (s *Store) RecordAudit(a session.AuditEntry) {
 	if a.At.IsZero() {
 		a.At = time.Now()
 	}
@@ -52,7 +33,7 @@ func (s *Store) RecordAudit(a AuditEntry) {
 }
 
 type auditRecord struct {
-	entry  AuditEntry
+	entry  session.AuditEntry
 	params string
 	queued time.Time
 }
@@ -74,8 +55,8 @@ const sqlInsertAudit = `INSERT INTO audit
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // ListAudit returns audit entries newest first. While the store is degraded
-// it returns an error wrapping ErrUnavailable.
-func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+// it returns an error wrapping session.ErrUnavailable.
+func (s *Store) ListAudit(ctx context.Context, f session.AuditFilter) ([]session.AuditEntry, error) {
 	limit, err := clampLimit(f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
@@ -112,10 +93,10 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	entries := []AuditEntry{}
+	entries := []session.AuditEntry{}
 	for rows.Next() {
 		var (
-			a      AuditEntry
+			a      session.AuditEntry
 			at     int64
 			params string
 		)

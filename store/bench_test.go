@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // commitStats collects CommitInfo from the writer goroutine.
@@ -42,8 +44,8 @@ func benchStore(b testing.TB, cs *commitStats) *Store {
 }
 
 // sessionAt builds a realistic open record.
-func sessionAt(p, i int) SessionOpen {
-	return SessionOpen{
+func sessionAt(p, i int) session.Open {
+	return session.Open{
 		ID:          fmt.Sprintf("01J%02d%020d", p, i),
 		Route:       "/v1/chat",
 		RemoteAddr:  "198.51.100.23:53124",
@@ -57,8 +59,8 @@ func sessionAt(p, i int) SessionOpen {
 
 const openWindow = 1024 // sessions each producer keeps open before closing the oldest
 
-func closeOf(p, i int) SessionClose {
-	return SessionClose{ID: sessionAt(p, i).ID, CloseCode: 1000, ClosedBy: ClosedByClient,
+func closeOf(p, i int) session.Close {
+	return session.Close{ID: sessionAt(p, i).ID, CloseCode: 1000, ClosedBy: session.ClosedByClient,
 		MessagesIn: 12, MessagesOut: 40, BytesIn: 1200, BytesOut: 9000}
 }
 

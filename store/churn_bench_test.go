@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // BenchmarkStoreChurn is the store's share of connection churn as wsd
@@ -24,8 +26,8 @@ func BenchmarkStoreChurn(b *testing.B) {
 	var cs commitStats
 	s := benchStore(b, &cs)
 	base := time.Now()
-	open := func(i int) SessionOpen {
-		return SessionOpen{
+	open := func(i int) session.Open {
+		return session.Open{
 			// Time-ordered, as the daemon's UUIDv7 ids are.
 			ID:          fmt.Sprintf("%08x-%04x-7000-8000-%012x", base.Unix(), i>>16, i),
 			Route:       "/",
@@ -40,7 +42,7 @@ func BenchmarkStoreChurn(b *testing.B) {
 	for i := 0; i < b.N; {
 		due := min(b.N, int(rate*time.Since(start).Seconds())+1)
 		for _, id := range prev {
-			s.RecordClose(SessionClose{ID: id, CloseCode: 1000, ClosedBy: ClosedByClient})
+			s.RecordClose(session.Close{ID: id, CloseCode: 1000, ClosedBy: session.ClosedByClient})
 		}
 		prev = prev[:0]
 		for ; i < due; i++ {
@@ -51,7 +53,7 @@ func BenchmarkStoreChurn(b *testing.B) {
 		time.Sleep(tick)
 	}
 	for _, id := range prev {
-		s.RecordClose(SessionClose{ID: id, CloseCode: 1000, ClosedBy: ClosedByClient})
+		s.RecordClose(session.Close{ID: id, CloseCode: 1000, ClosedBy: session.ClosedByClient})
 	}
 	if err := s.Flush(context.Background()); err != nil {
 		b.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // TestConcurrentWritersAndReaders runs 64 goroutines at once, 32 recording
@@ -50,10 +52,10 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 			defer writing.Add(-1)
 			for i := range per {
 				id := fmt.Sprintf("w%02d-%04d", w, i)
-				s.RecordOpen(SessionOpen{ID: id, Route: fmt.Sprint("/r", w%4), User: fmt.Sprint("u", w), ConnectedAt: time.Now()})
-				s.RecordClose(SessionClose{ID: id, CloseCode: 1000, ClosedBy: ClosedByClient})
+				s.RecordOpen(session.Open{ID: id, Route: fmt.Sprint("/r", w%4), User: fmt.Sprint("u", w), ConnectedAt: time.Now()})
+				s.RecordClose(session.Close{ID: id, CloseCode: 1000, ClosedBy: session.ClosedByClient})
 				if i%10 == 0 {
-					s.RecordAudit(AuditEntry{Subject: id, Action: "connections.close", Target: id})
+					s.RecordAudit(session.AuditEntry{Subject: id, Action: "connections.close", Target: id})
 				}
 				if i%flushEvery == 0 {
 					if err := s.Flush(ctx); err != nil {
@@ -70,16 +72,16 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 				var err error
 				switch n % 4 {
 				case 0:
-					_, err = s.ListSessions(ctx, SessionFilter{Limit: 50})
+					_, err = s.ListSessions(ctx, session.Filter{Limit: 50})
 				case 1:
-					_, err = s.ListSessions(ctx, SessionFilter{User: fmt.Sprint("u", r), Route: fmt.Sprint("/r", r%4)})
+					_, err = s.ListSessions(ctx, session.Filter{User: fmt.Sprint("u", r), Route: fmt.Sprint("/r", r%4)})
 				case 2:
 					_, err = s.GetSession(ctx, fmt.Sprintf("w%02d-%04d", r, n%per))
-					if errors.Is(err, ErrNotFound) {
+					if errors.Is(err, session.ErrNotFound) {
 						err = nil // not written yet
 					}
 				case 3:
-					_, err = s.ListAudit(ctx, AuditFilter{Limit: 20})
+					_, err = s.ListAudit(ctx, session.AuditFilter{Limit: 20})
 				}
 				if err != nil {
 					report(fmt.Errorf("reader %d: %w", r, err))

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // The kill -9 test re-runs this test binary as a child that writes to the
@@ -64,13 +66,13 @@ func crashChild(path, prefix string) error {
 		var opened []string
 		for j := range 8 {
 			id := fmt.Sprintf("%s-%05d-%d", prefix, round, j)
-			s.RecordOpen(SessionOpen{ID: id, Route: "/crash", Labels: map[string]string{"round": fmt.Sprint(round)}})
+			s.RecordOpen(session.Open{ID: id, Route: "/crash", Labels: map[string]string{"round": fmt.Sprint(round)}})
 			opened = append(opened, id)
 		}
 		for _, id := range prev {
-			s.RecordClose(SessionClose{ID: id, CloseCode: 1000, ClosedBy: ClosedByClient, MessagesIn: 1})
+			s.RecordClose(session.Close{ID: id, CloseCode: 1000, ClosedBy: session.ClosedByClient, MessagesIn: 1})
 		}
-		s.RecordAudit(AuditEntry{Subject: prefix, Action: "round", Target: fmt.Sprint(round)})
+		s.RecordAudit(session.AuditEntry{Subject: prefix, Action: "round", Target: fmt.Sprint(round)})
 		if err := s.Flush(ctx); err != nil {
 			return err
 		}
@@ -276,7 +278,7 @@ func verifyAfterKill(t *testing.T, ctx context.Context, path string, acked map[s
 		if r.open {
 			t.Fatalf("iteration %d: %s still open after recovery", it, id)
 		}
-		if r.by == string(ClosedByCrash) && r.code == CrashCloseCode {
+		if r.by == string(session.ClosedByCrash) && r.code == CrashCloseCode {
 			crashed++
 		}
 	}
@@ -285,7 +287,7 @@ func verifyAfterKill(t *testing.T, ctx context.Context, path string, acked map[s
 		if !ok {
 			t.Fatalf("iteration %d: acknowledged session %s lost", it, id)
 		}
-		if closed && (r.code != 1000 || r.by != string(ClosedByClient)) {
+		if closed && (r.code != 1000 || r.by != string(session.ClosedByClient)) {
 			t.Fatalf("iteration %d: acknowledged close of %s lost: %+v", it, id, r)
 		}
 	}

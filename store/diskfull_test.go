@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // diskFullScenario drives a store into write failures with fill, checks the
@@ -22,8 +24,8 @@ func diskFullScenario(t *testing.T, s *Store, fill, unfill func()) {
 	record := func(n int) {
 		for range n {
 			id := fmt.Sprintf("s%06d", recorded)
-			s.RecordOpen(SessionOpen{ID: id, Labels: labels})
-			s.RecordClose(SessionClose{ID: id, CloseCode: 1000, ClosedBy: ClosedByClient})
+			s.RecordOpen(session.Open{ID: id, Labels: labels})
+			s.RecordClose(session.Close{ID: id, CloseCode: 1000, ClosedBy: session.ClosedByClient})
 			recorded++
 		}
 	}
@@ -38,21 +40,21 @@ func diskFullScenario(t *testing.T, s *Store, fill, unfill func()) {
 			break
 		}
 	}
-	if !errors.Is(flushErr, ErrUnavailable) || !strings.Contains(flushErr.Error(), "full") {
-		t.Fatalf("Flush on a full disk = %v, want ErrUnavailable with \"full\"", flushErr)
+	if !errors.Is(flushErr, session.ErrUnavailable) || !strings.Contains(flushErr.Error(), "full") {
+		t.Fatalf("Flush on a full disk = %v, want session.ErrUnavailable with \"full\"", flushErr)
 	}
 	h := s.Health()
 	if !h.Degraded || !strings.Contains(h.LastError, "full") || h.LastErrorAt.IsZero() {
 		t.Fatalf("Health while full = %+v", h)
 	}
-	if _, err := s.ListSessions(ctx, SessionFilter{}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("ListSessions while degraded = %v, want ErrUnavailable", err)
+	if _, err := s.ListSessions(ctx, session.Filter{}); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("ListSessions while degraded = %v, want session.ErrUnavailable", err)
 	}
-	if _, err := s.GetSession(ctx, "s000000"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("GetSession while degraded = %v, want ErrUnavailable", err)
+	if _, err := s.GetSession(ctx, "s000000"); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("GetSession while degraded = %v, want session.ErrUnavailable", err)
 	}
-	if _, err := s.ListAudit(ctx, AuditFilter{}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("ListAudit while degraded = %v, want ErrUnavailable", err)
+	if _, err := s.ListAudit(ctx, session.AuditFilter{}); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("ListAudit while degraded = %v, want session.ErrUnavailable", err)
 	}
 
 	// Record past every bound: the queue fills and the excess is dropped,
@@ -84,7 +86,7 @@ func diskFullScenario(t *testing.T, s *Store, fill, unfill func()) {
 	if rows == 0 || rows > recorded || uint64(rows+closed) < h.Written/2 {
 		t.Fatalf("%d rows (%d closed) for %d written records", rows, closed, h.Written)
 	}
-	if _, err := s.ListSessions(ctx, SessionFilter{}); err != nil {
+	if _, err := s.ListSessions(ctx, session.Filter{}); err != nil {
 		t.Fatalf("ListSessions after recovery: %v", err)
 	}
 	var res string
@@ -141,7 +143,7 @@ func TestCloseWhileFailing(t *testing.T) {
 	}
 	labels := map[string]string{"pad": strings.Repeat("x", 4000)}
 	for i := range 50 {
-		s.RecordOpen(SessionOpen{ID: fmt.Sprint("s", i), Labels: labels})
+		s.RecordOpen(session.Open{ID: fmt.Sprint("s", i), Labels: labels})
 	}
 	start := time.Now()
 	err = s.Close()

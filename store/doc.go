@@ -71,7 +71,7 @@
 // in memory and retried with backoff (100 ms doubling to 2 s) while new
 // records queue behind it; past the queue's bound they are dropped and
 // counted. Meanwhile Health reports Degraded with the error, history reads
-// return ErrUnavailable (the admin API answers 503) and the WebSocket path
+// return session.ErrUnavailable (the admin API answers 503) and the WebSocket path
 // is unaffected. The first successful write clears the state; no restart is
 // needed. A record the database rejects on its own (not a transient error)
 // is dropped and logged alone so it cannot wedge the writer.

@@ -2,18 +2,12 @@ package store
 
 import "errors"
 
+// The store's own errors. The errors of history reads (not found, invalid
+// filter, unavailable) are package session's, which the store wraps.
 var (
-	// ErrNotFound: no session with that id.
-	ErrNotFound = errors.New("not found")
-	// ErrUnavailable: the store cannot write (disk full, read-only file,
-	// I/O errors), so history reads are refused until it recovers; the
-	// admin API answers 503.
-	ErrUnavailable = errors.New("store unavailable")
-	// ErrClosed: the Store has been closed.
+	// ErrClosed: the Store has been closed. History reads on a closed
+	// Store return an error that is also session.ErrUnavailable.
 	ErrClosed = errors.New("store closed")
 	// ErrLocked: another process holds the database open through a Store.
 	ErrLocked = errors.New("database in use by another process")
-	// ErrInvalidFilter: a query filter or cursor is malformed; the admin API
-	// answers 400.
-	ErrInvalidFilter = errors.New("invalid filter")
 )

@@ -11,6 +11,8 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/wsd-dev/wsd/migrations"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 func latestVersion(t *testing.T) int64 {
@@ -26,7 +28,7 @@ func TestMigrationsAppliedAndIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s := testStore(t, nil)
 	path := s.cfg.Path
-	s.RecordOpen(SessionOpen{ID: "kept"})
+	s.RecordOpen(session.Open{ID: "kept"})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,32 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
-
-// Page sizes of the history queries.
-const (
-	DefaultLimit = 100
-	MaxLimit     = 1000
-)
-
-// SessionFilter selects sessions. Empty fields do not filter.
-type SessionFilter struct {
-	Since     time.Time // connected at or after Since
-	Until     time.Time // connected before Until
-	User      string
-	Route     string
-	CloseCode int
-	ClosedBy  ClosedBy
-	Limit     int    // 0 means DefaultLimit; above MaxLimit means MaxLimit
-	Before    string // cursor: SessionPage.Next of the previous page
-}
-
-// SessionPage is one page of sessions, newest first.
-type SessionPage struct {
-	Sessions []Session // never nil
-	// Next is the cursor for the following (older) page; "" on the last page.
-	Next string
-}
 
 const sessionColumns = `id, route, remote_addr, user, labels, origin, user_agent,
 	subprotocol, extensions, connected_at, closed_at, close_code, close_reason,
@@ -45,11 +22,11 @@ const sessionColumns = `id, route, remote_addr, user, labels, origin, user_agent
 // one page at a time with keyset pagination: pass the page's Next as the
 // following filter's Before. Rows written after the first page do not shift
 // later pages. While the store is degraded it returns an error wrapping
-// ErrUnavailable; a malformed filter gives ErrInvalidFilter.
-func (s *Store) ListSessions(ctx context.Context, f SessionFilter) (SessionPage, error) {
+// session.ErrUnavailable; a malformed filter gives session.ErrInvalidFilter.
+func (s *Store) ListSessions(ctx context.Context, f session.Filter) (session.Page, error) {
 	limit, err := clampLimit(f.Limit)
 	if err != nil {
-		return SessionPage{}, fmt.Errorf("list sessions: %w", err)
+		return session.Page{}, fmt.Errorf("list sessions: %w", err)
 	}
 	var (
 		where []string
@@ -58,7 +35,7 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) (SessionPage,
 	if f.Before != "" {
 		at, id, err := decodeCursor(f.Before)
 		if err != nil {
-			return SessionPage{}, fmt.Errorf("list sessions: %w", err)
+			return session.Page{}, fmt.Errorf("list sessions: %w", err)
 		}
 		where = append(where, "(connected_at, id) < (?, ?)")
 		args = append(args, at, id)
@@ -88,7 +65,7 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) (SessionPage,
 		args = append(args, string(f.ClosedBy))
 	}
 	if err := s.readable(); err != nil {
-		return SessionPage{}, fmt.Errorf("list sessions: %w", err)
+		return session.Page{}, fmt.Errorf("list sessions: %w", err)
 	}
 
 	q := "SELECT " + sessionColumns + " FROM sessions"
@@ -102,18 +79,18 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) (SessionPage,
 	defer cancel()
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
-		return SessionPage{}, fmt.Errorf("list sessions: %w", err)
+		return session.Page{}, fmt.Errorf("list sessions: %w", err)
 	}
-	page := SessionPage{Sessions: make([]Session, 0, min(limit, 64))}
+	page := session.Page{Sessions: make([]session.Record, 0, min(limit, 64))}
 	for rows.Next() {
 		sess, err := scanSession(rows)
 		if err != nil {
-			return SessionPage{}, closeRows(rows, fmt.Errorf("list sessions: %w", err))
+			return session.Page{}, closeRows(rows, fmt.Errorf("list sessions: %w", err))
 		}
 		page.Sessions = append(page.Sessions, sess)
 	}
 	if err := closeRows(rows, rows.Err()); err != nil {
-		return SessionPage{}, fmt.Errorf("list sessions: %w", err)
+		return session.Page{}, fmt.Errorf("list sessions: %w", err)
 	}
 	if len(page.Sessions) > limit {
 		page.Sessions = page.Sessions[:limit]
@@ -123,31 +100,31 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) (SessionPage,
 	return page, nil
 }
 
-// GetSession returns one session, or an error wrapping ErrNotFound. A session
+// GetSession returns one session, or an error wrapping session.ErrNotFound. A session
 // is visible once the writer has committed it (normally within
 // Config.FlushInterval of RecordOpen).
-func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
+func (s *Store) GetSession(ctx context.Context, id string) (session.Record, error) {
 	if err := s.readable(); err != nil {
-		return Session{}, fmt.Errorf("get session: %w", err)
+		return session.Record{}, fmt.Errorf("get session: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	row := s.rdb.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id)
 	sess, err := scanSession(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, fmt.Errorf("get session %q: %w", id, ErrNotFound)
+		return session.Record{}, fmt.Errorf("get session %q: %w", id, session.ErrNotFound)
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("get session %q: %w", id, err)
+		return session.Record{}, fmt.Errorf("get session %q: %w", id, err)
 	}
 	return sess, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanSession(sc scanner) (Session, error) {
+func scanSession(sc scanner) (session.Record, error) {
 	var (
-		s            Session
+		s            session.Record
 		labels       string
 		connected    int64
 		closed, code sql.NullInt64
@@ -158,7 +135,7 @@ func scanSession(sc scanner) (Session, error) {
 		&s.CloseReason, &closedBy, &s.Error, &s.MessagesIn, &s.MessagesOut,
 		&s.BytesIn, &s.BytesOut, &s.Node)
 	if err != nil {
-		return Session{}, err
+		return session.Record{}, err
 	}
 	s.ConnectedAt = time.Unix(0, connected).UTC()
 	if closed.Valid {
@@ -167,10 +144,10 @@ func scanSession(sc scanner) (Session, error) {
 	if code.Valid {
 		s.CloseCode = int(code.Int64)
 	}
-	s.ClosedBy = ClosedBy(closedBy.String)
+	s.ClosedBy = session.ClosedBy(closedBy.String)
 	s.Labels = map[string]string{}
 	if err := json.Unmarshal([]byte(labels), &s.Labels); err != nil {
-		return Session{}, fmt.Errorf("session %q: labels: %w", s.ID, err)
+		return session.Record{}, fmt.Errorf("session %q: labels: %w", s.ID, err)
 	}
 	return s, nil
 }
@@ -178,11 +155,11 @@ func scanSession(sc scanner) (Session, error) {
 func clampLimit(n int) (int, error) {
 	switch {
 	case n < 0:
-		return 0, fmt.Errorf("%w: limit %d is negative", ErrInvalidFilter, n)
+		return 0, fmt.Errorf("%w: limit %d is negative", session.ErrInvalidFilter, n)
 	case n == 0:
-		return DefaultLimit, nil
-	case n > MaxLimit:
-		return MaxLimit, nil
+		return session.DefaultLimit, nil
+	case n > session.MaxLimit:
+		return session.MaxLimit, nil
 	}
 	return n, nil
 }
@@ -195,15 +172,15 @@ func encodeCursor(at int64, id string) string {
 func decodeCursor(c string) (int64, string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: cursor: %w", ErrInvalidFilter, err)
+		return 0, "", fmt.Errorf("%w: cursor: %w", session.ErrInvalidFilter, err)
 	}
 	ns, id, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return 0, "", fmt.Errorf("%w: cursor: missing separator", ErrInvalidFilter)
+		return 0, "", fmt.Errorf("%w: cursor: missing separator", session.ErrInvalidFilter)
 	}
 	at, err := strconv.ParseInt(ns, 10, 64)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: cursor: %w", ErrInvalidFilter, err)
+		return 0, "", fmt.Errorf("%w: cursor: %w", session.ErrInvalidFilter, err)
 	}
 	return at, id, nil
 }

@@ -8,45 +8,47 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // seedSessions records n sessions with a spread of users, routes, close
 // codes and closers; every fifth pair shares a connected_at so the id
 // tie-break is exercised. It returns the rows as the store should hold them.
-func seedSessions(t *testing.T, s *Store, n int) []Session {
+func seedSessions(t *testing.T, s *Store, n int) []session.Record {
 	t.Helper()
 	users := []string{"alice", "bob", "carol"}
 	routes := []string{"/chat", "/feed"}
 	closers := []struct {
 		code int
-		by   ClosedBy
-	}{{1000, ClosedByClient}, {1001, ClosedByShutdown}, {4408, ClosedBySlowConsumer}, {0, ""}}
-	var want []Session
+		by   session.ClosedBy
+	}{{1000, session.ClosedByClient}, {1001, session.ClosedByShutdown}, {4408, session.ClosedBySlowConsumer}, {0, ""}}
+	var want []session.Record
 	for i := range n {
 		connected := at(time.Duration(i-i%2) * time.Minute) // pairs share a time
-		o := SessionOpen{
+		o := session.Open{
 			ID:          fmt.Sprintf("s%04d", i),
 			Route:       routes[i%len(routes)],
 			User:        users[i%len(users)],
 			ConnectedAt: connected,
 		}
 		s.RecordOpen(o)
-		row := Session{ID: o.ID, Route: o.Route, User: o.User, ConnectedAt: connected, Labels: map[string]string{}, Node: "test-node"}
+		row := session.Record{ID: o.ID, Route: o.Route, User: o.User, ConnectedAt: connected, Labels: map[string]string{}, Node: "test-node"}
 		if c := closers[i%len(closers)]; c.by != "" {
 			closedAt := connected.Add(30 * time.Second)
-			s.RecordClose(SessionClose{ID: o.ID, ClosedAt: closedAt, CloseCode: c.code, ClosedBy: c.by})
+			s.RecordClose(session.Close{ID: o.ID, ClosedAt: closedAt, CloseCode: c.code, ClosedBy: c.by})
 			row.ClosedAt, row.CloseCode, row.ClosedBy = closedAt, c.code, c.by
 		}
 		want = append(want, row)
 	}
 	flush(t, s)
-	slices.SortFunc(want, func(a, b Session) int { // newest first
+	slices.SortFunc(want, func(a, b session.Record) int { // newest first
 		return cmp.Or(b.ConnectedAt.Compare(a.ConnectedAt), cmp.Compare(b.ID, a.ID))
 	})
 	return want
 }
 
-func ids(ss []Session) []string {
+func ids(ss []session.Record) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
 		out[i] = s.ID
@@ -61,30 +63,30 @@ func TestListSessionsFilters(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		f     SessionFilter
-		match func(Session) bool
+		f     session.Filter
+		match func(session.Record) bool
 	}{
-		{"no filter", SessionFilter{Limit: MaxLimit}, func(Session) bool { return true }},
-		{"user", SessionFilter{User: "bob", Limit: MaxLimit}, func(x Session) bool { return x.User == "bob" }},
-		{"route", SessionFilter{Route: "/feed", Limit: MaxLimit}, func(x Session) bool { return x.Route == "/feed" }},
-		{"close code", SessionFilter{CloseCode: 4408, Limit: MaxLimit}, func(x Session) bool { return x.CloseCode == 4408 }},
-		{"closed by", SessionFilter{ClosedBy: ClosedByShutdown, Limit: MaxLimit}, func(x Session) bool { return x.ClosedBy == ClosedByShutdown }},
-		{"since", SessionFilter{Since: at(100 * time.Minute), Limit: MaxLimit},
-			func(x Session) bool { return !x.ConnectedAt.Before(at(100 * time.Minute)) }},
-		{"until", SessionFilter{Until: at(10 * time.Minute), Limit: MaxLimit},
-			func(x Session) bool { return x.ConnectedAt.Before(at(10 * time.Minute)) }},
-		{"since and until", SessionFilter{Since: at(20 * time.Minute), Until: at(40 * time.Minute), Limit: MaxLimit},
-			func(x Session) bool {
+		{"no filter", session.Filter{Limit: session.MaxLimit}, func(session.Record) bool { return true }},
+		{"user", session.Filter{User: "bob", Limit: session.MaxLimit}, func(x session.Record) bool { return x.User == "bob" }},
+		{"route", session.Filter{Route: "/feed", Limit: session.MaxLimit}, func(x session.Record) bool { return x.Route == "/feed" }},
+		{"close code", session.Filter{CloseCode: 4408, Limit: session.MaxLimit}, func(x session.Record) bool { return x.CloseCode == 4408 }},
+		{"closed by", session.Filter{ClosedBy: session.ClosedByShutdown, Limit: session.MaxLimit}, func(x session.Record) bool { return x.ClosedBy == session.ClosedByShutdown }},
+		{"since", session.Filter{Since: at(100 * time.Minute), Limit: session.MaxLimit},
+			func(x session.Record) bool { return !x.ConnectedAt.Before(at(100 * time.Minute)) }},
+		{"until", session.Filter{Until: at(10 * time.Minute), Limit: session.MaxLimit},
+			func(x session.Record) bool { return x.ConnectedAt.Before(at(10 * time.Minute)) }},
+		{"since and until", session.Filter{Since: at(20 * time.Minute), Until: at(40 * time.Minute), Limit: session.MaxLimit},
+			func(x session.Record) bool {
 				return !x.ConnectedAt.Before(at(20*time.Minute)) && x.ConnectedAt.Before(at(40*time.Minute))
 			}},
-		{"user and route and code", SessionFilter{User: "alice", Route: "/chat", CloseCode: 1000, Limit: MaxLimit},
-			func(x Session) bool { return x.User == "alice" && x.Route == "/chat" && x.CloseCode == 1000 }},
-		{"no match", SessionFilter{User: "mallory", Limit: MaxLimit}, func(Session) bool { return false }},
-		{"limit above max is clamped", SessionFilter{Limit: 5000}, func(Session) bool { return true }},
+		{"user and route and code", session.Filter{User: "alice", Route: "/chat", CloseCode: 1000, Limit: session.MaxLimit},
+			func(x session.Record) bool { return x.User == "alice" && x.Route == "/chat" && x.CloseCode == 1000 }},
+		{"no match", session.Filter{User: "mallory", Limit: session.MaxLimit}, func(session.Record) bool { return false }},
+		{"limit above max is clamped", session.Filter{Limit: 5000}, func(session.Record) bool { return true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var want []Session
+			var want []session.Record
 			for _, x := range all {
 				if tt.match(x) {
 					want = append(want, x)
@@ -111,12 +113,12 @@ func TestListSessionsFilters(t *testing.T) {
 	}
 
 	t.Run("default limit", func(t *testing.T) {
-		page, err := s.ListSessions(ctx, SessionFilter{})
+		page, err := s.ListSessions(ctx, session.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Sessions) != DefaultLimit || page.Next == "" {
-			t.Fatalf("got %d sessions, Next %q; want %d and a cursor", len(page.Sessions), page.Next, DefaultLimit)
+		if len(page.Sessions) != session.DefaultLimit || page.Next == "" {
+			t.Fatalf("got %d sessions, Next %q; want %d and a cursor", len(page.Sessions), page.Next, session.DefaultLimit)
 		}
 	})
 }
@@ -128,11 +130,11 @@ func TestListSessionsPagination(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
-		f     SessionFilter
-		match func(Session) bool
+		f     session.Filter
+		match func(session.Record) bool
 	}{
-		{"all", SessionFilter{}, func(Session) bool { return true }},
-		{"filtered", SessionFilter{Route: "/chat"}, func(x Session) bool { return x.Route == "/chat" }},
+		{"all", session.Filter{}, func(session.Record) bool { return true }},
+		{"filtered", session.Filter{Route: "/chat"}, func(x session.Record) bool { return x.Route == "/chat" }},
 	} {
 		for _, limit := range []int{1, 2, 7, 60, 61, 62} {
 			t.Run(fmt.Sprintf("%s/limit=%d", tc.name, limit), func(t *testing.T) {
@@ -170,17 +172,17 @@ func TestListSessionsPagination(t *testing.T) {
 	}
 
 	t.Run("stable under inserts", func(t *testing.T) {
-		first, err := s.ListSessions(ctx, SessionFilter{Limit: 10})
+		first, err := s.ListSessions(ctx, session.Filter{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Newer sessions arrive between pages; the next page must continue
 		// exactly where the first ended.
 		for i := range 5 {
-			s.RecordOpen(SessionOpen{ID: fmt.Sprint("new", i), ConnectedAt: at(24 * time.Hour)})
+			s.RecordOpen(session.Open{ID: fmt.Sprint("new", i), ConnectedAt: at(24 * time.Hour)})
 		}
 		flush(t, s)
-		second, err := s.ListSessions(ctx, SessionFilter{Limit: 10, Before: first.Next})
+		second, err := s.ListSessions(ctx, session.Filter{Limit: 10, Before: first.Next})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,11 +192,11 @@ func TestListSessionsPagination(t *testing.T) {
 	})
 
 	for _, bad := range []string{"!!!", "bm9zZXBhcmF0b3I", "eDpmb28"} { // bad base64, no ":", non-numeric time
-		if _, err := s.ListSessions(ctx, SessionFilter{Before: bad}); !errors.Is(err, ErrInvalidFilter) {
-			t.Errorf("cursor %q: err = %v, want ErrInvalidFilter", bad, err)
+		if _, err := s.ListSessions(ctx, session.Filter{Before: bad}); !errors.Is(err, session.ErrInvalidFilter) {
+			t.Errorf("cursor %q: err = %v, want session.ErrInvalidFilter", bad, err)
 		}
 	}
-	if _, err := s.ListSessions(ctx, SessionFilter{Limit: -1}); !errors.Is(err, ErrInvalidFilter) {
+	if _, err := s.ListSessions(ctx, session.Filter{Limit: -1}); !errors.Is(err, session.ErrInvalidFilter) {
 		t.Errorf("negative limit: %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 const crashError = "wsd stopped without closing the session; closed at its last heartbeat"
@@ -31,7 +33,7 @@ func (s *Store) recoverCrashed(ctx context.Context, now time.Time) (err error) {
 		closed_at = max(coalesce(?1, connected_at), connected_at),
 		close_code = ?2, closed_by = ?3, error = ?4
 		WHERE closed_at IS NULL`,
-		last, CrashCloseCode, string(ClosedByCrash), crashError)
+		last, CrashCloseCode, string(session.ClosedByCrash), crashError)
 	if err != nil {
 		return fmt.Errorf("crash recovery: close sessions: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 func TestCrashRecovery(t *testing.T) {
@@ -11,10 +13,10 @@ func TestCrashRecovery(t *testing.T) {
 	s := testStore(t, nil)
 	path := s.cfg.Path
 	heartbeat := at(time.Hour)
-	s.RecordOpen(SessionOpen{ID: "open-before-beat", ConnectedAt: at(0)})
-	s.RecordOpen(SessionOpen{ID: "open-after-beat", ConnectedAt: at(2 * time.Hour)})
-	s.RecordOpen(SessionOpen{ID: "closed", ConnectedAt: at(0)})
-	s.RecordClose(SessionClose{ID: "closed", ClosedAt: at(time.Minute), CloseCode: 1000, ClosedBy: ClosedByClient})
+	s.RecordOpen(session.Open{ID: "open-before-beat", ConnectedAt: at(0)})
+	s.RecordOpen(session.Open{ID: "open-after-beat", ConnectedAt: at(2 * time.Hour)})
+	s.RecordOpen(session.Open{ID: "closed", ConnectedAt: at(0)})
+	s.RecordClose(session.Close{ID: "closed", ClosedAt: at(time.Minute), CloseCode: 1000, ClosedBy: session.ClosedByClient})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +33,11 @@ func TestCrashRecovery(t *testing.T) {
 		id       string
 		closedAt time.Time
 		code     int
-		by       ClosedBy
+		by       session.ClosedBy
 	}{
-		{"open-before-beat", heartbeat, CrashCloseCode, ClosedByCrash},
-		{"open-after-beat", at(2 * time.Hour), CrashCloseCode, ClosedByCrash}, // never before it connected
-		{"closed", at(time.Minute), 1000, ClosedByClient},
+		{"open-before-beat", heartbeat, CrashCloseCode, session.ClosedByCrash},
+		{"open-after-beat", at(2 * time.Hour), CrashCloseCode, session.ClosedByCrash}, // never before it connected
+		{"closed", at(time.Minute), 1000, session.ClosedByClient},
 	} {
 		got, err := s2.GetSession(ctx, tc.id)
 		if err != nil {
@@ -44,7 +46,7 @@ func TestCrashRecovery(t *testing.T) {
 		if !got.ClosedAt.Equal(tc.closedAt) || got.CloseCode != tc.code || got.ClosedBy != tc.by {
 			t.Errorf("%s: closed %v code %d by %q; want %v %d %q", tc.id, got.ClosedAt, got.CloseCode, got.ClosedBy, tc.closedAt, tc.code, tc.by)
 		}
-		if tc.by == ClosedByCrash && got.Error != crashError {
+		if tc.by == session.ClosedByCrash && got.Error != crashError {
 			t.Errorf("%s: error %q", tc.id, got.Error)
 		}
 	}
@@ -55,7 +57,7 @@ func TestCrashRecovery(t *testing.T) {
 	if time.Unix(0, beat).Before(start) {
 		t.Fatalf("heartbeat %v not refreshed at Open (%v)", time.Unix(0, beat), start)
 	}
-	page, err := s2.ListSessions(ctx, SessionFilter{ClosedBy: ClosedByCrash})
+	page, err := s2.ListSessions(ctx, session.Filter{ClosedBy: session.ClosedByCrash})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestCrashRecoveryWithoutHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	s := testStore(t, nil)
 	path := s.cfg.Path
-	s.RecordOpen(SessionOpen{ID: "x", ConnectedAt: at(0)})
+	s.RecordOpen(session.Open{ID: "x", ConnectedAt: at(0)})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestCrashRecoveryWithoutHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.ClosedAt.Equal(at(0)) || got.ClosedBy != ClosedByCrash {
+	if !got.ClosedAt.Equal(at(0)) || got.ClosedBy != session.ClosedByCrash {
 		t.Fatalf("got %+v, want closed at its connected_at by crash", got)
 	}
 }

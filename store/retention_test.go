@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 func TestRetention(t *testing.T) {
@@ -15,16 +17,16 @@ func TestRetention(t *testing.T) {
 	const oldClosed, oldAudit = 1234, 700
 	for i := range oldClosed {
 		id := fmt.Sprint("old", i)
-		s.RecordOpen(SessionOpen{ID: id, ConnectedAt: old.Add(-time.Minute)})
-		s.RecordClose(SessionClose{ID: id, ClosedAt: old, ClosedBy: ClosedByClient})
+		s.RecordOpen(session.Open{ID: id, ConnectedAt: old.Add(-time.Minute)})
+		s.RecordClose(session.Close{ID: id, ClosedAt: old, ClosedBy: session.ClosedByClient})
 	}
-	s.RecordOpen(SessionOpen{ID: "old-but-open", ConnectedAt: old})
-	s.RecordOpen(SessionOpen{ID: "recent", ConnectedAt: recent})
-	s.RecordClose(SessionClose{ID: "recent", ClosedAt: recent, ClosedBy: ClosedByClient})
+	s.RecordOpen(session.Open{ID: "old-but-open", ConnectedAt: old})
+	s.RecordOpen(session.Open{ID: "recent", ConnectedAt: recent})
+	s.RecordClose(session.Close{ID: "recent", ClosedAt: recent, ClosedBy: session.ClosedByClient})
 	for i := range oldAudit {
-		s.RecordAudit(AuditEntry{At: old, Action: fmt.Sprint("a", i)})
+		s.RecordAudit(session.AuditEntry{At: old, Action: fmt.Sprint("a", i)})
 	}
-	s.RecordAudit(AuditEntry{At: recent, Action: "recent"})
+	s.RecordAudit(session.AuditEntry{At: recent, Action: "recent"})
 	flush(t, s)
 
 	passes := 0
@@ -64,8 +66,8 @@ func TestRetentionRunsInBackground(t *testing.T) {
 	path := s.cfg.Path
 	for i := range 600 {
 		id := fmt.Sprint("old", i)
-		s.RecordOpen(SessionOpen{ID: id, ConnectedAt: at(0)})
-		s.RecordClose(SessionClose{ID: id, ClosedAt: at(time.Second)})
+		s.RecordOpen(session.Open{ID: id, ConnectedAt: at(0)})
+		s.RecordClose(session.Close{ID: id, ClosedAt: at(time.Second)})
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -5,89 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
-// ClosedBy says who or what ended a session.
-type ClosedBy string
-
-// The closers wsd records (PRODUCT.md §6).
-const (
-	ClosedByClient        ClosedBy = "client"
-	ClosedByServer        ClosedBy = "server"
-	ClosedByAdmin         ClosedBy = "admin"
-	ClosedByIdleTimeout   ClosedBy = "idle_timeout"
-	ClosedBySlowConsumer  ClosedBy = "slow_consumer"
-	ClosedByProtocolError ClosedBy = "protocol_error"
-	ClosedByShutdown      ClosedBy = "shutdown"
-	ClosedByTokenExpired  ClosedBy = "token_expired"
-	ClosedByDrain         ClosedBy = "drain"
-	// ClosedByCrash is set by crash recovery at Open, never by the daemon.
-	ClosedByCrash ClosedBy = "crash"
-)
-
-// CrashCloseCode is the close code crash recovery records (1006, abnormal
-// closure: no close frame was seen).
+// CrashCloseCode is the close code crash recovery records with
+// session.ClosedByCrash (1006, abnormal closure: no close frame was seen).
 const CrashCloseCode = 1006
-
-// SessionOpen is the row written when a WebSocket session starts.
-type SessionOpen struct {
-	ID          string // unique and sortable across restarts (UUIDv7, ULID); required
-	Route       string
-	RemoteAddr  string
-	User        string
-	Labels      map[string]string // encoded during RecordOpen; not retained
-	Origin      string
-	UserAgent   string
-	Subprotocol string
-	Extensions  string
-	ConnectedAt time.Time // zero means the time of RecordOpen
-}
-
-// SessionClose completes the row of a session that ended.
-type SessionClose struct {
-	ID          string    // required
-	ClosedAt    time.Time // zero means the time of RecordClose
-	CloseCode   int       // 0 records no code
-	CloseReason string
-	ClosedBy    ClosedBy
-	Error       string
-	MessagesIn  int64
-	MessagesOut int64
-	BytesIn     int64
-	BytesOut    int64
-}
-
-// Session is one row of session history.
-type Session struct {
-	ID          string
-	Route       string
-	RemoteAddr  string
-	User        string
-	Labels      map[string]string // never nil
-	Origin      string
-	UserAgent   string
-	Subprotocol string
-	Extensions  string
-	ConnectedAt time.Time
-	ClosedAt    time.Time // zero while the session is open
-	CloseCode   int       // 0 when none was recorded
-	CloseReason string
-	ClosedBy    ClosedBy // "" while the session is open
-	Error       string
-	MessagesIn  int64
-	MessagesOut int64
-	BytesIn     int64
-	BytesOut    int64
-	Node        string
-}
-
-// Open reports whether the session had not ended when it was read.
-func (s Session) Open() bool { return s.ClosedAt.IsZero() }
 
 // RecordOpen queues the row of a new session for the writer. It never
 // blocks: if the queue is full or the store is closed the record is dropped
-// and counted (Health.Dropped), and the writer logs the count.
-func (s *Store) RecordOpen(o SessionOpen) {
+// and counted (Health.Dropped), and the writer logs the count. A record
+// without an ID is dropped too; a zero ConnectedAt is the time of the call.
+// o.Labels is encoded during the call and not retained.
+func (s *Store) RecordOpen(o session.Open) {
 	if o.ID == "" {
 		s.drops.invalid.Add(1)
 		return
@@ -100,14 +31,15 @@ func (s *Store) RecordOpen(o SessionOpen) {
 		s.drops.invalid.Add(1)
 		return
 	}
-	s.enqueue(&openRecord{SessionOpen: o, labels: labels, queued: time.Now()})
+	s.enqueue(&openRecord{Open: o, labels: labels, queued: time.Now()})
 }
 
 // RecordClose queues the completion of a session. It never blocks (see
 // RecordOpen). A close may be recorded before its open is committed, or
 // without any open at all; the row is then created from the close alone and
-// completed if the open arrives later.
-func (s *Store) RecordClose(c SessionClose) {
+// completed if the open arrives later. A zero ClosedAt is the time of the
+// call; a zero CloseCode is stored as no code (NULL).
+func (s *Store) RecordClose(c session.Close) {
 	if c.ID == "" {
 		s.drops.invalid.Add(1)
 		return
@@ -115,7 +47,7 @@ func (s *Store) RecordClose(c SessionClose) {
 	if c.ClosedAt.IsZero() {
 		c.ClosedAt = time.Now()
 	}
-	s.enqueue(&closeRecord{SessionClose: c, queued: time.Now()})
+	s.enqueue(&closeRecord{Close: c, queued: time.Now()})
 }
 
 func encodeLabels(m map[string]string) (string, error) {
@@ -130,7 +62,7 @@ func encodeLabels(m map[string]string) (string, error) {
 }
 
 type openRecord struct {
-	SessionOpen
+	session.Open
 	labels string
 	queued time.Time
 }
@@ -146,7 +78,7 @@ func (r *openRecord) apply(ctx context.Context, b *batch) error {
 }
 
 type closeRecord struct {
-	SessionClose
+	session.Close
 	queued time.Time
 }
 

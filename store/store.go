@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // Store records session history and the audit log in SQLite. Its methods
@@ -179,7 +181,7 @@ func (s *Store) closeDBs() error {
 
 // Flush waits until every record passed to Record* before the call is
 // committed. While writes fail it makes one immediate attempt and returns
-// an error wrapping ErrUnavailable if that fails too; the records stay
+// an error wrapping session.ErrUnavailable if that fails too; the records stay
 // queued for the writer's retries.
 func (s *Store) Flush(ctx context.Context) error {
 	if s.closed.Load() {
@@ -223,38 +225,26 @@ func (s *Store) enqueue(r record) {
 	}
 }
 
-// readable returns nil if history reads may be served.
+// readable returns nil if history reads may be served. A closed store
+// cannot serve them either: its error is both session.ErrUnavailable and
+// ErrClosed.
 func (s *Store) readable() error {
 	if s.closed.Load() {
-		return ErrClosed
+		return fmt.Errorf("%w: %w", session.ErrUnavailable, ErrClosed)
 	}
 	if s.degraded.Load() {
 		s.mu.Lock()
 		msg := s.lastErr
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
+		return fmt.Errorf("%w: %s", session.ErrUnavailable, msg)
 	}
 	return nil
 }
 
-// Health is a snapshot of the store's state for /v1/stats and metrics.
-type Health struct {
-	// Degraded is true while writes fail; history reads then return
-	// ErrUnavailable. It clears by itself once a write succeeds.
-	Degraded    bool
-	LastError   string    // the last write error, kept after recovery
-	LastErrorAt time.Time // zero if there never was one
-	Queued      uint64    // records waiting to be committed
-	Dropped     uint64    // records never written (queue full, closed, invalid, rejected)
-	Written     uint64    // records committed since Open
-	Commits     uint64    // write transactions committed since Open
-	LastCommit  time.Time // zero before the first commit
-	WALBytes    int64     // size of the -wal file, -1 if unknown
-}
-
-// Health reports the store's state. It does not touch the database.
-func (s *Store) Health() Health {
-	h := Health{
+// Health reports the store's state, for /v1/stats and metrics. It does not
+// touch the database.
+func (s *Store) Health() session.Health {
+	h := session.Health{
 		Degraded: s.degraded.Load(),
 		Queued:   uint64(len(s.queue)) + uint64(max(s.pending.Load(), 0)),
 		Dropped:  s.drops.total(),

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -50,15 +52,15 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	s := testStore(t, nil)
 	ctx := context.Background()
-	open := SessionOpen{
+	open := session.Open{
 		ID: "01J0000000000000000000000A", Route: "/chat", RemoteAddr: "192.0.2.1:5000",
 		User: "alice", Labels: map[string]string{"room": "lobby", "tier": "gold"},
 		Origin: "https://example.com", UserAgent: "test/1", Subprotocol: "chat.v1",
 		Extensions: "permessage-deflate", ConnectedAt: at(0),
 	}
-	closing := SessionClose{
+	closing := session.Close{
 		ID: open.ID, ClosedAt: at(time.Minute), CloseCode: 4401, CloseReason: "token expired",
-		ClosedBy: ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
+		ClosedBy: session.ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
 	}
 	s.RecordOpen(open)
 	flush(t, s)
@@ -67,7 +69,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Session{
+	want := session.Record{
 		ID: open.ID, Route: open.Route, RemoteAddr: open.RemoteAddr, User: open.User,
 		Labels: open.Labels, Origin: open.Origin, UserAgent: open.UserAgent,
 		Subprotocol: open.Subprotocol, Extensions: open.Extensions, ConnectedAt: open.ConnectedAt,
@@ -76,8 +78,8 @@ func TestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("open session:\n got %+v\nwant %+v", got, want)
 	}
-	if !got.Open() {
-		t.Fatal("Open() = false before the close")
+	if got.Closed() {
+		t.Fatal("Closed() = true before the close")
 	}
 
 	s.RecordClose(closing)
@@ -86,14 +88,17 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.ClosedAt, want.CloseCode, want.CloseReason, want.ClosedBy = closing.ClosedAt, 4401, "token expired", ClosedByTokenExpired
+	want.ClosedAt, want.CloseCode, want.CloseReason, want.ClosedBy = closing.ClosedAt, 4401, "token expired", session.ClosedByTokenExpired
 	want.Error, want.MessagesIn, want.MessagesOut, want.BytesIn, want.BytesOut = "exp", 1, 2, 3, 4
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("closed session:\n got %+v\nwant %+v", got, want)
 	}
+	if !got.Closed() {
+		t.Fatal("Closed() = false after the close")
+	}
 
-	if _, err := s.GetSession(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetSession(nope) = %v, want ErrNotFound", err)
+	if _, err := s.GetSession(ctx, "nope"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("GetSession(nope) = %v, want session.ErrNotFound", err)
 	}
 	h := s.Health()
 	if h.Written != 2 || h.Dropped != 0 || h.Queued != 0 || h.Degraded {
@@ -107,12 +112,12 @@ func TestCloseOrdering(t *testing.T) {
 	s := testStore(t, nil)
 	ctx := context.Background()
 
-	s.RecordOpen(SessionOpen{ID: "same", Route: "/a", ConnectedAt: at(0)})
-	s.RecordClose(SessionClose{ID: "same", ClosedAt: at(time.Second), CloseCode: 1000, ClosedBy: ClosedByClient})
-	s.RecordClose(SessionClose{ID: "late-open", ClosedAt: at(3 * time.Second), CloseCode: 1001, ClosedBy: ClosedByServer})
-	s.RecordClose(SessionClose{ID: "orphan", ClosedAt: at(4 * time.Second), CloseCode: 1011, ClosedBy: ClosedByServer})
+	s.RecordOpen(session.Open{ID: "same", Route: "/a", ConnectedAt: at(0)})
+	s.RecordClose(session.Close{ID: "same", ClosedAt: at(time.Second), CloseCode: 1000, ClosedBy: session.ClosedByClient})
+	s.RecordClose(session.Close{ID: "late-open", ClosedAt: at(3 * time.Second), CloseCode: 1001, ClosedBy: session.ClosedByServer})
+	s.RecordClose(session.Close{ID: "orphan", ClosedAt: at(4 * time.Second), CloseCode: 1011, ClosedBy: session.ClosedByServer})
 	flush(t, s)
-	s.RecordOpen(SessionOpen{ID: "late-open", Route: "/b", User: "bob", ConnectedAt: at(2 * time.Second)})
+	s.RecordOpen(session.Open{ID: "late-open", Route: "/b", User: "bob", ConnectedAt: at(2 * time.Second)})
 	flush(t, s)
 
 	for _, tc := range []struct {
@@ -139,16 +144,16 @@ func TestAudit(t *testing.T) {
 	s := testStore(t, nil)
 	ctx := context.Background()
 	for i := range 5 {
-		s.RecordAudit(AuditEntry{
+		s.RecordAudit(session.AuditEntry{
 			At: at(time.Duration(i) * time.Minute), Subject: "ops", Action: "connections.close",
 			Target: "room=lobby", Parameters: []byte(fmt.Sprintf(`{"code":%d}`, 4000+i)),
 			Matched: int64(i), Affected: int64(i), Result: "ok",
 		})
 	}
-	s.RecordAudit(AuditEntry{At: at(time.Hour), Action: "broadcast", Parameters: []byte("not json")})
+	s.RecordAudit(session.AuditEntry{At: at(time.Hour), Action: "broadcast", Parameters: []byte("not json")})
 	flush(t, s)
 
-	all, err := s.ListAudit(ctx, AuditFilter{})
+	all, err := s.ListAudit(ctx, session.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,13 +171,13 @@ func TestAudit(t *testing.T) {
 
 	tests := []struct {
 		name string
-		f    AuditFilter
+		f    session.AuditFilter
 		want int
 	}{
-		{"since", AuditFilter{Since: at(2 * time.Minute)}, 4},
-		{"until", AuditFilter{Until: at(2 * time.Minute)}, 2},
-		{"limit", AuditFilter{Limit: 2}, 2},
-		{"before id", AuditFilter{BeforeID: all[1].ID}, 4},
+		{"since", session.AuditFilter{Since: at(2 * time.Minute)}, 4},
+		{"until", session.AuditFilter{Until: at(2 * time.Minute)}, 2},
+		{"limit", session.AuditFilter{Limit: 2}, 2},
+		{"before id", session.AuditFilter{BeforeID: all[1].ID}, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +190,7 @@ func TestAudit(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.ListAudit(ctx, AuditFilter{Limit: -1}); !errors.Is(err, ErrInvalidFilter) {
+	if _, err := s.ListAudit(ctx, session.AuditFilter{Limit: -1}); !errors.Is(err, session.ErrInvalidFilter) {
 		t.Fatalf("negative limit: %v", err)
 	}
 }
@@ -281,20 +286,28 @@ func TestSymlinkRefused(t *testing.T) {
 func TestClose(t *testing.T) {
 	s := testStore(t, nil)
 	ctx := context.Background()
-	s.RecordOpen(SessionOpen{ID: "queued-at-close"})
-	s.RecordClose(SessionClose{ID: "queued-at-close", CloseCode: 1001, ClosedBy: ClosedByShutdown})
+	s.RecordOpen(session.Open{ID: "queued-at-close"})
+	s.RecordClose(session.Close{ID: "queued-at-close", CloseCode: 1001, ClosedBy: session.ClosedByShutdown})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
-	s.RecordOpen(SessionOpen{ID: "after-close"})
+	s.RecordOpen(session.Open{ID: "after-close"})
 	if err := s.Flush(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Flush after Close = %v", err)
 	}
-	if _, err := s.ListSessions(ctx, SessionFilter{}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("ListSessions after Close = %v", err)
+	// History reads on a closed store are unavailable (the admin API
+	// answers 503 without knowing the store) and say why.
+	if _, err := s.ListSessions(ctx, session.Filter{}); !errors.Is(err, ErrClosed) || !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("ListSessions after Close = %v, want ErrClosed and session.ErrUnavailable", err)
+	}
+	if _, err := s.GetSession(ctx, "queued-at-close"); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("GetSession after Close = %v, want session.ErrUnavailable", err)
+	}
+	if _, err := s.ListAudit(ctx, session.AuditFilter{}); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("ListAudit after Close = %v, want session.ErrUnavailable", err)
 	}
 	if h := s.Health(); h.Written != 2 || h.Dropped != 1 {
 		t.Fatalf("Health = %+v, want the queued record written and the late one dropped", h)
@@ -310,7 +323,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.CloseCode != 1001 || got.ClosedBy != ClosedByShutdown {
+	if got.CloseCode != 1001 || got.ClosedBy != session.ClosedByShutdown {
 		t.Fatalf("session after reopen: %+v", got)
 	}
 }
@@ -332,7 +345,7 @@ func TestQueueFullDropsAreCounted(t *testing.T) {
 	const n = 100
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { s.RecordOpen(SessionOpen{ID: fmt.Sprint("s", i)}) })
+		wg.Go(func() { s.RecordOpen(session.Open{ID: fmt.Sprint("s", i)}) })
 	}
 	wg.Wait()
 	h := s.Health()
@@ -348,7 +361,7 @@ func TestQueueFullDropsAreCounted(t *testing.T) {
 	if h.Written+h.Dropped != n {
 		t.Fatalf("Written %d + Dropped %d != %d", h.Written, h.Dropped, n)
 	}
-	page, err := s.ListSessions(ctx, SessionFilter{Limit: MaxLimit})
+	page, err := s.ListSessions(ctx, session.Filter{Limit: session.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +372,8 @@ func TestQueueFullDropsAreCounted(t *testing.T) {
 
 func TestInvalidRecordsAreCounted(t *testing.T) {
 	s := testStore(t, nil)
-	s.RecordOpen(SessionOpen{})
-	s.RecordClose(SessionClose{})
+	s.RecordOpen(session.Open{})
+	s.RecordClose(session.Close{})
 	flush(t, s)
 	if h := s.Health(); h.Dropped != 2 || h.Written != 0 {
 		t.Fatalf("Health = %+v", h)

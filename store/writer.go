@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 const (
@@ -226,7 +228,7 @@ func (w *writer) commit(ctx context.Context) error {
 	}
 	if err != nil {
 		w.fail(err)
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", session.ErrUnavailable, err)
 	}
 	w.recovered()
 	return nil

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // oneBatch configures a store so that the writer commits exactly n records
@@ -47,10 +49,10 @@ func TestRejectedRecordsAreIsolated(t *testing.T) {
 	rejectIDs(t, s, "bad")
 	ctx := context.Background()
 	for _, id := range []string{"good-1", "bad-1", "good-2"} {
-		s.RecordOpen(SessionOpen{ID: id, Route: "/" + id, ConnectedAt: at(0)})
-		s.RecordClose(SessionClose{ID: id, ClosedAt: at(time.Second), CloseCode: 1000, ClosedBy: ClosedByClient, MessagesIn: 3})
+		s.RecordOpen(session.Open{ID: id, Route: "/" + id, ConnectedAt: at(0)})
+		s.RecordClose(session.Close{ID: id, ClosedAt: at(time.Second), CloseCode: 1000, ClosedBy: session.ClosedByClient, MessagesIn: 3})
 	}
-	s.RecordAudit(AuditEntry{At: at(0), Subject: "ops", Action: "test"})
+	s.RecordAudit(session.AuditEntry{At: at(0), Subject: "ops", Action: "test"})
 	flush(t, s)
 
 	h := s.Health()
@@ -63,14 +65,14 @@ func TestRejectedRecordsAreIsolated(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Route != "/"+id || !got.ConnectedAt.Equal(at(0)) || !got.ClosedAt.Equal(at(time.Second)) ||
-			got.CloseCode != 1000 || got.ClosedBy != ClosedByClient || got.MessagesIn != 3 {
+			got.CloseCode != 1000 || got.ClosedBy != session.ClosedByClient || got.MessagesIn != 3 {
 			t.Errorf("%s = %+v", id, got)
 		}
 	}
-	if _, err := s.GetSession(ctx, "bad-1"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetSession(bad-1) = %v, want ErrNotFound", err)
+	if _, err := s.GetSession(ctx, "bad-1"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("GetSession(bad-1) = %v, want session.ErrNotFound", err)
 	}
-	if audit, err := s.ListAudit(ctx, AuditFilter{}); err != nil || len(audit) != 1 {
+	if audit, err := s.ListAudit(ctx, session.AuditFilter{}); err != nil || len(audit) != 1 {
 		t.Errorf("ListAudit = %+v, %v; want the one entry", audit, err)
 	}
 	mu.Lock()
@@ -111,12 +113,12 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 	pad := strings.Repeat("x", 3000) // every row needs a page of its own
 	for i := range sessions {
 		id := fmt.Sprint("s", i)
-		s.RecordOpen(SessionOpen{ID: id, Labels: map[string]string{"pad": pad}, ConnectedAt: at(0)})
-		s.RecordClose(SessionClose{ID: id, ClosedAt: at(time.Second), CloseCode: 1001, ClosedBy: ClosedByServer, BytesOut: int64(i)})
+		s.RecordOpen(session.Open{ID: id, Labels: map[string]string{"pad": pad}, ConnectedAt: at(0)})
+		s.RecordClose(session.Close{ID: id, ClosedAt: at(time.Second), CloseCode: 1001, ClosedBy: session.ClosedByServer, BytesOut: int64(i)})
 	}
-	s.RecordAudit(AuditEntry{At: at(0), Subject: "ops", Action: "test"})
-	if err := s.Flush(ctx); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Flush with the database capped = %v, want ErrUnavailable", err)
+	s.RecordAudit(session.AuditEntry{At: at(0), Subject: "ops", Action: "test"})
+	if err := s.Flush(ctx); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Flush with the database capped = %v, want session.ErrUnavailable", err)
 	}
 	if h := s.Health(); !h.Degraded || h.Queued != 2*sessions+1 || h.Written != 0 || h.Dropped != 0 {
 		t.Fatalf("Health while failing = %+v, want all %d records held", h, 2*sessions+1)
@@ -133,7 +135,7 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Labels["pad"] != pad || !got.ConnectedAt.Equal(at(0)) || !got.ClosedAt.Equal(at(time.Second)) ||
-			got.CloseCode != 1001 || got.ClosedBy != ClosedByServer || got.BytesOut != int64(i) {
+			got.CloseCode != 1001 || got.ClosedBy != session.ClosedByServer || got.BytesOut != int64(i) {
 			t.Errorf("s%d = %+v", i, got)
 		}
 	}
@@ -151,31 +153,31 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 // both tables must come out the same, and the batched run must have used
 // one statement per merged pair.
 func TestOpenCloseMerged(t *testing.T) {
-	full := SessionOpen{
+	full := session.Open{
 		ID: "s-full", Route: "/v1/chat", RemoteAddr: "192.0.2.1:5000", User: "alice",
 		Labels: map[string]string{"room": "lobby", "tier": "gold"}, Origin: "https://example.com",
 		UserAgent: "test/1", Subprotocol: "chat.v1", Extensions: "permessage-deflate", ConnectedAt: at(0),
 	}
 	// other differs from full in every open column, as a replay from a
 	// different source or a reused id would.
-	other := SessionOpen{
+	other := session.Open{
 		ID: full.ID, Route: "/v2/feed", RemoteAddr: "[2001:db8::1]:443", User: "bob",
 		Labels: map[string]string{"room": "attic"}, Origin: "https://other.example",
 		UserAgent: "test/2", Subprotocol: "feed.v2", Extensions: "x-ext", ConnectedAt: at(time.Hour),
 	}
-	sparse := SessionOpen{ID: full.ID, ConnectedAt: at(2 * time.Hour)} // empty strings, no labels
-	closed := SessionClose{
+	sparse := session.Open{ID: full.ID, ConnectedAt: at(2 * time.Hour)} // empty strings, no labels
+	closed := session.Close{
 		ID: full.ID, ClosedAt: at(time.Minute), CloseCode: 4401, CloseReason: "token expired",
-		ClosedBy: ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
+		ClosedBy: session.ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
 	}
-	otherClose := SessionClose{
+	otherClose := session.Close{
 		ID: full.ID, ClosedAt: at(3 * time.Hour), CloseCode: 1011, CloseReason: "oops",
-		ClosedBy: ClosedByServer, Error: "boom", MessagesIn: 10, MessagesOut: 20, BytesIn: 30, BytesOut: 40,
+		ClosedBy: session.ClosedByServer, Error: "boom", MessagesIn: 10, MessagesOut: 20, BytesIn: 30, BytesOut: 40,
 	}
-	noCode := SessionClose{ID: full.ID, ClosedAt: at(4 * time.Hour)} // NULL close_code, closed_by ''
+	noCode := session.Close{ID: full.ID, ClosedAt: at(4 * time.Hour)} // NULL close_code, closed_by ''
 
-	o := func(so SessionOpen) record { return testOpenRecord(t, so) }
-	c := func(sc SessionClose) record { return &closeRecord{SessionClose: sc, queued: time.Now()} }
+	o := func(so session.Open) record { return testOpenRecord(t, so) }
+	c := func(sc session.Close) record { return &closeRecord{Close: sc, queued: time.Now()} }
 	as := func(id string, r record) record { // the same record for another session
 		switch r := r.(type) {
 		case *openRecord:
@@ -190,7 +192,7 @@ func TestOpenCloseMerged(t *testing.T) {
 		panic("as: not a session record")
 	}
 	audit := func(action string) record {
-		return &auditRecord{entry: AuditEntry{At: at(0), Subject: "ops", Action: action}, params: "{}", queued: time.Now()}
+		return &auditRecord{entry: session.AuditEntry{At: at(0), Subject: "ops", Action: action}, params: "{}", queued: time.Now()}
 	}
 
 	tests := []struct {
@@ -286,13 +288,13 @@ func TestOpenCloseMerged(t *testing.T) {
 	}
 }
 
-func testOpenRecord(t testing.TB, o SessionOpen) *openRecord {
+func testOpenRecord(t testing.TB, o session.Open) *openRecord {
 	t.Helper()
 	labels, err := encodeLabels(o.Labels)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &openRecord{SessionOpen: o, labels: labels, queued: time.Now()}
+	return &openRecord{Open: o, labels: labels, queued: time.Now()}
 }
 
 // testWriter prepares a second writer on s, for calling apply directly:
@@ -371,7 +373,7 @@ func TestFullBatchCommitsAtOnce(t *testing.T) {
 	})
 	for round := range 3 {
 		for i := range 4 {
-			s.RecordOpen(SessionOpen{ID: fmt.Sprintf("s-%d-%d", round, i), ConnectedAt: at(0)})
+			s.RecordOpen(session.Open{ID: fmt.Sprintf("s-%d-%d", round, i), ConnectedAt: at(0)})
 			if round > 0 {
 				// Let the writer take it and wait for the rest.
 				time.Sleep(time.Duration(round) * time.Millisecond)

@@ -77,7 +77,7 @@ func TestEchoAllSizes(t *testing.T) {
 			t.Fatalf("oversized message: %v", err)
 		}
 	})
-	ss := waitSessions(t, w.StateDir, "both sessions closed", func(ss []session) bool {
+	ss := waitSessions(t, w.StateDir, "both sessions closed", func(ss []sessionRow) bool {
 		return len(ss) == 2 && ss[0].Closed && ss[1].Closed
 	})
 	if ss[0].ClosedBy != "client" || ss[0].CloseCode != 1000 || ss[0].CloseReason != "done" || ss[0].MessagesIn != int64(2*len(echoSizes)) {
@@ -99,7 +99,7 @@ func TestRelayRooms(t *testing.T) {
 	}
 	defer b.Close()
 	other := dialWS(t, w.url("/chat?room=kitchen"), nil)
-	waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+	waitSessions(t, w.StateDir, "three sessions", func(ss []sessionRow) bool { return len(ss) == 3 })
 
 	if err := a.Write(context.Background(), protocol.TextMessage, []byte("hi from a")); err != nil {
 		t.Fatal(err)
@@ -282,7 +282,7 @@ func TestSlowConsumer(t *testing.T) {
 	slow := dialWS(t, w.url("/feed?room=r"), smallRcvBuf())
 	fast := dialWS(t, w.url("/feed?room=r"), nil)
 	producer := dialWS(t, w.url("/feed?room=r"), nil)
-	waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+	waitSessions(t, w.StateDir, "three sessions", func(ss []sessionRow) bool { return len(ss) == 3 })
 	slowID := sessions(t, w.StateDir)[0].ID
 
 	const n, size = 1200, 16 << 10 // 19 MiB: more than the socket buffers and the queue hold
@@ -318,7 +318,7 @@ func TestSlowConsumer(t *testing.T) {
 	if p99 > 2*time.Second {
 		t.Errorf("fast consumer p99 latency %v", p99)
 	}
-	ss := waitSessions(t, w.StateDir, "the slow consumer closed", func(ss []session) bool {
+	ss := waitSessions(t, w.StateDir, "the slow consumer closed", func(ss []sessionRow) bool {
 		return len(ss) == 3 && ss[0].Closed
 	})
 	if ss[0].ID != slowID || ss[0].ClosedBy != "slow_consumer" || ss[0].CloseCode != 1008 {
@@ -344,7 +344,7 @@ func TestIdleTimeout(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	ss := waitSessions(t, w.StateDir, "the mute client closed", func(ss []session) bool { return len(ss) == 2 && ss[0].Closed })
+	ss := waitSessions(t, w.StateDir, "the mute client closed", func(ss []sessionRow) bool { return len(ss) == 2 && ss[0].Closed })
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("idle client closed after %v; ping 100ms + pong 300ms", el)
 	}
@@ -389,7 +389,7 @@ func TestConnectionLimits(t *testing.T) {
 		if err := c.Close(protocol.StatusNormalClosure, ""); err != nil {
 			t.Fatal(err)
 		}
-		waitSessions(t, w.StateDir, "a closed session", func(ss []session) bool { return countBy(ss, "client") == 1 })
+		waitSessions(t, w.StateDir, "a closed session", func(ss []sessionRow) bool { return countBy(ss, "client") == 1 })
 		dialWS(t, w.url("/"), fromIP("127.0.0.2"))
 	})
 	t.Run("handshake-rate", func(t *testing.T) {
@@ -421,7 +421,7 @@ func TestConnectionLimits(t *testing.T) {
 		if st, _ := dialStatus(t, w.url("/"), xff("127.0.0.7", "198.51.100.4")); st != http.StatusServiceUnavailable {
 			t.Fatalf("spoofed X-Forwarded-For: %d", st)
 		}
-		ss := waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+		ss := waitSessions(t, w.StateDir, "three sessions", func(ss []sessionRow) bool { return len(ss) == 3 })
 		if ss[0].RemoteAddr != "198.51.100.1" || ss[1].RemoteAddr != "198.51.100.2" || !strings.HasPrefix(ss[2].RemoteAddr, "127.0.0.7:") {
 			t.Fatalf("remote addresses: %q %q %q", ss[0].RemoteAddr, ss[1].RemoteAddr, ss[2].RemoteAddr)
 		}
@@ -465,7 +465,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		defer c.Close()
 		theirs = append(theirs, c)
 	}
-	waitSessions(t, w.StateDir, "five sessions", func(ss []session) bool { return len(ss) == 5 })
+	waitSessions(t, w.StateDir, "five sessions", func(ss []sessionRow) bool { return len(ss) == 5 })
 	w.signal(syscall.SIGTERM)
 	for i, c := range ours {
 		if code, reason := readClose(t, c); code != protocol.StatusGoingAway {
@@ -560,7 +560,7 @@ func TestCrashRecovery(t *testing.T) {
 	w := startWSD(t, wsdOpts{stateDir: dir})
 	dialWS(t, w.url("/"), nil)
 	dialWS(t, w.url("/"), nil)
-	waitSessions(t, dir, "two sessions", func(ss []session) bool { return len(ss) == 2 })
+	waitSessions(t, dir, "two sessions", func(ss []sessionRow) bool { return len(ss) == 2 })
 	w.signal(syscall.SIGKILL)
 	if code := w.wait(10 * time.Second); code != -int(syscall.SIGKILL) {
 		t.Fatalf("exit %d", code)
@@ -591,7 +591,7 @@ func TestPanickingHandler(t *testing.T) {
 	if _, p := readMessage(t, good); string(p) != "fine" {
 		t.Fatalf("other connection: %q", p)
 	}
-	ss := waitSessions(t, w.StateDir, "the panicked session closed", func(ss []session) bool { return len(ss) == 2 && ss[1].Closed })
+	ss := waitSessions(t, w.StateDir, "the panicked session closed", func(ss []sessionRow) bool { return len(ss) == 2 && ss[1].Closed })
 	if ss[1].ClosedBy != "server" || ss[1].CloseCode != 1011 || !strings.Contains(ss[1].Error, "panic") {
 		t.Fatalf("panicked session: %+v", ss[1])
 	}
@@ -675,7 +675,7 @@ func TestOriginsAndSubprotocols(t *testing.T) {
 	if c.Subprotocol() != "v2.chat" {
 		t.Fatalf("selected %q, want the server's preference v2.chat", c.Subprotocol())
 	}
-	waitSessions(t, w.StateDir, "three sessions", func(ss []session) bool { return len(ss) == 3 })
+	waitSessions(t, w.StateDir, "three sessions", func(ss []sessionRow) bool { return len(ss) == 3 })
 }
 
 func TestHandshakeRefusals(t *testing.T) {
@@ -753,7 +753,7 @@ func TestCompression(t *testing.T) {
 	defer a.Close()
 	plain := dialWS(t, w.url("/room?room=r"), nil)
 	sender := dialWS(t, w.url("/room?room=r"), nil)
-	waitSessions(t, w.StateDir, "four sessions", func(ss []session) bool { return len(ss) == 4 })
+	waitSessions(t, w.StateDir, "four sessions", func(ss []sessionRow) bool { return len(ss) == 4 })
 	msg := bytes.Repeat([]byte("broadcast "), 1000)
 	if err := sender.Write(context.Background(), protocol.TextMessage, msg); err != nil {
 		t.Fatal(err)
@@ -764,7 +764,7 @@ func TestCompression(t *testing.T) {
 	if _, p := readMessage(t, plain); !bytes.Equal(p, msg) {
 		t.Fatal("plain receiver")
 	}
-	ss := waitSessions(t, w.StateDir, "the bomb session closed", func(ss []session) bool { return ss[0].Closed })
+	ss := waitSessions(t, w.StateDir, "the bomb session closed", func(ss []sessionRow) bool { return ss[0].Closed })
 	if ss[0].ClosedBy != "protocol_error" || ss[0].CloseCode != 1009 {
 		t.Fatalf("bomb session: %+v", ss[0])
 	}

@@ -189,8 +189,8 @@ func readClose(t testing.TB, c *protocol.Conn) (protocol.StatusCode, string) {
 	}
 }
 
-// session is a row of the sessions table.
-type session struct {
+// sessionRow is a row of the sessions table.
+type sessionRow struct {
 	ID, Route, RemoteAddr, Labels, CloseReason, ClosedBy, Error string
 	CloseCode                                                   int
 	Closed                                                      bool
@@ -198,7 +198,7 @@ type session struct {
 }
 
 // sessions reads the session table of a state directory, read-only.
-func sessions(t testing.TB, stateDir string) []session {
+func sessions(t testing.TB, stateDir string) []sessionRow {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(stateDir, "wsd.db")+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
@@ -211,9 +211,9 @@ func sessions(t testing.TB, stateDir string) []session {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []session
+	var out []sessionRow
 	for rows.Next() {
-		var s session
+		var s sessionRow
 		if err := rows.Scan(&s.ID, &s.Route, &s.RemoteAddr, &s.Labels, &s.CloseReason, &s.ClosedBy, &s.Error,
 			&s.CloseCode, &s.Closed, &s.MessagesIn, &s.MessagesOut); err != nil {
 			t.Fatal(err)
@@ -227,7 +227,7 @@ func sessions(t testing.TB, stateDir string) []session {
 }
 
 // waitSessions polls the session table until ok holds.
-func waitSessions(t testing.TB, stateDir string, what string, ok func([]session) bool) []session {
+func waitSessions(t testing.TB, stateDir string, what string, ok func([]sessionRow) bool) []sessionRow {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -242,7 +242,7 @@ func waitSessions(t testing.TB, stateDir string, what string, ok func([]session)
 	}
 }
 
-func countBy(ss []session, closedBy string) int {
+func countBy(ss []sessionRow, closedBy string) int {
 	n := 0
 	for _, s := range ss {
 		if s.ClosedBy == closedBy {

@@ -63,7 +63,7 @@ func TestMeasureIdleMemory(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections in %v", n, time.Since(start).Round(time.Millisecond))
-	waitSessions(t, w.StateDir, "every session recorded", func(ss []session) bool { return len(ss) >= n+50 })
+	waitSessions(t, w.StateDir, "every session recorded", func(ss []sessionRow) bool { return len(ss) >= n+50 })
 	var rss []int
 	for range 8 {
 		time.Sleep(2 * time.Second) // let the runtime settle (GC, scavenger)

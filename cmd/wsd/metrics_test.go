@@ -142,7 +142,7 @@ func TestMetrics(t *testing.T) {
 	if err := c.Close(4000, "done"); err != nil {
 		t.Fatal(err)
 	}
-	id := waitSessions(t, w.StateDir, "the session closed", func(ss []session) bool { return len(ss) == 1 && ss[0].Closed })[0].ID
+	id := waitSessions(t, w.StateDir, "the session closed", func(ss []sessionRow) bool { return len(ss) == 1 && ss[0].Closed })[0].ID
 	var after map[string]*dto.MetricFamily
 	deadline = time.Now().Add(10 * time.Second)
 	for ; ; <-poll.C {

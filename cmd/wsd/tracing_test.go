@@ -44,7 +44,7 @@ func TestTracingJaeger(t *testing.T) {
 				opts.Header.Set("Traceparent", traceparent)
 			}
 			c := dialWS(t, url, opts)
-			id := waitSessions(t, w.StateDir, "the session", func(ss []session) bool { return len(ss) == 1 })[0].ID
+			id := waitSessions(t, w.StateDir, "the session", func(ss []sessionRow) bool { return len(ss) == 1 })[0].ID
 
 			// The session is open, and already in Jaeger.
 			tr := j.waitTrace(t, id, "the upgrade span", func(tr jTrace) bool { return len(tr.spans(tracing.SpanUpgrade)) == 1 })
@@ -166,7 +166,7 @@ func TestTracingJaegerAdmin(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + j.otlpHTTP, "OTEL_BSP_SCHEDULE_DELAY=100",
 	}})
 	a, b := dialWS(t, w.url("/"), nil), dialWS(t, w.url("/"), nil)
-	ss := waitSessions(t, dir, "two sessions", func(ss []session) bool { return len(ss) == 2 })
+	ss := waitSessions(t, dir, "two sessions", func(ss []sessionRow) bool { return len(ss) == 2 })
 	tok := mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir)
 	traceID := randomHex(t, 16)
 	c, err := client.New(w.Admin, tok, &client.Options{HTTPClient: &http.Client{
