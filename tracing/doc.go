@@ -1,29 +1,20 @@
-// Package tracing sets up OpenTelemetry tracing for wsd from the standard
-// OTEL_* environment variables (FromEnv, Setup) and names the spans and
-// attributes wsd writes (attr.go). It also provides the HTTP middleware
-// that traces the admin API (Middleware) and W3C Trace Context propagation
-// (Extract, Inject). It depends on OpenTelemetry only; the daemon builds
-// the spans of sessions (daemon/trace.go) with the names defined here.
+// Package tracing names the spans and attributes wsd writes (attr.go),
+// the frame modes of --trace-frames (frames.go), the HTTP middleware that
+// traces the admin API (Middleware) and W3C Trace Context propagation
+// (Extract, Inject). It depends on the OpenTelemetry API only, never on
+// the SDK or an exporter, so that the daemon, which builds the spans of
+// sessions (daemon/trace.go) with the names defined here, links neither
+// gRPC nor the SDK. The SDK, the OTLP exporters and their configuration
+// from the OTEL_* variables are in package tracing/setup, which only
+// cmd/wsd imports; it hands the daemon and the admin API a
+// trace.TracerProvider.
 //
-// # Configuration
+// Tracing off means a no-op TracerProvider, which the daemon recognises
+// (IsNoop) and then never starts a span or installs a frame hook: tracing
+// off costs nil checks.
 //
-// Tracing is off unless an OTLP endpoint is configured
-// (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or
-// OTEL_TRACES_EXPORTER=otlp for the default localhost endpoint). Off means
-// a no-op TracerProvider, which the daemon recognises (IsNoop) and then
-// never starts a span or installs a frame hook: tracing off costs nil
-// checks. OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or http/protobuf (the
-// specification's default); OTEL_TRACES_SAMPLER and _ARG, OTEL_SERVICE_NAME
-// (default wsd), OTEL_RESOURCE_ATTRIBUTES, the OTLP headers, timeout,
-// compression and certificate variables, and OTEL_BSP_* are honoured.
-// Unsupported values are errors at start, not silent defaults.
-//
-// Spans go through a batch processor whose queue is bounded (2048 spans by
-// default) and drops when full: a slow or dead collector never blocks a
-// connection. Each export, retries included, is bounded by the export
-// timeout (5 s by default). Provider.Shutdown flushes within
-// Config.ShutdownTimeout (5 s) whatever the collector does, so wsd's stop
-// never hangs on it; Stats counts spans ended, exported and lost.
+// Nothing here has state of its own: the package is safe for concurrent
+// use, and Middleware's handler is too.
 //
 // # Span design
 //
@@ -79,9 +70,9 @@
 //     upgrade) with its totals (ws.messages_in/out, ws.bytes_in/out);
 //     websocket.close spans the closing (from the first close frame, or
 //     the daemon's decision, to the end) with websocket.close.code,
-//     websocket.close.reason, ws.closed_by (client, server, admin,
-//     idle_timeout, slow_consumer, protocol_error, shutdown,
-//     token_expired) and ws.close.error; it links to the admin request
+//     websocket.close.reason, ws.closed_by (a session.ClosedBy value:
+//     client, server, admin, idle_timeout, slow_consumer, protocol_error,
+//     shutdown, token_expired) and ws.close.error; it links to the admin request
 //     that closed the session, if one did. Abnormal closes (1006, 1011,
 //     protocol errors, pong timeouts, ...) set the error status.
 //

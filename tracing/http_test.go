@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -92,4 +93,25 @@ func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
 		m[kv.Key] = kv.Value
 	}
 	return m
+}
+
+func TestExtract(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for name, r := range map[string]*http.Request{
+		"header": func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/ws", nil)
+			r.Header.Set("traceparent", tp)
+			return r
+		}(),
+		"query": httptest.NewRequest(http.MethodGet, "/ws?room=a&traceparent="+tp, nil),
+	} {
+		sc := trace.SpanContextFromContext(Extract(context.Background(), r))
+		if !sc.IsRemote() || sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || !sc.IsSampled() {
+			t.Errorf("%s: %v", name, sc)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/ws?traceparent=garbage", nil)
+	if sc := trace.SpanContextFromContext(Extract(context.Background(), r)); sc.IsValid() {
+		t.Errorf("garbage accepted: %v", sc)
+	}
 }

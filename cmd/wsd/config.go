@@ -18,7 +18,7 @@ import (
 
 	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/protocol"
-	"github.com/wsd-dev/wsd/tracing"
+	"github.com/wsd-dev/wsd/tracing/setup"
 )
 
 // config is everything wsd is configured with. Sources, highest priority
@@ -34,8 +34,8 @@ type config struct {
 	logFormat        string
 	historyRetention time.Duration
 	daemon           daemon.Config
-	auth             authConfig     // admin API and tokens (admin.go)
-	tracing          tracing.Config // from OTEL_* (tracing.FromEnv)
+	auth             authConfig   // admin API and tokens (admin.go)
+	tracing          setup.Config // from OTEL_* (setup.FromEnv)
 }
 
 // envPrefix turns a flag name into its environment variable.
@@ -103,7 +103,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	if err := reg.finish(&c); err != nil {
 		return c, err
 	}
-	tc, err := tracing.FromEnv(getenv)
+	tc, err := setup.FromEnv(getenv)
 	if err != nil {
 		return c, err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wsd-dev/wsd/store"
-	"github.com/wsd-dev/wsd/tracing"
+	"github.com/wsd-dev/wsd/tracing/setup"
 )
 
 // telemetry is what main builds for observing wsd: the tracer provider
@@ -19,16 +19,16 @@ import (
 // registry that /metrics on the admin listener serves. Both are passed to
 // the daemon, the store and the admin API; neither is global.
 type telemetry struct {
-	tracing *tracing.Provider
+	tracing *setup.Provider
 	reg     *prometheus.Registry
 
 	storeCommit prometheus.Histogram
 	storeWait   prometheus.Histogram
 }
 
-func newTelemetry(ctx context.Context, cfg tracing.Config, log *slog.Logger) (*telemetry, error) {
+func newTelemetry(ctx context.Context, cfg setup.Config, log *slog.Logger) (*telemetry, error) {
 	cfg.ServiceVersion = version
-	tp, err := tracing.Setup(ctx, cfg, log)
+	tp, err := setup.New(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

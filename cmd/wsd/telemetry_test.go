@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wsd-dev/wsd/tracing"
+	"github.com/wsd-dev/wsd/tracing/setup"
 )
 
 func TestTelemetryConfig(t *testing.T) {
@@ -13,7 +14,7 @@ func TestTelemetryConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.daemon.TraceFrames != tracing.FramesAll || !c.tracing.Enabled || c.tracing.Protocol != tracing.ProtocolGRPC {
+	if c.daemon.TraceFrames != tracing.FramesAll || !c.tracing.Enabled || c.tracing.Protocol != setup.ProtocolGRPC {
 		t.Errorf("config: frames %v, tracing %+v", c.daemon.TraceFrames, c.tracing)
 	}
 	c, err = loadConfig(nil, env(map[string]string{"WSD_TRACE_FRAMES": "none"}))

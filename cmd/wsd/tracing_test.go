@@ -14,6 +14,7 @@ import (
 	"github.com/wsd-dev/wsd/admin/client"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/tracing"
+	"github.com/wsd-dev/wsd/tracing/setup"
 )
 
 // TestTracingJaeger runs a session against the real wsd binary exporting to
@@ -26,8 +27,8 @@ func TestTracingJaeger(t *testing.T) {
 		protocol, endpoint string
 		traceparentInQuery bool
 	}{
-		{tracing.ProtocolGRPC, "http://" + j.otlpGRPC, false},
-		{tracing.ProtocolHTTPProtobuf, "http://" + j.otlpHTTP, true},
+		{setup.ProtocolGRPC, "http://" + j.otlpGRPC, false},
+		{setup.ProtocolHTTPProtobuf, "http://" + j.otlpHTTP, true},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
 			w := startWSD(t, wsdOpts{args: []string{"--trace-frames", "all"}, env: []string{

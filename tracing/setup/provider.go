@@ -1,4 +1,4 @@
-package tracing
+package setup
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc/credentials"
 )
 
-// Provider is the tracing set-up built by Setup: a TracerProvider to hand
-// to the daemon and the admin API, and the Shutdown that flushes it.
+// Provider is the tracing set-up built by New: a TracerProvider to hand to
+// the daemon and the admin API, and the Shutdown that flushes it.
 type Provider struct {
 	tp      trace.TracerProvider
 	sdk     *sdktrace.TracerProvider // nil when tracing is off
@@ -31,12 +31,12 @@ type Provider struct {
 	counter *counter
 }
 
-// Setup builds the provider described by cfg. With tracing off it returns a
+// New builds the provider described by cfg. With tracing off it returns a
 // no-op provider: spans cost a nil check in the daemon (which does not even
-// start them) and nothing is exported. Setup does not connect to the
+// start them) and nothing is exported. New does not connect to the
 // collector: exports connect lazily and a collector that is down costs
 // dropped spans, never a blocked connection or a slow start.
-func Setup(ctx context.Context, cfg Config, log *slog.Logger) (*Provider, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +118,7 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Stats counts spans through the export pipeline since Setup.
+// Stats counts spans through the export pipeline since New.
 type Stats struct {
 	Ended        uint64 // sampled spans ended (handed to the batch processor)
 	Exported     uint64 // spans the collector accepted

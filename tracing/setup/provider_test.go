@@ -1,4 +1,4 @@
-package tracing
+package setup
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
+	"github.com/wsd-dev/wsd/tracing"
 )
 
-func TestSetupNoop(t *testing.T) {
-	p, err := Setup(context.Background(), Config{}, nil)
+func TestNewNoop(t *testing.T) {
+	p, err := New(context.Background(), Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Enabled() || !IsNoop(p.TracerProvider()) {
+	if p.Enabled() || !tracing.IsNoop(p.TracerProvider()) {
 		t.Fatal("tracing on without configuration")
 	}
 	_, span := p.TracerProvider().Tracer("t").Start(context.Background(), "x")
@@ -93,7 +93,7 @@ func TestShutdownCollectorDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.ShutdownTimeout = 500 * time.Millisecond
-			p, err := Setup(context.Background(), cfg, nil)
+			p, err := New(context.Background(), cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestExportCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Setup(context.Background(), cfg, nil)
+	p, err := New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,26 +148,5 @@ func TestExportCounts(t *testing.T) {
 	}
 	if path.Load() != "/v1/traces" || ctype.Load() != "application/x-protobuf" {
 		t.Errorf("request to %v as %v", path.Load(), ctype.Load())
-	}
-}
-
-func TestExtract(t *testing.T) {
-	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	for name, r := range map[string]*http.Request{
-		"header": func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/ws", nil)
-			r.Header.Set("traceparent", tp)
-			return r
-		}(),
-		"query": httptest.NewRequest(http.MethodGet, "/ws?room=a&traceparent="+tp, nil),
-	} {
-		sc := trace.SpanContextFromContext(Extract(context.Background(), r))
-		if !sc.IsRemote() || sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || !sc.IsSampled() {
-			t.Errorf("%s: %v", name, sc)
-		}
-	}
-	r := httptest.NewRequest(http.MethodGet, "/ws?traceparent=garbage", nil)
-	if sc := trace.SpanContextFromContext(Extract(context.Background(), r)); sc.IsValid() {
-		t.Errorf("garbage accepted: %v", sc)
 	}
 }

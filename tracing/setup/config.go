@@ -1,4 +1,4 @@
-package tracing
+package setup
 
 import (
 	"errors"
@@ -47,7 +47,7 @@ const (
 // Config is the tracing set-up. FromEnv fills it from the standard OTEL_*
 // variables; the zero value means tracing off.
 type Config struct {
-	// Enabled turns tracing on; when false Setup returns a no-op provider
+	// Enabled turns tracing on; when false New returns a no-op provider
 	// and everything else is ignored.
 	Enabled bool
 	// Protocol is ProtocolGRPC or ProtocolHTTPProtobuf.
