@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/tracing"
+	"github.com/wsd-dev/wsd/tracing/setup"
 )
 
 // BenchmarkFrameEvent measures one frame of a traced session with
@@ -27,13 +28,13 @@ func BenchmarkFrameEvent(b *testing.B) {
 		}
 	}))
 	defer srv.Close()
-	cfg, err := tracing.FromEnv(func(k string) string {
+	cfg, err := setup.FromEnv(func(k string) string {
 		return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_TRACES_SAMPLER": "always_on"}[k]
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := tracing.Setup(context.Background(), cfg, nil)
+	p, err := setup.New(context.Background(), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
