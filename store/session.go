@@ -17,12 +17,15 @@ const CrashCloseCode = 1006
 // blocks: if the queue is full or the store is closed the record is dropped
 // and counted (Health.Dropped), and the writer logs the count. A record
 // without an ID is dropped too; a zero ConnectedAt is the time of the call.
-// o.Labels is encoded during the call and not retained.
+// o.Labels is encoded during the call and not retained. Client-supplied
+// fields longer than the Max* limits are stored truncated (see
+// TruncationMark), so no client can grow a row past MaxRowBytes.
 func (s *Store) RecordOpen(o session.Open) {
 	if o.ID == "" {
 		s.drops.invalid.Add(1)
 		return
 	}
+	o = boundOpen(o)
 	if o.ConnectedAt.IsZero() {
 		o.ConnectedAt = time.Now()
 	}
@@ -38,18 +41,23 @@ func (s *Store) RecordOpen(o session.Open) {
 // RecordOpen). A close may be recorded before its open is committed, or
 // without any open at all; the row is then created from the close alone and
 // completed if the open arrives later. A zero ClosedAt is the time of the
-// call; a zero CloseCode is stored as no code (NULL).
+// call; a zero CloseCode is stored as no code (NULL). CloseReason and Error
+// are truncated like RecordOpen's fields.
 func (s *Store) RecordClose(c session.Close) {
 	if c.ID == "" {
 		s.drops.invalid.Add(1)
 		return
 	}
+	c = boundClose(c)
 	if c.ClosedAt.IsZero() {
 		c.ClosedAt = time.Now()
 	}
 	s.enqueue(&closeRecord{Close: c, queued: time.Now()})
 }
 
+// encodeLabels returns m as the JSON object the labels column holds,
+// bounded by the Max*Label* limits: when m does not fit, labels are
+// truncated and then dropped from the end, in key order, until it does.
 func encodeLabels(m map[string]string) (string, error) {
 	if len(m) == 0 {
 		return "{}", nil
@@ -58,7 +66,21 @@ func encodeLabels(m map[string]string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encode labels: %w", err)
 	}
-	return string(b), nil
+	if len(b) <= MaxLabelsBytes && labelsFit(m) {
+		return string(b), nil
+	}
+	// Only a hostile client gets here. Values full of characters JSON
+	// escapes may need labels dropped; at max 1 the map holds only the
+	// marker (or one bounded label), which fits.
+	for max := min(len(m), MaxLabels); ; max-- {
+		b, err := json.Marshal(boundLabels(m, max))
+		if err != nil {
+			return "", fmt.Errorf("encode labels: %w", err)
+		}
+		if len(b) <= MaxLabelsBytes || max == 1 {
+			return string(b), nil
+		}
+	}
 }
 
 type openRecord struct {
