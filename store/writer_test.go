@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
@@ -110,10 +111,15 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 	}
 	setMaxPages(pages)
 
-	pad := strings.Repeat("x", 3000) // every row needs a page of its own
+	// Every row needs a page of its own: labels and headers near their caps.
+	pad := map[string]string{}
+	for i := range MaxLabels - 1 {
+		pad[fmt.Sprintf("pad%02d", i)] = strings.Repeat("x", MaxLabelValueBytes)
+	}
+	agent := strings.Repeat("a", MaxUserAgentBytes)
 	for i := range sessions {
 		id := fmt.Sprint("s", i)
-		s.RecordOpen(session.Open{ID: id, Labels: map[string]string{"pad": pad}, ConnectedAt: at(0)})
+		s.RecordOpen(session.Open{ID: id, Labels: pad, UserAgent: agent, Origin: agent, ConnectedAt: at(0)})
 		s.RecordClose(session.Close{ID: id, ClosedAt: at(time.Second), CloseCode: 1001, ClosedBy: session.ClosedByServer, BytesOut: int64(i)})
 	}
 	s.RecordAudit(session.AuditEntry{At: at(0), Subject: "ops", Action: "test"})
@@ -134,7 +140,7 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Labels["pad"] != pad || !got.ConnectedAt.Equal(at(0)) || !got.ClosedAt.Equal(at(time.Second)) ||
+		if !maps.Equal(got.Labels, pad) || got.UserAgent != agent || !got.ConnectedAt.Equal(at(0)) || !got.ClosedAt.Equal(at(time.Second)) ||
 			got.CloseCode != 1001 || got.ClosedBy != session.ClosedByServer || got.BytesOut != int64(i) {
 			t.Errorf("s%d = %+v", i, got)
 		}
