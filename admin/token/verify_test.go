@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,9 @@ func TestVerifyAttacks(t *testing.T) {
 		{"missing iss", sign(t, jwt.SigningMethodEdDSA, s.Private, with(func(c jwt.MapClaims) { delete(c, "iss") }), kid), "required claim missing"},
 		{"typ refresh", sign(t, jwt.SigningMethodEdDSA, s.Private, claims(), map[string]any{"typ": "refresh+jwt"}), "typ"},
 		{"no subject", sign(t, jwt.SigningMethodEdDSA, s.Private, with(func(c jwt.MapClaims) { delete(c, "sub") }), kid), "no subject"},
+		{"exp as a string", sign(t, jwt.SigningMethodEdDSA, s.Private, with(func(c jwt.MapClaims) { c["exp"] = fmt.Sprint(testNow.Add(time.Hour).Unix()) }), kid), "malformed"},
+		{"nbf as a string", sign(t, jwt.SigningMethodEdDSA, s.Private, with(func(c jwt.MapClaims) { c["nbf"] = fmt.Sprint(testNow.Unix()) }), kid), "malformed"},
+		{"iat as a string", sign(t, jwt.SigningMethodEdDSA, s.Private, with(func(c jwt.MapClaims) { c["iat"] = fmt.Sprint(testNow.Unix()) }), kid), "malformed"},
 		{"labels not strings", sign(t, jwt.SigningMethodEdDSA, s.Private, with(func(c jwt.MapClaims) { c["labels"] = map[string]any{"room": 1} }), kid), "malformed"},
 		{"padded base64", func() string {
 			tok := sign(t, jwt.SigningMethodEdDSA, s.Private, claims(), kid)
