@@ -25,6 +25,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 }
 
 func (s *Server) checkRequest(r *http.Request) error {
+	if n := headBytes(r); n > s.cfg.MaxHeaderBytes {
+		return errorf(http.StatusRequestHeaderFieldsTooLarge, apitype.CodeHeaderTooLarge, "request head of %d bytes is over the limit of %d", n, s.cfg.MaxHeaderBytes)
+	}
 	if r.Header.Get("Upgrade") != "" {
 		return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "the admin listener does not accept protocol upgrades")
 	}
@@ -43,6 +46,18 @@ func (s *Server) checkRequest(r *http.Request) error {
 		return errorf(http.StatusForbidden, apitype.CodeForbidden, "origin %q is not allowed on the admin listener", origin)
 	}
 	return nil
+}
+
+// headBytes is the size of r's head as it came on the wire, give or take
+// the spaces around each header's colon.
+func headBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len(r.Host) + 12
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // hostAllowed accepts IP literals (a rebinding attack needs a name),

@@ -1,9 +1,12 @@
 package admin
 
 import (
+	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/session"
 )
 
 func TestGuard(t *testing.T) {
@@ -123,5 +127,125 @@ func TestTokensOverHTTP(t *testing.T) {
 				t.Fatal("401 without WWW-Authenticate")
 			}
 		})
+	}
+}
+
+// TestGuardHeadTooLarge: an oversized head gets the API's JSON error, not
+// net/http's plain text (issue 19 #8).
+func TestGuardHeadTooLarge(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{MaxHeaderBytes: 4 << 10}})
+	req, err := http.NewRequest(http.MethodGet, e.ts.URL+"/v1/stats", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token(apitype.ScopeAdmin))
+	req.Header.Set("X-Big", strings.Repeat("a", 5<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body apitype.Error
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("431 body is not the JSON error format: %v", err)
+	}
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || body.Error.Code != apitype.CodeHeaderTooLarge {
+		t.Fatalf("%d %+v", resp.StatusCode, body)
+	}
+}
+
+// TestGuardWraps: Guard puts another handler (cmd/wsd's /metrics and
+// health) behind the same Host and Origin checks as /v1.
+func TestGuardWraps(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ts := httptest.NewServer(e.srv.Guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})))
+	t.Cleanup(ts.Close)
+	for _, tc := range []struct {
+		host, origin string
+		status       int
+	}{
+		{"", "", 200},
+		{"localhost:8081", "", 200},
+		{"evil.example:8081", "", 403},
+		{"", "https://evil.example", 403},
+	} {
+		req, err := http.NewRequest(http.MethodGet, ts.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("host %q origin %q: status %d, want %d", tc.host, tc.origin, resp.StatusCode, tc.status)
+		}
+	}
+}
+
+// TestRefusedCallsAudited: 401 and 403 answers leave an audit entry, at
+// most RefusedAuditPerSecond a second (issue 19 #8).
+func TestRefusedCallsAudited(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{RefusedAuditPerSecond: 3}})
+	call := func(auth string) int {
+		req, err := http.NewRequest(http.MethodGet, e.ts.URL+"/v1/audit", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call("Bearer " + e.token(apitype.ScopeConnectionsRead)); got != 403 {
+		t.Fatalf("read-only token: %d, want 403", got)
+	}
+	for range 20 {
+		if got := call("Bearer x.y.z"); got != 401 {
+			t.Fatalf("bad token: %d, want 401", got)
+		}
+	}
+	ctx := context.Background()
+	if err := e.st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.st.ListAudit(ctx, session.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []session.AuditEntry
+	for _, a := range all {
+		if a.Action == apitype.ActionRefused {
+			entries = append(entries, a)
+		}
+	}
+	// 3 a second: 21 calls in well under seven seconds leave fewer than 21.
+	if n := len(entries); n < 3 || n >= 21 {
+		t.Fatalf("%d audit entries of 21 refused calls, want 3 a second", n)
+	}
+	var forbidden bool
+	for _, a := range entries {
+		if a.Result == apitype.CodeForbidden && a.Subject == "tester" && a.Target == "GET /v1/audit" {
+			forbidden = true
+		} else if a.Result != apitype.CodeUnauthorized {
+			t.Errorf("entry %+v", a)
+		}
+	}
+	if !forbidden {
+		t.Errorf("no entry for the 403 of tester: %+v", entries)
 	}
 }

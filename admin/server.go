@@ -26,6 +26,11 @@ const (
 	DefaultHeartbeatInterval    = 15 * time.Second
 	DefaultEventWriteTimeout    = 10 * time.Second
 	DefaultCloseWait            = 30 * time.Second
+	DefaultMaxHeaderBytes       = 16 << 10
+	// DefaultRefusedAuditPerSecond bounds the audit entries of refused
+	// calls, so that a client hammering the API with bad tokens cannot
+	// grow the audit log without limit.
+	DefaultRefusedAuditPerSecond = 10
 )
 
 // Config configures the admin API. The zero value of every field but
@@ -38,6 +43,13 @@ type Config struct {
 	BulkConfirmThreshold int
 	// MaxBodyBytes caps request bodies (413 past it).
 	MaxBodyBytes int64
+	// MaxHeaderBytes caps a request's head (431 past it). The
+	// http.Server in front should allow more (MaxHeaderBytes * 4), so
+	// that the answer is this API's JSON rather than net/http's text.
+	MaxHeaderBytes int
+	// RefusedAuditPerSecond bounds the audit entries written for calls
+	// refused with 401 or 403; past it they are counted and logged.
+	RefusedAuditPerSecond int
 	// AllowedHosts are host names accepted in the Host header besides IP
 	// literals and localhost (DNS rebinding protection).
 	AllowedHosts []string
@@ -69,6 +81,12 @@ func DefaultConfig() Config {
 func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.RefusedAuditPerSecond <= 0 {
+		c.RefusedAuditPerSecond = DefaultRefusedAuditPerSecond
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = DefaultEventBuffer
@@ -114,6 +132,7 @@ type Server struct {
 
 	subscribers atomic.Int32 // live /v1/events streams
 	rates       rateSampler
+	refused     refusedLimiter // audit entries of refused calls
 
 	// life is cancelled by Shutdown; event streams end with it.
 	life     context.Context
@@ -209,6 +228,7 @@ func (s *Server) endpoint(p policy, h handlerFunc) http.HandlerFunc {
 		}
 		if err != nil {
 			s.writeError(w, r, err)
+			s.auditRefused(r, claims, err)
 		}
 		subject := ""
 		if claims != nil {
@@ -218,6 +238,12 @@ func (s *Server) endpoint(p policy, h handlerFunc) http.HandlerFunc {
 			"elapsed", s.now().Sub(start), "err", err)
 	})
 }
+
+// Guard returns h behind the checks the /v1 tree has (Host, Origin, no
+// upgrades, head size), answered in the API's JSON error format. cmd/wsd
+// puts /metrics, /healthz and /readyz behind it, so that the whole admin
+// listener refuses a foreign Host.
+func (s *Server) Guard(h http.Handler) http.Handler { return s.recoverPanic(s.guard(h)) }
 
 // ServeHTTP serves the /v1 tree.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

@@ -29,6 +29,7 @@ const (
 	CodeConfirmationRequired = "confirmation_required"
 	CodeConflict             = "conflict"
 	CodePayloadTooLarge      = "payload_too_large"
+	CodeHeaderTooLarge       = "header_too_large"
 	CodeRateLimited          = "rate_limited"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
@@ -273,6 +274,9 @@ const (
 	ActionClose     = "connection.close"
 	ActionBroadcast = "broadcast"
 	ActionBulkClose = "connections.close"
+	// ActionRefused is a call refused for its token (401) or its scope
+	// (403); Target is "METHOD /path".
+	ActionRefused = "refused"
 	// ResultOK is the result of a call that succeeded; otherwise the
 	// result is the error code of the answer.
 	ResultOK = "ok"

@@ -184,6 +184,7 @@ func (x auth) setKeys(k authKeys) (bool, error) {
 
 // newAdminAPI returns the admin listener's handler: the admin API under
 // /v1 and health under it, and the API to shut down with the listener.
+// Every route is behind the API's guard (Host, Origin, head size).
 func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
 	acfg := admin.DefaultConfig()
 	acfg.BulkConfirmThreshold = cfg.auth.bulkConfirmThreshold
@@ -196,6 +197,6 @@ func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health h
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
-	mux.Handle("/", health)
+	mux.Handle("/", api.Guard(health)) // the Host and Origin checks of /v1
 	return mux, api, nil
 }

@@ -107,6 +107,23 @@ func TestAdminAPIServed(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("readyz %d", resp.StatusCode)
 	}
+	// The whole admin listener refuses a name it was not told about (DNS
+	// rebinding), not only /v1 (issue 19 #8).
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/v1/stats"} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+w.Admin+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "evil.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s with Host evil.example: %d, want 403", path, resp.StatusCode)
+		}
+	}
 }
 
 // TestClientTokens: --client-auth=jwt refuses a handshake without a valid

@@ -98,10 +98,10 @@ func (t *telemetry) registerStore(st *store.Store) error {
 
 // adminHandler serves the admin listener: /metrics from the registry,
 // everything else through admin (whose router traces the API's requests).
-func (t *telemetry) adminHandler(admin http.Handler) http.Handler {
+func (t *telemetry) adminHandler(admin http.Handler, guard func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(t.reg,
-		promhttp.HandlerFor(t.reg, promhttp.HandlerOpts{Registry: t.reg, MaxRequestsInFlight: 4})))
+	mux.Handle("GET /metrics", guard(promhttp.InstrumentMetricHandler(t.reg,
+		promhttp.HandlerFor(t.reg, promhttp.HandlerOpts{Registry: t.reg, MaxRequestsInFlight: 4}))))
 	mux.Handle("/", admin)
 	return mux
 }
