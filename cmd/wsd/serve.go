@@ -33,6 +33,19 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	// Listen first: a port in use fails the start before anything is
+	// created on disk (state directory, key, history).
+	wsLns, adminLn, err := listeners(cfg)
+	if err != nil {
+		return err
+	}
+	serving := false // once true, the servers own the listeners
+	defer func() {
+		if !serving {
+			closeListeners(wsLns, adminLn)
+		}
+	}()
+
 	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
@@ -79,10 +92,6 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	}
 	warnFDLimit(log, cfg.daemon.MaxConnections)
 
-	wsLns, adminLn, err := listeners(cfg)
-	if err != nil {
-		return errors.Join(err, d.Shutdown(ctx))
-	}
 	adminMux, api, err := newAdminAPI(cfg, d, st, keys, adminHandler(d), tel.tracing.TracerProvider(), log.With("component", "admin"))
 	if err != nil {
 		return errors.Join(err, d.Shutdown(ctx))
@@ -99,6 +108,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	admin.RegisterOnShutdown(api.Shutdown) // ends /v1/events streams
 	var wg sync.WaitGroup
 	errc := make(chan error, len(wsLns)+1)
+	serving = true
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -209,14 +219,7 @@ func listeners(cfg config) ([]net.Listener, net.Listener, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	closeAll := func() {
-		for _, ln := range ws {
-			ln.Close()
-		}
-		if admin != nil {
-			admin.Close()
-		}
-	}
+	closeAll := func() { closeListeners(ws, admin) }
 	if len(ws) == 0 {
 		// No TCP keepalive on WebSocket connections: the daemon's pings
 		// (always on) find dead peers and keep middleboxes' state alive,
@@ -236,6 +239,17 @@ func listeners(cfg config) ([]net.Listener, net.Listener, error) {
 		}
 	}
 	return ws, admin, nil
+}
+
+// closeListeners closes what listeners returned (admin may be nil). Close
+// errors are of no interest: nothing was served on them.
+func closeListeners(ws []net.Listener, admin net.Listener) {
+	for _, ln := range ws {
+		ln.Close()
+	}
+	if admin != nil {
+		admin.Close()
+	}
 }
 
 // reload handles SIGHUP: it re-reads the configuration (the config file
