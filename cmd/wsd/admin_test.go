@@ -33,6 +33,20 @@ func mintToken(t *testing.T, args ...string) string {
 
 func TestTokenCreate(t *testing.T) {
 	dir := t.TempDir()
+	// Without a key, nothing is minted and nothing is created (issue 21:
+	// a key made here would sign tokens the running daemon refuses).
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"token", "create", "--subject", "ops", "--scope", "admin", "--state-dir", filepath.Join(dir, "missing")},
+		func(string) string { return "" }, &out, &errOut)
+	if code == exitOK || out.Len() != 0 || !strings.Contains(errOut.String(), "no admin key in "+filepath.Join(dir, "missing")) {
+		t.Fatalf("no key: exit %d, out %q, err %q", code, out.String(), errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Fatalf("token create without a key created the state directory: %v", err)
+	}
+	if _, _, err := token.LoadOrCreateKey(filepath.Join(dir, adminKeyName)); err != nil { // as wsd's first start does
+		t.Fatal(err)
+	}
 	tok := mintToken(t, "--subject", "ops", "--scope", "connections:read,audit:read", "--ttl", "1h", "--state-dir", dir)
 	fi, err := os.Stat(filepath.Join(dir, adminKeyName))
 	if err != nil {
@@ -70,10 +84,32 @@ func TestTokenCreate(t *testing.T) {
 			t.Errorf("%v: exit %d, out %q, err %q", args, code, out.String(), errOut.String())
 		}
 	}
+	// --out writes a file only its owner can read, even over a looser one.
+	outFile := filepath.Join(dir, "ops.token")
+	if err := os.WriteFile(outFile, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", dir, "--out", outFile); got != "" {
+		t.Fatalf("--out also printed %q", got)
+	}
+	fi, err = os.Stat(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("--out file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := v.Verify(strings.TrimSpace(string(written))); err != nil {
+		t.Fatalf("--out token: %v", err)
+	}
 	if err := os.Chmod(filepath.Join(dir, adminKeyName), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var errOut bytes.Buffer
+	errOut.Reset()
 	if code := run(context.Background(), []string{"token", "create", "--state-dir", dir, "--subject", "x", "--scope", "admin"}, func(string) string { return "" }, &bytes.Buffer{}, &errOut); code == exitOK || !strings.Contains(errOut.String(), "chmod 600") {
 		t.Fatalf("world-readable key: exit %d %s", code, errOut.String())
 	}

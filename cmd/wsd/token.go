@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ type tokenFlags struct {
 	ttl     time.Duration
 	client  bool
 	labels  labelList
+	out     string
 }
 
 func (t *tokenFlags) flagSet() *flag.FlagSet {
@@ -33,6 +36,7 @@ func (t *tokenFlags) flagSet() *flag.FlagSet {
 	fs.DurationVar(&t.ttl, "ttl", 24*time.Hour, "lifetime of the token")
 	fs.BoolVar(&t.client, "client", false, "mint a client token (--client-auth=jwt) instead of an admin token")
 	fs.Var(&t.labels, "label", "client token label KEY=VALUE; repeatable")
+	fs.StringVar(&t.out, "out", "", "write the token to this file (mode 0600) instead of standard output")
 	return fs
 }
 
@@ -40,7 +44,8 @@ var scopes = []string{apitype.ScopeConnectionsRead, apitype.ScopeConnectionsWrit
 	apitype.ScopeSessionsRead, apitype.ScopeAuditRead, apitype.ScopeAdmin}
 
 // tokenCommand runs `wsd token create`: it prints a token signed with the
-// admin key (generated in the state directory if there is none yet).
+// admin key of the state directory (or --admin-key-file). It never creates
+// a key: a token signed by a key the daemon does not have would be refused.
 func tokenCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprintln(stderr, "usage: wsd token create --subject NAME --scope SCOPES [--ttl DURATION] [--client [--label K=V]...] [wsd flags such as --state-dir]")
@@ -68,8 +73,34 @@ func tokenCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "wsd token create: %v\n", err)
 		return exitUsage
 	}
+	if tf.out != "" {
+		if err := writeTokenFile(tf.out, tok); err != nil {
+			fmt.Fprintf(stderr, "wsd token create: %v\n", err)
+			return exitError
+		}
+		return exitOK
+	}
 	fmt.Fprintln(stdout, tok)
 	return exitOK
+}
+
+// writeTokenFile writes tok to path readable by its owner only, whatever
+// the mode of a file already there.
+func writeTokenFile(path, tok string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return errors.Join(fmt.Errorf("--out: %w", err), f.Close())
+	}
+	if _, err := fmt.Fprintln(f, tok); err != nil {
+		return errors.Join(fmt.Errorf("--out: %w", err), f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
 }
 
 func mint(tf tokenFlags, cfg config, stderr io.Writer) (string, error) {
@@ -95,10 +126,11 @@ func mint(tf tokenFlags, cfg config, stderr io.Writer) (string, error) {
 		}
 		o.Audience, o.Scopes = cfg.auth.audience, sc
 	}
-	if err := mkStateDir(cfg.stateDir); err != nil {
-		return "", err
+	_, signer, err := adminKeys(cfg.auth, cfg.stateDir, false, nil)
+	if errors.Is(err, fs.ErrNotExist) && cfg.auth.adminKeyFile == "" {
+		return "", fmt.Errorf("no admin key in %s (looked for %s): wsd generates it at its first start, so start wsd once with this --state-dir, or pass the running daemon's (a systemd install: --state-dir /var/lib/wsd)",
+			cfg.stateDir, filepath.Join(cfg.stateDir, adminKeyName))
 	}
-	_, signer, err := adminKeys(cfg.auth, cfg.stateDir, true, nil)
 	if err != nil {
 		return "", err
 	}
@@ -175,12 +207,5 @@ func (l *labelList) Set(v string) error {
 		*l = labelList{}
 	}
 	(*l)[k] = val
-	return nil
-}
-
-func mkStateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("state directory: %w", err)
-	}
 	return nil
 }
