@@ -190,7 +190,7 @@ func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health h
 	acfg.BulkConfirmThreshold = cfg.auth.bulkConfirmThreshold
 	acfg.AllowedHosts = cfg.auth.allowedHosts
 	acfg.CloseWait = 2*cfg.daemon.CloseTimeout + time.Second
-	acfg.Version = version
+	acfg.Version = buildVersion()
 	api, err := admin.New(acfg, admin.Deps{Hub: d, History: st, Tokens: a.admin, Logger: log, TracerProvider: tp})
 	if err != nil {
 		return nil, nil, err

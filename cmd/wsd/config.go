@@ -466,7 +466,14 @@ func (s *intSizeValue) Set(v string) error {
 // ("30d").
 type daysDuration time.Duration
 
-func (d *daysDuration) String() string { return time.Duration(*d).String() }
+// String writes whole days as days ("30d"), as the flag is documented.
+func (d *daysDuration) String() string {
+	x := time.Duration(*d)
+	if day := 24 * time.Hour; x > 0 && x%day == 0 {
+		return strconv.FormatInt(int64(x/day), 10) + "d"
+	}
+	return x.String()
+}
 func (d *daysDuration) Set(v string) error {
 	if n, ok := strings.CutSuffix(v, "d"); ok {
 		days, err := strconv.Atoi(n)

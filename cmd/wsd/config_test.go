@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,5 +125,45 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) accepted", in)
 		}
+	}
+}
+
+// TestHelpAndVersion: help writes flags as --flag (as the README and every
+// message do), shows day durations as days, and --version is a flag too
+// (issue 21).
+func TestHelpAndVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out, &errOut); code != exitOK {
+		t.Fatalf("-h: exit %d %s", code, errOut.String())
+	}
+	help := out.String()
+	for _, want := range []string{"  --max-connections int", "  --history-retention value", "(default 30d)"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	if strings.Contains(help, "\n  -max") {
+		t.Error("help writes single-dash flags")
+	}
+	for _, arg := range []string{"--version", "-version", "version"} {
+		out.Reset()
+		if code := run(context.Background(), []string{arg}, func(string) string { return "" }, &out, &errOut); code != exitOK || !strings.HasPrefix(out.String(), "wsd ") {
+			t.Errorf("%s: exit %d, out %q", arg, code, out.String())
+		}
+	}
+}
+
+// TestJSONLogDurations: a duration in a JSON log line reads "1.5s", not a
+// count of nanoseconds (issue 21).
+func TestJSONLogDurations(t *testing.T) {
+	var buf bytes.Buffer
+	log := newLogger(&buf, "json", new(slog.LevelVar))
+	log.Info("x", "elapsed", 1500*time.Millisecond)
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["elapsed"] != "1.5s" {
+		t.Fatalf("elapsed = %#v, want \"1.5s\"", m["elapsed"])
 	}
 }

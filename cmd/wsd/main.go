@@ -10,10 +10,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
+
+	"github.com/wsd-dev/wsd/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// stampedVersion may be set at build time with
+// -ldflags "-X main.stampedVersion=v1.2.3"; see buildVersion.
+var stampedVersion = "dev"
 
 // Exit codes.
 const (
@@ -30,8 +35,8 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
-			fmt.Fprintln(stdout, "wsd", version)
+		case "version", "--version", "-version":
+			fmt.Fprintln(stdout, "wsd", buildVersion())
 			return exitOK
 		case "token":
 			return tokenCommand(args[1:], getenv, stdout, stderr)
@@ -55,10 +60,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
+// buildVersion is the version wsd reports: the stamped one, or what the
+// toolchain recorded (module version or VCS revision).
+var buildVersion = sync.OnceValue(func() string { return version.String(stampedVersion) })
+
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: wsd [flags]\n       wsd token create --subject NAME --scope SCOPES [--ttl 24h] [--client --label K=V]\n       wsd version\n\nEvery flag can also be set with its WSD_* environment variable (--max-connections: WSD_MAX_CONNECTIONS)\nor in the --config file; flags win over the environment, which wins over the file.\n\nFlags:\n")
 	var c config
 	fs, _ := c.flagSet(func(string) string { return "" })
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	printFlags(w, fs)
+}
+
+// printFlags lists fs's flags as they are written everywhere else in wsd's
+// help and documentation: --name VALUE, then the usage and the default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if d := f.DefValue; d != "" && d != "0" && d != "false" && d != "[]" {
+			line += fmt.Sprintf(" (default %s)", d)
+		}
+		fmt.Fprintln(w, line)
+	})
 }

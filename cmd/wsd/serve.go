@@ -130,7 +130,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 		addrs[i] = ln.Addr().String()
 	}
 	log.Info("listening", "addr", strings.Join(addrs, ","), "admin", adminLn.Addr().String(),
-		"state_dir", cfg.stateDir, "routes", routesString(cfg.daemon.Routes), "version", version)
+		"state_dir", cfg.stateDir, "routes", routesString(cfg.daemon.Routes), "version", buildVersion())
 	sd.notify("READY=1\nSTATUS=serving on " + strings.Join(addrs, ","))
 	stopWatchdog := make(chan struct{})
 	wg.Add(1)
@@ -307,11 +307,20 @@ func routesString(rs []daemon.Route) string {
 }
 
 func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationText writes durations as Go writes them ("1.5s"), not as the
+// nanosecond count slog's JSON handler would.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // warnFDLimit warns when max-connections does not fit the open-file limit

@@ -27,7 +27,7 @@ type telemetry struct {
 }
 
 func newTelemetry(ctx context.Context, cfg setup.Config, log *slog.Logger) (*telemetry, error) {
-	cfg.ServiceVersion = version
+	cfg.ServiceVersion = buildVersion()
 	tp, err := setup.New(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func newTelemetry(ctx context.Context, cfg setup.Config, log *slog.Logger) (*tel
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "wsd_build_info",
 			Help:        "Always 1; the labels give wsd's version and the Go version that built it.",
-			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+			ConstLabels: prometheus.Labels{"version": buildVersion(), "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
 		t.storeCommit, t.storeWait,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
