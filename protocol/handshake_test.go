@@ -453,3 +453,73 @@ func BenchmarkCheckRequest(b *testing.B) {
 		}
 	}
 }
+
+// benchHead is a browser's opening handshake, compression offered.
+const benchHead = "GET /chat HTTP/1.1\r\n" +
+	"Host: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+	"Origin: http://example.com\r\nSec-WebSocket-Version: 13\r\n" +
+	"Sec-WebSocket-Key: " + sampleKey + "\r\n" +
+	"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+
+// handshakeConn is an in-memory net.Conn for handshake benchmarks: reads
+// replay a request head once, writes are counted and dropped.
+type handshakeConn struct {
+	streamConn
+	head    strings.Reader
+	written int
+}
+
+func (c *handshakeConn) reset(head string) {
+	c.head.Reset(head)
+	c.written = 0
+	c.streamConn = streamConn{r: &c.head}
+}
+
+func (c *handshakeConn) Write(p []byte) (int, error) {
+	c.written += len(p)
+	return len(p), nil
+}
+
+// benchDaemonOptions are the options wsd's daemon accepts with (see
+// daemon.acceptOptions): a tiny read buffer over its own lazy reader, a
+// write buffer that holds a control frame, yielding reads.
+func benchDaemonOptions() *AcceptOptions {
+	return &AcceptOptions{
+		Options: Options{
+			ReadBufferSize:    16,
+			WriteBufferSize:   2 + 125,
+			YieldAfterControl: true,
+		},
+		Compression: &CompressionOptions{Mode: CompressionNoContextTakeover},
+	}
+}
+
+// BenchmarkHandshake measures a complete server handshake on an in-memory
+// connection: "AcceptRaw" is the all-in-one raw path, "Product" the path
+// wsd's daemon runs (a pooled, bounded reader reads the head; the
+// handshake completes with the daemon's own buffers).
+func BenchmarkHandshake(b *testing.B) {
+	b.Run("AcceptRaw", func(b *testing.B) {
+		nc := &handshakeConn{}
+		opts := benchDaemonOptions()
+		b.ReportAllocs()
+		for b.Loop() {
+			nc.reset(benchHead)
+			if _, _, err := AcceptRaw(nc, nil, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Product", func(b *testing.B) {
+		nc := &handshakeConn{}
+		opts := benchDaemonOptions()
+		b.ReportAllocs()
+		for b.Loop() {
+			nc.reset(benchHead)
+			if err := benchProductHandshake(nc, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
