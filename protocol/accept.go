@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,23 +47,37 @@ type AcceptOptions struct {
 	ResponseHeader http.Header
 
 	// MaxHeaderBytes bounds the request head read by AcceptRaw when it
-	// makes its own reader. Default 8 KiB.
+	// makes its own reader. Default 8 KiB. (Accept leaves it to the
+	// http.Server; callers of Upgrade bound their HeadReader.)
 	MaxHeaderBytes int
 }
 
 // HandshakeError is an opening-handshake failure on the server side: the
-// HTTP status that was answered and why. It wraps ErrHandshake.
+// HTTP status to answer (or that was answered) and why. It wraps
+// ErrHandshake and, when the request head could not be read, ErrHeadTooLarge
+// or ErrMalformedRequest.
 type HandshakeError struct {
 	Status int
+	// Reason is the one-line explanation given to the client.
 	Reason string
+	cause  error // a sentinel of errors.go and what caused it, or nil
 }
 
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("websocket handshake failed: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+	s := fmt.Sprintf("websocket handshake failed: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+	if e.cause != nil {
+		s += " (" + e.cause.Error() + ")"
+	}
+	return s
 }
 
-// Unwrap returns ErrHandshake.
-func (e *HandshakeError) Unwrap() error { return ErrHandshake }
+// Unwrap returns ErrHandshake and the cause, if any.
+func (e *HandshakeError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrHandshake}
+	}
+	return []error{ErrHandshake, e.cause}
+}
 
 // negotiation is the outcome of a valid opening handshake.
 type negotiation struct {
@@ -191,10 +204,7 @@ func appendResponse(b []byte, n negotiation, extra http.Header) []byte {
 	}
 	for k, vs := range extra {
 		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, strings.Map(dropCRLF, v)...)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v)
 		}
 	}
 	return append(b, "\r\n"...)
@@ -208,8 +218,10 @@ func dropCRLF(r rune) rune {
 }
 
 // Accept upgrades an HTTP request to a WebSocket connection. On a bad
-// handshake it answers with a 4xx status and a one-line body, and returns a
-// *HandshakeError; it never answers 101 to an invalid request.
+// handshake it answers with a 4xx status and a one-line body (through w, so
+// the http.Server may keep the connection) and returns a *HandshakeError;
+// it never answers 101 to an invalid request. A valid request is validated
+// as Upgrade does, then its connection is hijacked and answered 101.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
@@ -240,116 +252,48 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if bw.Size() < opts.writeBufferSize() {
 		bw = bufio.NewWriterSize(nc, opts.writeBufferSize())
 	}
-	if _, err := bw.Write(appendResponse(bw.AvailableBuffer(), n, opts.ResponseHeader)); err != nil {
-		return nil, fmt.Errorf("accept: write response: %w", errors.Join(err, nc.Close()))
+	c, err := finishUpgrade(nc, br, bw, n, opts)
+	if err != nil {
+		// Hijacked: nobody else will close it.
+		return nil, fmt.Errorf("accept: %w", errors.Join(err, nc.Close()))
 	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("accept: write response: %w", errors.Join(err, nc.Close()))
-	}
-	c := newConn(nc, br, bw, false, &opts.Options)
-	c.subproto, c.exts, c.df = n.subproto, n.exts, n.deflate
 	return c, nil
 }
 
 // AcceptRaw performs the server handshake on a connection that no HTTP
-// server has read from, for listeners that skip net/http. br, if not nil,
-// must read from nc and may hold bytes already read; otherwise AcceptRaw
-// makes a reader that refuses request heads above MaxHeaderBytes. The
+// server has read from, for listeners that skip net/http: it reads the
+// request head with a HeadReader bounded by MaxHeaderBytes, refuses a head
+// that is too large or malformed with Reject, and completes the handshake
+// with Upgrade. If br is not nil, the head is read from br instead, without
+// a size limit: br must read from nc and may hold bytes already read. The
 // caller bounds the handshake's duration with nc's deadline (and clears it
 // afterwards).
 //
 // It returns the parsed request (for its path, query and headers). On a bad
-// handshake it writes the error response and returns a *HandshakeError (or
-// the read error); the caller closes nc.
+// handshake it writes the error response and returns a *HandshakeError; a
+// request head cut short returns the read error (see
+// HeadReader.ReadRequest). The caller closes nc on any error.
 func AcceptRaw(nc net.Conn, br *bufio.Reader, opts *AcceptOptions) (*Conn, *http.Request, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
-	if err := opts.Compression.validate(); err != nil {
+	var req *http.Request
+	var err error
+	if br == nil {
+		h := NewHeadReader(opts.readBufferSize())
+		h.Reset(nc, opts.MaxHeaderBytes)
+		req, err = h.ReadRequest()
+		br = h.Reader()
+	} else if req, err = http.ReadRequest(br); err != nil {
+		err = readRequestFailed(err)
+	}
+	if err != nil {
+		var herr *HandshakeError
+		if errors.As(err, &herr) {
+			return nil, nil, errors.Join(err, Reject(nc, herr.Status, nil, herr.Reason))
+		}
 		return nil, nil, fmt.Errorf("accept: %w", err)
 	}
-	var lim *headLimiter
-	if br == nil {
-		max := opts.MaxHeaderBytes
-		if max <= 0 {
-			max = 8 << 10
-		}
-		lim = &headLimiter{r: nc, left: max}
-		br = bufio.NewReaderSize(lim, opts.readBufferSize())
-	}
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		if lim != nil && lim.left <= 0 {
-			herr := &HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large"}
-			return nil, nil, errors.Join(herr, writeRawError(nc, herr, nil))
-		}
-		if errors.Is(err, io.EOF) || isNetError(err) {
-			return nil, nil, fmt.Errorf("accept: read request: %w", err)
-		}
-		herr := &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request"}
-		return nil, nil, errors.Join(herr, writeRawError(nc, herr, nil))
-	}
-	if lim != nil {
-		lim.left = -1 // the handshake is read: no more limit
-	}
-	n, herr, hdr := checkRequest(req, opts)
-	if herr != nil {
-		return nil, req, errors.Join(herr, writeRawError(nc, herr, hdr))
-	}
-	bw := bufio.NewWriterSize(nc, opts.writeBufferSize())
-	if _, err := bw.Write(appendResponse(bw.AvailableBuffer(), n, opts.ResponseHeader)); err != nil {
-		return nil, req, fmt.Errorf("accept: write response: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, req, fmt.Errorf("accept: write response: %w", err)
-	}
-	c := newConn(nc, br, bw, false, &opts.Options)
-	c.subproto, c.exts, c.df = n.subproto, n.exts, n.deflate
-	return c, req, nil
+	c, err := Upgrade(nc, bufio.NewReadWriter(br, nil), req, opts)
+	return c, req, err
 }
-
-// writeRawError answers a failed handshake on a raw connection.
-func writeRawError(nc net.Conn, herr *HandshakeError, hdr http.Header) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n", herr.Status, http.StatusText(herr.Status))
-	for k, vs := range hdr {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	body := herr.Reason + "\n"
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
-	if _, err := io.WriteString(nc, b.String()); err != nil {
-		return fmt.Errorf("write error response: %w", err)
-	}
-	return nil
-}
-
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne)
-}
-
-// headLimiter caps how much of the request head AcceptRaw reads; left < 0
-// lifts the cap.
-type headLimiter struct {
-	r    io.Reader
-	left int
-}
-
-func (l *headLimiter) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return l.r.Read(p)
-	}
-	if l.left == 0 {
-		return 0, errHeadTooLarge
-	}
-	if len(p) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= n
-	return n, err
-}
-
-var errHeadTooLarge = errors.New("request head too large")

@@ -6,6 +6,15 @@ import "errors"
 var (
 	// ErrHandshake is wrapped by every opening-handshake failure.
 	ErrHandshake = errors.New("websocket handshake failed")
+	// ErrHeadTooLarge is wrapped by the *HandshakeError of a request head
+	// that did not end within the size limit (HeadReader.ReadRequest,
+	// AcceptRaw); its status is 431 Request Header Fields Too Large.
+	ErrHeadTooLarge = errors.New("request head too large")
+	// ErrMalformedRequest is wrapped by the *HandshakeError of bytes that
+	// are not an HTTP/1.x request head (HeadReader.ReadRequest, AcceptRaw);
+	// its status is 400 Bad Request. A head cut short by a read error or a
+	// deadline is not malformed: that error is returned instead.
+	ErrMalformedRequest = errors.New("malformed HTTP request")
 	// ErrInvalidClose is returned for a close code or reason that may not be sent.
 	ErrInvalidClose = errors.New("invalid close")
 	// ErrMessageType is returned when writing a message type other than text or binary.
