@@ -60,23 +60,29 @@ type HandshakeError struct {
 	Status int
 	// Reason is the one-line explanation given to the client.
 	Reason string
-	cause  error // a sentinel of errors.go and what caused it, or nil
+	kind   error // ErrHeadTooLarge, ErrMalformedRequest or nil
+	detail error // what net/http said about a malformed head, or nil
 }
 
 func (e *HandshakeError) Error() string {
 	s := fmt.Sprintf("websocket handshake failed: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
-	if e.cause != nil {
-		s += " (" + e.cause.Error() + ")"
+	if e.detail != nil {
+		s += ": " + e.detail.Error()
 	}
 	return s
 }
 
-// Unwrap returns ErrHandshake and the cause, if any.
+// Unwrap returns ErrHandshake and, for a head that could not be read, its
+// sentinel and cause.
 func (e *HandshakeError) Unwrap() []error {
-	if e.cause == nil {
-		return []error{ErrHandshake}
+	errs := []error{ErrHandshake}
+	if e.kind != nil {
+		errs = append(errs, e.kind)
 	}
-	return []error{ErrHandshake, e.cause}
+	if e.detail != nil {
+		errs = append(errs, e.detail)
+	}
+	return errs
 }
 
 // negotiation is the outcome of a valid opening handshake.

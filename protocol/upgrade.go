@@ -129,7 +129,7 @@ func (l *headLimiter) Read(p []byte) (int, error) {
 func (l *headLimiter) classify(err error) error {
 	switch {
 	case l.err == errHeadLimit:
-		return &HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large", cause: ErrHeadTooLarge}
+		return &HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large", kind: ErrHeadTooLarge}
 	case l.err == io.EOF && l.n > 0:
 		return fmt.Errorf("read request head: %w after %d bytes", io.ErrUnexpectedEOF, l.n)
 	case l.err != nil:
@@ -145,7 +145,7 @@ func readRequestFailed(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
 		return fmt.Errorf("read request head: %w", err)
 	}
-	return &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request", cause: fmt.Errorf("%w: %w", ErrMalformedRequest, err)}
+	return &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request", kind: ErrMalformedRequest, detail: err}
 }
 
 // Upgrade completes the opening handshake of req, a request the caller read
