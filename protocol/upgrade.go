@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,17 +136,24 @@ func (l *headLimiter) classify(err error) error {
 	case l.err != nil:
 		return fmt.Errorf("read request head: %w", l.err)
 	}
-	return readRequestFailed(err)
+	// Every read succeeded: what was read is not a request head.
+	return malformed(err)
+}
+
+func malformed(err error) error {
+	return &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request", kind: ErrMalformedRequest, detail: err}
 }
 
 // readRequestFailed classifies an error of http.ReadRequest on a reader
 // that records nothing: I/O errors stay themselves, the rest is malformed.
+// A bad request target is a *url.Error, which is also a net.Error.
 func readRequestFailed(err error) error {
+	var ue *url.Error
 	var ne net.Error
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
+	if !errors.As(err, &ue) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)) {
 		return fmt.Errorf("read request head: %w", err)
 	}
-	return &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request", kind: ErrMalformedRequest, detail: err}
+	return malformed(err)
 }
 
 // Upgrade completes the opening handshake of req, a request the caller read

@@ -56,6 +56,7 @@ func TestHeadReaderReadRequest(t *testing.T) {
 		{name: "garbage", in: "HELLO\r\n\r\n", max: 1024, want: "400"},
 		{name: "bad header line", in: "GET / HTTP/1.1\r\nHost x\r\n\r\n", max: 1024, want: "400"},
 		{name: "bad version", in: "GET / HTTP/9.x\r\nHost: x\r\n\r\n", max: 1024, want: "400"},
+		{name: "empty target", in: "GET  HTTP/1.1\r\nHost: x\r\n\r\n", max: 1024, want: "400"}, // a *url.Error, which is a net.Error
 		{name: "nothing", in: "", max: 1024, want: "eof"},
 		{name: "cut in the request line", in: "GET / HT", max: 1024, want: "truncated"},
 		{name: "cut in a header name", in: "GET / HTTP/1.1\r\nHost: x\r\nX-Fo", max: 1024, want: "truncated"},
