@@ -74,6 +74,7 @@ type Conn struct {
 	closeMu   sync.Mutex
 	closeSent atomic.Bool // a close frame was sent or is being sent; set under closeMu
 	closeRecv bool
+	closeRead bool          // CloseRead was called
 	closeErr  error         // what Read and Write return once closed
 	tcpClosed bool          // the TCP connection is closed
 	doneC     chan struct{} // made on demand by Done, closed with the TCP connection

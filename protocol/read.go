@@ -66,6 +66,57 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	return MessageType(c.rMsgOp), &messageReaderHandle{r: &c.mr, msg: c.mr.msg}, nil
 }
 
+// CloseRead starts a goroutine that reads from the connection until it is
+// closed, for an application that expects no more messages but must still
+// have control frames handled: pings are answered, pongs reported
+// (Options.OnPong) and the closing handshake completed, so Ping and Close
+// work as usual. A data message is unexpected: the connection is closed
+// with StatusPolicyViolation, as coder/websocket's CloseRead does.
+//
+// The returned context is done once the connection is closed, and
+// context.Cause tells why (a *CloseError for a close frame, for instance).
+// If ctx is done first, reading stops and the connection is closed, as for
+// a cancelled Read. After CloseRead the application must not call Read,
+// ReadInto or Reader. Calling CloseRead again starts no second reader and
+// returns a context done once the connection is closed.
+func (c *Conn) CloseRead(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(ctx)
+	c.closeMu.Lock()
+	first := !c.closeRead
+	c.closeRead = true
+	c.closeMu.Unlock()
+	go func() { // ends when the connection is closed or ctx is done
+		if first {
+			cancel(c.discardReads(ctx))
+			return
+		}
+		select {
+		case <-c.Done():
+			cancel(c.closedErr())
+		case <-ctx.Done():
+		}
+	}()
+	return ctx
+}
+
+// discardReads is CloseRead's reader. It returns the error that ended the
+// connection, once it is closed.
+func (c *Conn) discardReads(ctx context.Context) error {
+	_, _, err := c.Reader(ctx)
+	if err == nil {
+		err = &CloseError{Code: StatusPolicyViolation, Reason: "unexpected data message", Local: true}
+		if cerr := c.Close(StatusPolicyViolation, "unexpected data message"); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}
+	// Every failed read closes the connection, but not a read that could
+	// not start (its context ended while another reader held the turn).
+	if cerr := c.CloseNow(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
 // readCancelled is cancelled for the reading goroutine: later reads report
 // the connection as closed rather than the I/O error the cancellation caused.
 func (c *Conn) readCancelled(ctx context.Context, err error) error {
