@@ -1,9 +1,11 @@
 // Package protocol implements the WebSocket protocol (RFC 6455) for servers and
 // clients, using only the standard library.
 //
-// A server upgrades an HTTP request with [Accept], or a raw connection whose
-// request has not been parsed yet with [AcceptRaw]. A client connects with
-// [Dial]. Both return a [Conn].
+// A server upgrades an HTTP request of a net/http handler with [Accept], or a
+// raw connection whose request has not been read yet with [AcceptRaw]. A
+// server that reads the request itself, to admit, route or authenticate it
+// before the handshake, completes the handshake with [Upgrade] (see below). A
+// client connects with [Dial]. All return a [Conn].
 //
 // # Concurrency
 //
@@ -27,7 +29,40 @@
 // (1002, 1007, 1009) and is returned as a *CloseError whose Local field is
 // true. Once the connection has ended, Read keeps returning the error that
 // ended it, and Write returns an error wrapping [net.ErrClosed] (and the
-// *CloseError, if a close frame ended it).
+// *CloseError, if a close frame ended it). A refused opening handshake is a
+// *[HandshakeError] on the server and a *[DialError] on the client; both wrap
+// [ErrHandshake].
+//
+// # Servers that manage their own I/O
+//
+// A server that runs its own listener loop, parks idle connections outside
+// the read path or batches writes (wsd's daemon does all three) uses these
+// instead of Accept and a goroutine per connection blocked in Read:
+//
+//   - The handshake in steps. A [HeadReader] (pooled, reset per connection)
+//     reads the request head within a size limit and tells a head too large
+//     (431, [ErrHeadTooLarge]) and a malformed one (400,
+//     [ErrMalformedRequest]) from a connection that failed or timed out
+//     before the head was complete, even in the middle of a line (an I/O
+//     error; [os.ErrDeadlineExceeded] for a deadline). The server then
+//     admits, routes and authenticates, and either refuses with [Reject]
+//     (status, extra fields such as Retry-After, a one-line body,
+//     Connection: close) or calls [Upgrade], which validates the request,
+//     negotiates, answers 101 and returns the Conn.
+//   - Buffers of its own. Upgrade uses the bufio.Reader and bufio.Writer it
+//     is given, whatever their size, so the Conn can read through a reader
+//     that holds memory only while data is pending and write through a writer
+//     that batches; [Options.ReadBufferSize] and [Options.WriteBufferSize]
+//     size only the buffers it has to make.
+//   - [Options.YieldAfterControl]: a read that handled only control frames
+//     (a keepalive pong) returns instead of waiting for a message, so the
+//     goroutine can park the connection again.
+//   - [Options.Buffers]: messages larger than the caller's buffer borrow
+//     memory from a shared pool instead of each connection growing its own.
+//   - [Conn.TryPing] and [Conn.TryWritePrepared]: a keepalive or broadcast
+//     loop that must not wait behind another writer skips the connection
+//     instead (with a [PreparedMessage], a broadcast frames the message once
+//     for every connection).
 //
 // # Cost
 //

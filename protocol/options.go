@@ -59,8 +59,9 @@ type Options struct {
 	// close frame, waiting for the peer's, and (client side) waiting for the
 	// server to close the TCP connection. Default DefaultCloseTimeout.
 	CloseTimeout time.Duration
-	// ReadBufferSize and WriteBufferSize size the connection's buffers when
-	// they are not taken over from the HTTP server. Default DefaultBufferSize.
+	// ReadBufferSize and WriteBufferSize size the buffers the connection
+	// has to make: those Upgrade is not given, and those of the HTTP server
+	// that Accept finds too small. Default DefaultBufferSize.
 	ReadBufferSize  int
 	WriteBufferSize int
 	// OnFrame, if set, is called for every frame read or written, from the
@@ -76,12 +77,14 @@ type Options struct {
 	// that parks idle connections outside the read path (waiting for
 	// readability) uses it so that a keepalive pong does not leave its
 	// goroutine blocked deep inside ReadInto.
+	// (See "Servers that manage their own I/O" in the package doc.)
 	YieldAfterControl bool
 	// Buffers, if set, supplies the memory of a message that does not fit
 	// the buffer given to ReadInto (Read gives none). The Conn never gives
 	// buffers back: a caller that pools them puts back what ReadInto
 	// returned once it is done with the message. Large messages then share
 	// a few warm buffers instead of each connection holding one of its own.
+	// (See "Servers that manage their own I/O" in the package doc.)
 	Buffers BufferSource
 }
 
