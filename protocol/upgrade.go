@@ -225,8 +225,10 @@ func finishUpgrade(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, n negotiatio
 // names and values, and Content-Type, Content-Length and Connection in hdr
 // are ignored), then Content-Length and the body: msg and a newline.
 //
-// The caller closes the connection afterwards; to be sure the client reads
-// the response first, it may half-close and drain the connection.
+// Reject does not modify hdr, so refusals can share one (a fixed
+// Retry-After, say). The caller closes the connection afterwards; to be
+// sure the client reads the response first, it may half-close and drain
+// the connection.
 func Reject(w io.Writer, status int, hdr http.Header, msg string) error {
 	size := len("HTTP/1.1 000 \r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 0000000000\r\n\r\n\n") +
 		len(http.StatusText(status)) + len(msg)

@@ -413,3 +413,16 @@ func FuzzUpgrade(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReject measures a refusal as a flood of refused handshakes
+// costs it: a 503 with Retry-After.
+func BenchmarkReject(b *testing.B) {
+	nc := &handshakeConn{}
+	hdr := http.Header{"Retry-After": {"1"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Reject(nc, http.StatusServiceUnavailable, hdr, "too many connections"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
