@@ -25,7 +25,8 @@ const defaultMaxHeaderBytes = 8 << 10
 // HeadReader reads the head of an HTTP/1.1 request (request line and header
 // fields) from a connection and refuses heads above a size limit. Servers
 // that read many handshakes pool HeadReaders: Reset points one at the next
-// connection, and its buffer need not hold a whole head.
+// connection, and its buffer need not hold a whole head. The zero value
+// is ready for Reset, with a buffer of DefaultBufferSize.
 //
 // A HeadReader is not safe for concurrent use.
 type HeadReader struct {
@@ -35,7 +36,7 @@ type HeadReader struct {
 
 // NewHeadReader returns a HeadReader whose buffer holds size bytes
 // (DefaultBufferSize if size <= 0; bufio's minimum is 16). Reset it before
-// use.
+// each request.
 func NewHeadReader(size int) *HeadReader {
 	if size <= 0 {
 		size = DefaultBufferSize
@@ -54,6 +55,10 @@ func (h *HeadReader) Reset(r io.Reader, maxHeaderBytes int) {
 		maxHeaderBytes = defaultMaxHeaderBytes
 	}
 	h.lim = headLimiter{r: r, left: maxHeaderBytes}
+	if h.br == nil {
+		h.br = bufio.NewReaderSize(&h.lim, DefaultBufferSize)
+		return
+	}
 	h.br.Reset(&h.lim)
 }
 

@@ -81,7 +81,7 @@ func TestHeadReaderReadRequest(t *testing.T) {
 // reader, and that the limit no longer applies to them.
 func TestHeadReaderBuffered(t *testing.T) {
 	rest := strings.Repeat("f", 3000)
-	h := NewHeadReader(64)
+	var h HeadReader // the zero value works too
 	h.Reset(strings.NewReader(validHead+rest), len(validHead)+10)
 	req, err := h.ReadRequest()
 	if err != nil {
