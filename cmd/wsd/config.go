@@ -28,6 +28,8 @@ import (
 type config struct {
 	listen           string
 	adminListen      string
+	tls              tlsConfig // of the WebSocket listener
+	adminTLS         tlsConfig // of the admin listener
 	stateDir         string
 	configFile       string
 	logLevel         slog.Level
@@ -163,6 +165,8 @@ func (c *config) flagSet(getenv func(string) string) (*flag.FlagSet, *registry) 
 	}
 	fs.StringVar(&c.listen, "listen", ":8080", "WebSocket listener address")
 	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:8081", "admin listener address (/healthz, /readyz)")
+	c.tls.flags(fs, "", "WebSocket connections (wss://)")
+	c.adminTLS.flags(fs, "admin-", "the admin listener (https://)")
 	fs.StringVar(&c.stateDir, "state-dir", stateDefault, "state directory, created 0700 (default $STATE_DIRECTORY, else ./wsd-data)")
 	fs.StringVar(&c.configFile, "config", "", "file of WSD_*=value lines, re-read on SIGHUP")
 	fs.Var(reg.routes, "route", "route PATH=HANDLER[:ARG] (echo, relay:LABEL, webhook:URL, sink); repeatable (default /=echo)")
@@ -206,6 +210,12 @@ func (c config) Validate() error {
 	if c.listen == "" {
 		return errors.New("--listen: address required")
 	}
+	if err := c.tls.validate(""); err != nil {
+		return err
+	}
+	if err := c.adminTLS.validate("admin-"); err != nil {
+		return err
+	}
 	if c.adminListen == "" {
 		return errors.New("--admin-listen: address required (use 127.0.0.1:0 for a free port)")
 	}
@@ -242,6 +252,9 @@ func (c config) restartOnly(n config) []string {
 	}
 	if c.stateDir != n.stateDir {
 		out = append(out, "state-dir")
+	}
+	if c.tls != n.tls || c.adminTLS != n.adminTLS {
+		out = append(out, "TLS file names (their contents are re-read at every reload)")
 	}
 	if c.logFormat != n.logFormat {
 		out = append(out, "log-format")

@@ -45,6 +45,10 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 			closeListeners(wsLns, adminLn)
 		}
 	}()
+	wsLns, adminLn, certs, err := tlsListeners(cfg, wsLns, adminLn)
+	if err != nil {
+		return err
+	}
 
 	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
@@ -149,6 +153,9 @@ wait:
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				cfg = reload(log, level, d, keys, cfg, args, getenv)
+				if err := reloadCerts(certs); err != nil {
+					log.Error("reload: TLS certificate kept", "err", err)
+				}
 				continue
 			}
 			log.Info("draining", "signal", sig.String(), "connections", d.Stats().Connections, "drain_timeout", cfg.daemon.DrainTimeout)
@@ -287,6 +294,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, a auth, ol
 		// Keep them as running, so that later reloads compare against
 		// what is actually in force.
 		next.listen, next.adminListen, next.stateDir = old.listen, old.adminListen, old.stateDir
+		next.tls, next.adminTLS = old.tls, old.adminTLS
 		next.logFormat, next.historyRetention = old.logFormat, old.historyRetention
 		next.auth = old.auth
 		next.tracing = old.tracing
