@@ -90,6 +90,22 @@ func TestRoutePolicies(t *testing.T) {
 	if status, body := e.do(http.MethodPut, "/v1/stats", "", "", nil); status != http.StatusMethodNotAllowed || !strings.Contains(body, `"method_not_allowed"`) {
 		t.Errorf("wrong method: %d %s", status, body)
 	}
+	// A 405 says what is allowed (RFC 9110 §15.5.6; issue 21).
+	for path, want := range map[string]string{"/v1/stats": "GET", "/v1/connections/abc": "GET, DELETE", "/v1/broadcast": "POST"} {
+		req, err := http.NewRequest(http.MethodPut, e.ts.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.token(apitype.ScopeAdmin))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Allow"); resp.StatusCode != http.StatusMethodNotAllowed || got != want {
+			t.Errorf("PUT %s: %d, Allow %q, want 405 and %q", path, resp.StatusCode, got, want)
+		}
+	}
 }
 
 // TestOpenAPIMatchesRoutes: every route is in openapi.json with its scope,

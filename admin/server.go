@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -182,8 +183,10 @@ func (s *Server) routes() chi.Router {
 	r.NotFound(s.endpoint(anyToken, func(http.ResponseWriter, *http.Request) error {
 		return errorf(http.StatusNotFound, apitype.CodeNotFound, "no such endpoint")
 	}))
-	r.MethodNotAllowed(s.endpoint(anyToken, func(http.ResponseWriter, *http.Request) error {
-		return errorf(http.StatusMethodNotAllowed, apitype.CodeMethodNotAllowed, "method not allowed")
+	r.MethodNotAllowed(s.endpoint(anyToken, func(w http.ResponseWriter, req *http.Request) error {
+		allow := allowed(r, req.URL.Path)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errorf(http.StatusMethodNotAllowed, apitype.CodeMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", req.Method, req.URL.Path, strings.Join(allow, ", "))
 	}))
 
 	s.handle(r, http.MethodGet, "/v1/openapi.json", anyToken, s.openAPI)
@@ -199,6 +202,18 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodGet, "/v1/stats", scope(apitype.ScopeConnectionsRead), s.stats)
 	s.handle(r, http.MethodGet, "/v1/audit", scope(apitype.ScopeAuditRead), s.listAudit)
 	return r
+}
+
+// allowed lists the methods r routes for path, for a 405's Allow header
+// (RFC 9110 §15.5.6).
+func allowed(r chi.Router, path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if r.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // handlerFunc is an endpoint: it writes its answer, or returns the error
