@@ -28,6 +28,11 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("migrate: schema version: %w", err)
 	}
+	if srcs := p.ListSources(); len(srcs) > 0 {
+		if known := srcs[len(srcs)-1].Version; from > known {
+			return fmt.Errorf("migrate: the history database is at schema %d, newer than this wsd knows (%d): run the wsd that wrote it, or restore a backup taken before the upgrade", from, known)
+		}
+	}
 	results, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -105,3 +105,23 @@ DROP TABLE half;
 	}
 	integrityOK(t, db)
 }
+
+// TestNewerSchemaRefused: after a rollback to an older wsd, a database
+// migrated by the newer one is refused with a message that says so, not
+// used with a schema this build does not know.
+func TestNewerSchemaRefused(t *testing.T) {
+	s := testStore(t, nil)
+	path := s.cfg.Path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	if _, err := db.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", latestVersion(t)+1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Path: path}
+	_, err := Open(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "newer than this wsd knows") {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+}
