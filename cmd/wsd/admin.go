@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin"
 	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/admin/ui"
 	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/store"
 )
@@ -183,7 +184,7 @@ func (x auth) setKeys(k authKeys) (bool, error) {
 }
 
 // newAdminAPI returns the admin listener's handler: the admin API under
-// /v1 and health under it, and the API to shut down with the listener.
+// /v1, the web console under /ui/ and health under it, and the API to shut down with the listener.
 // Every route is behind the API's guard (Host, Origin, head size).
 func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
 	acfg := admin.DefaultConfig()
@@ -195,8 +196,15 @@ func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health h
 	if err != nil {
 		return nil, nil, err
 	}
+	console, err := ui.NewHandler()
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
+	// The web console (PRODUCT.md §11); /ui redirects to /ui/.
+	mux.Handle("/ui/", api.Guard(console))
+	mux.Handle("/ui", api.Guard(console))
 	mux.Handle("/", api.Guard(health)) // the Host and Origin checks of /v1
 	return mux, api, nil
 }
