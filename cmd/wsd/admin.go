@@ -184,7 +184,7 @@ func (x auth) setKeys(k authKeys) (bool, error) {
 }
 
 // newAdminAPI returns the admin listener's handler: the admin API under
-// /v1, the web console under /ui/ and health under it, and the API to shut down with the listener.
+// /v1 and health under it, and the API to shut down with the listener.
 // Every route is behind the API's guard (Host, Origin, head size).
 func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
 	acfg := admin.DefaultConfig()
