@@ -70,8 +70,9 @@ export function bytes(n) {
   return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
+const numberFormat = new Intl.NumberFormat('en-US');
 export function num(n) {
-  return (Number(n) || 0).toLocaleString('en-US');
+  return numberFormat.format(Number(n) || 0);
 }
 
 /** "3s", "5m 2s", "2h 10m", "4d 1h". */
