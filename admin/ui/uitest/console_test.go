@@ -1,6 +1,7 @@
 package uitest
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -255,4 +256,17 @@ func TestConsole(t *testing.T) {
 		t.Error("the token is still in sessionStorage after signing out")
 	}
 	b.noViolations("h")
+
+	// The collector of violations does see one: an inline script, which
+	// the CSP blocks.
+	b.eval("h", `() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = true'; document.body.append(s); }`, nil, nil)
+	var r struct{ CSP []string }
+	if err := json.Unmarshal(b.do("report", map[string]any{"page": "h"}), &r); err != nil {
+		t.Fatal(err)
+	}
+	var ran bool
+	b.eval("h", `() => window.inlineRan === true`, nil, &ran)
+	if len(r.CSP) == 0 || ran {
+		t.Errorf("an inline script ran (%v) or was not reported (%q): the CSP or its collector does not work", ran, r.CSP)
+	}
 }
