@@ -149,7 +149,7 @@ export function historyPage() {
       a.remove();
       setTimeout(() => URL.revokeObjectURL(a.href), 60000);
       window.wsdConsole.metrics.lastCSV = csv;
-      mount(exportMsg, `${num(items.length)} sessions exported${truncated ? ` (the first ${num(EXPORT_MAX)})` : ''}.`);
+      mount(exportMsg, `${num(items.length)} ${items.length === 1 ? 'session' : 'sessions'} exported${truncated ? ` (the first ${num(EXPORT_MAX)})` : ''}.`);
     } catch (e) {
       if (e.name !== 'AbortError') mount(exportMsg, notice('error', e.message));
     }
