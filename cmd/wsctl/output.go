@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/internal/loadgen"
 )
 
 // All of wsctl's output is formatted here: tables (aligned, human times),
@@ -449,17 +450,17 @@ func (p *printer) audit(l *apitype.AuditList) error {
 
 // Bench results.
 
-func (p *printer) bench(r *benchResult) error {
+func (p *printer) bench(r *loadgen.Result) error {
 	if p.json() {
 		return p.writeJSON(r, true)
 	}
 	what := fmt.Sprintf("%s, %d connections", r.Scenario, r.Connections)
 	switch r.Scenario {
-	case scenarioEcho:
+	case loadgen.ScenarioEcho:
 		what += fmt.Sprintf(", %s messages, pipeline %d", bytesize(int64(r.Size)), r.Pipeline)
-	case scenarioChurn:
+	case loadgen.ScenarioChurn:
 		what = fmt.Sprintf("%s, %d workers", r.Scenario, r.Connections)
-	case scenarioBroadcast:
+	case loadgen.ScenarioBroadcast:
 		what += fmt.Sprintf(" receiving, %s messages", bytesize(int64(r.Size)))
 	}
 	kv := [][2]string{
@@ -472,7 +473,7 @@ func (p *printer) bench(r *benchResult) error {
 		kv = append(kv, [2]string{"Deliveries", strconv.FormatInt(r.Deliveries, 10)})
 	}
 	if l := r.Latency; l != nil {
-		name := map[string]string{scenarioEcho: "Round trip", scenarioIdle: "Handshake", scenarioChurn: "Handshake", scenarioBroadcast: "All received"}[r.Scenario]
+		name := map[string]string{loadgen.ScenarioEcho: "Round trip", loadgen.ScenarioIdle: "Handshake", loadgen.ScenarioChurn: "Handshake", loadgen.ScenarioBroadcast: "All received"}[r.Scenario]
 		kv = append(kv, [2]string{name, fmt.Sprintf("p50 %s  p99 %s  p99.9 %s  max %s", msec(l.P50MS), msec(l.P99MS), msec(l.P999MS), msec(l.MaxMS))})
 	}
 	per := strings.TrimSuffix(r.Unit, "s")

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"math/bits"
@@ -7,7 +7,7 @@ import (
 
 // latencies is a log-linear histogram of durations: exact below 64 ns, then
 // 32 buckets per power of two (about 3% resolution). Its size is fixed, so
-// a bench of any length records every sample in bounded memory. Each
+// a run of any length records every sample in bounded memory. Each
 // connection owns one; they are merged at the end.
 type latencies struct {
 	counts [64 + 58*32]uint64
