@@ -7,14 +7,18 @@ SYSCONFDIR ?= /etc
 DESTDIR    ?=
 BIN        := bin
 PKGS       := ./...
+# The version both binaries report (wsd --version, wsctl --version): the
+# checkout's tag or commit, else what the Go toolchain records.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -X main.stampedVersion=$(VERSION)
 
 .PHONY: all build run test lint unit clean install uninstall
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/wsd ./cmd/wsd
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/wsctl ./cmd/wsctl
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/wsd ./cmd/wsd
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/wsctl ./cmd/wsctl
 
 run: build
 	./$(BIN)/wsd

@@ -13,11 +13,19 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+
+	wsdversion "github.com/wsd-dev/wsd/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// stampedVersion may be set at build time with
+// -ldflags "-X main.stampedVersion=v1.2.3"; see version.
+var stampedVersion = "dev"
+
+// version is wsctl's version: the stamped one, or what the toolchain
+// recorded in the binary (module version or VCS revision).
+var version = sync.OnceValue(func() string { return wsdversion.String(stampedVersion) })
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -72,6 +72,7 @@ func newRoot(g *globals) *cobra.Command {
 		Use:           "wsctl",
 		Short:         "Operate wsd's live WebSocket connections and query their history",
 		Long:          "wsctl drives wsd's admin API: list, inspect, send to, broadcast to and kill live connections,\nquery session history and the audit log, and watch connects and closes as they happen.\n\nThe server and token come from --server and --token, else WSCTL_SERVER and WSCTL_TOKEN,\nelse the token file (--token-file, WSCTL_TOKEN_FILE, default " + defaultTokenFile("$XDG_CONFIG_HOME") + ").\nMint a token with: wsd token create --subject NAME --scope admin",
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -83,6 +84,7 @@ func newRoot(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	root.SetVersionTemplate("wsctl {{.Version}}\n")
 	f := root.PersistentFlags()
 	f.StringVar(&g.server, "server", "", "admin API address (default $WSCTL_SERVER, else "+client.DefaultServer+")")
 	f.StringVar(&g.token, "token", "", "admin token (default $WSCTL_TOKEN, else the token file)")
@@ -114,7 +116,7 @@ func (g *globals) client() (*client.Client, error) {
 			return nil, fmt.Errorf("token file: %w", err)
 		}
 	}
-	c, err := client.New(server, tok, &client.Options{UserAgent: "wsctl/" + version})
+	c, err := client.New(server, tok, &client.Options{UserAgent: "wsctl/" + version()})
 	if err != nil {
 		return nil, usageError{err}
 	}

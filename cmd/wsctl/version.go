@@ -15,7 +15,7 @@ func newVersion(g *globals) *cobra.Command {
 		Short: "Print wsctl's version (and wsd's, if it answers)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(g.stdout, "wsctl", version)
+			fmt.Fprintln(g.stdout, "wsctl", version())
 			if g.server == "" && g.getenv("WSCTL_SERVER") == "" {
 				return nil
 			}
