@@ -130,7 +130,7 @@ func TestSessionsClosedBy(t *testing.T) {
 		}
 	}
 	status, body := e.do(http.MethodGet, "/v1/sessions?closed_by=martians", "", "", nil)
-	want := `want one of [client server admin idle_timeout slow_consumer protocol_error shutdown token_expired drain crash]`
+	want := `want one of [client server admin idle_timeout slow_consumer protocol_error shutdown token_expired drain policy crash]`
 	if status != http.StatusBadRequest || !strings.Contains(body, want) {
 		t.Fatalf("closed_by=martians: %d %s, want 400 with %q", status, body, want)
 	}

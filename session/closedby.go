@@ -15,6 +15,9 @@ const (
 	ClosedByShutdown      ClosedBy = "shutdown"
 	ClosedByTokenExpired  ClosedBy = "token_expired"
 	ClosedByDrain         ClosedBy = "drain"
+	// ClosedByPolicy: the client broke a usage policy such as an inbound
+	// message or byte rate limit (1008).
+	ClosedByPolicy ClosedBy = "policy"
 	// ClosedByCrash is written by the store's crash recovery at start for
 	// the sessions a previous run left open, never by the daemon.
 	ClosedByCrash ClosedBy = "crash"
@@ -46,6 +49,7 @@ var closers = [...]struct {
 	{ClosedByShutdown, "wsd was shutting down (SIGTERM or SIGINT)"},
 	{ClosedByTokenExpired, "the client's token expired (4401)"},
 	{ClosedByDrain, "an operator drained the connection (wsctl drain)"},
+	{ClosedByPolicy, "the client went over a usage limit, such as its inbound message or byte rate (1008)"},
 	{ClosedByCrash, "wsd stopped without recording the end (crash, kill -9, power loss); found open at the next start"},
 }
 

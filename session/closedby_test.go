@@ -10,7 +10,7 @@ import (
 // (closed_by in history, PRODUCT.md §6).
 func TestAllClosedBy(t *testing.T) {
 	want := []ClosedBy{"client", "server", "admin", "idle_timeout", "slow_consumer",
-		"protocol_error", "shutdown", "token_expired", "drain", "crash"}
+		"protocol_error", "shutdown", "token_expired", "drain", "policy", "crash"}
 	got := AllClosedBy()
 	if !slices.Equal(got, want) {
 		t.Fatalf("AllClosedBy() = %v, want %v", got, want)

@@ -5,7 +5,7 @@ import { call, can, pages } from './api.js';
 import { h, mount, notice, num, bytes, time, labels } from './dom.js';
 import { stacked } from './chart.js';
 
-const CLOSED_BY = ['client', 'server', 'admin', 'idle_timeout', 'slow_consumer', 'protocol_error', 'token_expired', 'shutdown', 'drain', 'crash'];
+const CLOSED_BY = ['client', 'server', 'admin', 'idle_timeout', 'slow_consumer', 'protocol_error', 'token_expired', 'shutdown', 'drain', 'policy', 'crash'];
 const EXPORT_MAX = 100000; // sessions in one CSV at most
 const CHART_MAX = 50000; // sessions a chart reads at most
 const CSV_FIELDS = ['id', 'route', 'remote_addr', 'user', 'labels', 'origin', 'user_agent', 'subprotocol', 'extensions', 'connected_at', 'closed_at', 'close_code', 'close_reason', 'closed_by', 'error', 'messages_in', 'messages_out', 'bytes_in', 'bytes_out', 'node'];
