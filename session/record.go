@@ -1,6 +1,9 @@
 package session
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Open is the record of a session's start, emitted by the daemon at the
 // upgrade and written by the store as a new row of history.
@@ -29,6 +32,10 @@ type Open struct {
 	// ConnectedAt is when the upgrade completed. Zero means the time the
 	// recorder receives the record.
 	ConnectedAt time.Time
+	// TraceID is the session's trace id in lowercase hex (32 characters),
+	// so that history leads to the trace; "" when the session is not
+	// traced.
+	TraceID string
 }
 
 // Close is the record of a session's end, emitted by the daemon once the
@@ -56,6 +63,47 @@ type Close struct {
 	MessagesOut int64
 	BytesIn     int64
 	BytesOut    int64
+	// BlackBox holds the headers of the last frames the connection
+	// received and sent, oldest first (PRODUCT.md §10). The daemon sets it
+	// only when the session ended abnormally (1006, a pong timeout, a
+	// protocol error, a message too big, a slow consumer); nil otherwise.
+	// A recorder keeps at most the last MaxBlackBoxFrames of it.
+	BlackBox []Frame
+}
+
+// MaxBlackBoxFrames is the most frame headers history keeps of a
+// session's black box: the last ones.
+const MaxBlackBoxFrames = 64
+
+// Frame is the header of one WebSocket frame as the black box keeps it:
+// when it passed, which way, and what its header said. Never its payload.
+type Frame struct {
+	At     time.Time // when the frame was read or written
+	In     bool      // received from the client; false: sent to it
+	Opcode uint8     // RFC 6455 §5.2: 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong
+	Fin    bool      // the FIN bit: the last frame of its message
+	RSV    uint8     // the RSV1-3 bits as a number 0..7 (RSV1 is 4, RSV3 is 1)
+	Len    int64     // the payload length the header declared
+}
+
+// OpcodeName names f's opcode ("text", "ping", ...), or "opcode N" for
+// one RFC 6455 reserves.
+func (f Frame) OpcodeName() string {
+	switch f.Opcode {
+	case 0:
+		return "continuation"
+	case 1:
+		return "text"
+	case 2:
+		return "binary"
+	case 8:
+		return "close"
+	case 9:
+		return "ping"
+	case 10:
+		return "pong"
+	}
+	return "opcode " + strconv.Itoa(int(f.Opcode))
 }
 
 // Record is one session as history holds it: its Open and, once it ended,
@@ -83,6 +131,12 @@ type Record struct {
 	BytesOut    int64
 	// Node names the wsd instance that wrote the row.
 	Node string
+	// TraceID is Open.TraceID: "" when the session was not traced.
+	TraceID string
+	// BlackBox is Close.BlackBox: nil unless the session ended abnormally
+	// (and not for a session closed by crash recovery, whose frames were
+	// lost with the process).
+	BlackBox []Frame
 }
 
 // Closed reports whether the session had ended when the record was read.

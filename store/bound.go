@@ -28,9 +28,13 @@ const (
 	MaxLabelsBytes = 3 * 1024
 	MaxReasonBytes = 123 // RFC 6455 §5.5: a close frame's reason fits in 123 bytes
 	MaxErrorBytes  = 256
-	// MaxRowBytes bounds the text a session row holds, summing the limits
-	// above and the labels' JSON punctuation.
-	MaxRowBytes = 6 * 1024
+	// MaxTraceIDBytes bounds the trace id: 16 bytes in hex. A longer one
+	// is not a trace id and is stored as none ("").
+	MaxTraceIDBytes = 32
+	// MaxRowBytes bounds the text and the black box (MaxBlackBoxBytes) a
+	// session row holds, summing the limits above and the labels' JSON
+	// punctuation.
+	MaxRowBytes = 6*1024 + MaxTraceIDBytes + MaxBlackBoxBytes
 
 	// TruncationMark ends every value the store cut.
 	TruncationMark = "…"
@@ -62,13 +66,17 @@ func boundOpen(o session.Open) session.Open {
 	o.User = truncate(o.User, MaxUserBytes)
 	o.Origin = truncate(o.Origin, MaxOriginBytes)
 	o.UserAgent = truncate(o.UserAgent, MaxUserAgentBytes)
+	if len(o.TraceID) > MaxTraceIDBytes {
+		o.TraceID = "" // a cut trace id would name no trace
+	}
 	// Subprotocol and Extensions are what wsd agreed to, from its own
 	// configuration: not the client's to grow. Labels are bounded as they
 	// are encoded (encodeLabels).
 	return o
 }
 
-// boundClose caps the free-text fields of c.
+// boundClose caps the free-text fields of c; its black box is bounded as
+// it is encoded (encodeBlackBox).
 func boundClose(c session.Close) session.Close {
 	c.CloseReason = truncate(c.CloseReason, MaxReasonBytes)
 	c.Error = truncate(c.Error, MaxErrorBytes)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/wsd-dev/wsd/session"
@@ -100,18 +103,29 @@ func TestRowBounded(t *testing.T) {
 	for i := range 64 {
 		labels[fmt.Sprintf("%s%02d", strings.Repeat("k", 200), i)] = strings.Repeat("\x01", 8192)
 	}
+	// The largest black box: every frame's length and time delta as long
+	// as a varint gets, and more frames than are kept.
+	var box []session.Frame
+	for i := range 3 * session.MaxBlackBoxFrames {
+		ns := int64(1 << 62) // deltas of ±2^63: ten bytes each
+		if i%2 == 1 {
+			ns = -ns
+		}
+		box = append(box, session.Frame{At: time.Unix(0, ns), In: true, Opcode: 15, Fin: true, RSV: 7, Len: math.MaxInt64})
+	}
 	const n = 50
 	for i := range n {
 		id := fmt.Sprintf("01J00000000000000000000%03d", i)
 		s.RecordOpen(session.Open{ID: id, Route: "/chat", RemoteAddr: "192.0.2.1:5000",
-			User: huge, Labels: labels, Origin: huge, UserAgent: huge, ConnectedAt: at(0)})
+			User: huge, Labels: labels, Origin: huge, UserAgent: huge, ConnectedAt: at(0), TraceID: huge})
 		s.RecordClose(session.Close{ID: id, ClosedAt: at(1), CloseCode: 1000,
-			CloseReason: huge, ClosedBy: session.ClosedByClient, Error: huge})
+			CloseReason: huge, ClosedBy: session.ClosedByClient, Error: huge, BlackBox: box})
 	}
 	flush(t, s)
-	var rows, maxRow int
+	var rows, maxRow, maxBox int
 	err := s.rdb.QueryRowContext(context.Background(), `SELECT count(*), max(length(CAST(id||route||remote_addr||user||labels||origin||user_agent||
-		subprotocol||extensions||close_reason||coalesce(closed_by,'')||error||node AS BLOB))) FROM sessions`).Scan(&rows, &maxRow)
+		subprotocol||extensions||close_reason||coalesce(closed_by,'')||error||node||trace_id AS BLOB) || black_box)),
+		max(length(black_box)) FROM sessions`).Scan(&rows, &maxRow, &maxBox)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,5 +139,13 @@ func TestRowBounded(t *testing.T) {
 	if !strings.HasSuffix(got.UserAgent, TruncationMark) || len(got.UserAgent) > MaxUserAgentBytes {
 		t.Errorf("user agent %d bytes, not marked as truncated", len(got.UserAgent))
 	}
-	t.Logf("largest row: %d bytes of text (limit %d)", maxRow, MaxRowBytes)
+	if got.TraceID != "" {
+		t.Errorf("trace id of %d bytes stored as %q, want none", len(huge), got.TraceID)
+	}
+	if maxBox > MaxBlackBoxBytes || len(got.BlackBox) != session.MaxBlackBoxFrames ||
+		!reflect.DeepEqual(got.BlackBox[len(got.BlackBox)-1], session.Frame{At: time.Unix(0, -1<<62).UTC(),
+			In: true, Opcode: 15, Fin: true, RSV: 7, Len: math.MaxInt64}) {
+		t.Errorf("black box of %d bytes (limit %d), %d frames kept, the last %+v", maxBox, MaxBlackBoxBytes, len(got.BlackBox), got.BlackBox[len(got.BlackBox)-1])
+	}
+	t.Logf("largest row: %d bytes of text and black box (limit %d)", maxRow, MaxRowBytes)
 }

@@ -125,3 +125,49 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("Open of a newer schema: %v", err)
 	}
 }
+
+// TestUpgradeFromSchema1: a database written by a wsd at schema 1 opens
+// with migration 00002 applied; its rows read back with no trace id and no
+// black box, and new rows carry both.
+func TestUpgradeFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := openDB(ctx, path, roleWriter, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO sessions (id, route, connected_at, closed_at, close_code, closed_by)
+		VALUES ('old', '/chat', 1, 2, 1006, 'client')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := testStore(t, func(c *Config) { c.Path = path })
+	old, err := s.GetSession(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.TraceID != "" || old.BlackBox != nil || old.CloseCode != 1006 || old.Route != "/chat" {
+		t.Fatalf("row from schema 1: %+v", old)
+	}
+	s.RecordOpen(session.Open{ID: "new", ConnectedAt: at(0), TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"})
+	s.RecordClose(session.Close{ID: "new", ClosedAt: at(1), CloseCode: 1006,
+		BlackBox: []session.Frame{{At: at(1), In: true, Opcode: 2, Len: 9}}})
+	flush(t, s)
+	got, err := s.GetSession(ctx, "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || len(got.BlackBox) != 1 || got.BlackBox[0].Len != 9 {
+		t.Fatalf("row after the upgrade: %+v", got)
+	}
+}

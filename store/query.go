@@ -16,7 +16,8 @@ import (
 
 const sessionColumns = `id, route, remote_addr, user, labels, origin, user_agent,
 	subprotocol, extensions, connected_at, closed_at, close_code, close_reason,
-	closed_by, error, messages_in, messages_out, bytes_in, bytes_out, node`
+	closed_by, error, messages_in, messages_out, bytes_in, bytes_out, node,
+	trace_id, black_box`
 
 // ListSessions returns sessions newest first (by connected_at, then id),
 // one page at a time with keyset pagination: pass the page's Next as the
@@ -129,11 +130,12 @@ func scanSession(sc scanner) (session.Record, error) {
 		connected    int64
 		closed, code sql.NullInt64
 		closedBy     sql.NullString
+		box          []byte
 	)
 	err := sc.Scan(&s.ID, &s.Route, &s.RemoteAddr, &s.User, &labels, &s.Origin,
 		&s.UserAgent, &s.Subprotocol, &s.Extensions, &connected, &closed, &code,
 		&s.CloseReason, &closedBy, &s.Error, &s.MessagesIn, &s.MessagesOut,
-		&s.BytesIn, &s.BytesOut, &s.Node)
+		&s.BytesIn, &s.BytesOut, &s.Node, &s.TraceID, &box)
 	if err != nil {
 		return session.Record{}, err
 	}
@@ -148,6 +150,9 @@ func scanSession(sc scanner) (session.Record, error) {
 	s.Labels = map[string]string{}
 	if err := json.Unmarshal([]byte(labels), &s.Labels); err != nil {
 		return session.Record{}, fmt.Errorf("session %q: labels: %w", s.ID, err)
+	}
+	if s.BlackBox, err = decodeBlackBox(box); err != nil {
+		return session.Record{}, fmt.Errorf("session %q: black box: %w", s.ID, err)
 	}
 	return s, nil
 }

@@ -42,7 +42,8 @@ func (s *Store) RecordOpen(o session.Open) {
 // without any open at all; the row is then created from the close alone and
 // completed if the open arrives later. A zero ClosedAt is the time of the
 // call; a zero CloseCode is stored as no code (NULL). CloseReason and Error
-// are truncated like RecordOpen's fields.
+// are truncated like RecordOpen's fields. BlackBox is encoded during the
+// call (its last session.MaxBlackBoxFrames frames) and not retained.
 func (s *Store) RecordClose(c session.Close) {
 	if c.ID == "" {
 		s.drops.invalid.Add(1)
@@ -52,7 +53,7 @@ func (s *Store) RecordClose(c session.Close) {
 	if c.ClosedAt.IsZero() {
 		c.ClosedAt = time.Now()
 	}
-	s.enqueue(&closeRecord{Close: c, queued: time.Now()})
+	s.enqueue(&closeRecord{Close: c, box: encodeBlackBox(c.BlackBox), queued: time.Now()})
 }
 
 // encodeLabels returns m as the JSON object the labels column holds,
@@ -95,12 +96,13 @@ func (r *openRecord) describe() string    { return "session open " + r.ID }
 func (r *openRecord) apply(ctx context.Context, b *batch) error {
 	_, err := b.open.ExecContext(ctx,
 		r.ID, r.Route, r.RemoteAddr, r.User, r.labels, r.Origin, r.UserAgent,
-		r.Subprotocol, r.Extensions, r.ConnectedAt.UnixNano(), b.node)
+		r.Subprotocol, r.Extensions, r.ConnectedAt.UnixNano(), b.node, r.TraceID)
 	return err
 }
 
 type closeRecord struct {
 	session.Close
+	box    []byte // the black_box column; nil (NULL) for none
 	queued time.Time
 }
 
@@ -115,12 +117,20 @@ func (r *closeRecord) code() any {
 	return int64(r.CloseCode)
 }
 
+// blackBox is the black_box column: NULL when the close has none.
+func (r *closeRecord) blackBox() any {
+	if r.box == nil {
+		return nil
+	}
+	return r.box
+}
+
 func (r *closeRecord) apply(ctx context.Context, b *batch) error {
 	args := []any{r.ID, r.ClosedAt.UnixNano(), r.code(), r.CloseReason, string(r.ClosedBy),
-		r.Error, r.MessagesIn, r.MessagesOut, r.BytesIn, r.BytesOut, b.node}
+		r.Error, r.MessagesIn, r.MessagesOut, r.BytesIn, r.BytesOut, r.blackBox(), b.node}
 	// Nearly always the open is already there, and a plain UPDATE costs
 	// about a third less than the upsert; the upsert covers the rest.
-	res, err := b.closeUpdate.ExecContext(ctx, args[:10]...)
+	res, err := b.closeUpdate.ExecContext(ctx, args[:11]...)
 	if err != nil {
 		return err
 	}
@@ -146,7 +156,7 @@ func (r openCloseRecord) apply(ctx context.Context, b *batch) error {
 		o.ID, o.Route, o.RemoteAddr, o.User, o.labels, o.Origin, o.UserAgent,
 		o.Subprotocol, o.Extensions, o.ConnectedAt.UnixNano(),
 		c.ClosedAt.UnixNano(), c.code(), c.CloseReason, string(c.ClosedBy), c.Error,
-		c.MessagesIn, c.MessagesOut, c.BytesIn, c.BytesOut, b.node)
+		c.MessagesIn, c.MessagesOut, c.BytesIn, c.BytesOut, b.node, o.TraceID, c.blackBox())
 	return err
 }
 
@@ -217,31 +227,32 @@ func (p *sessionPairs) find(recs []record) []int32 {
 // or in different ones; replaying either is harmless.
 const (
 	sqlUpsertOpen = `INSERT INTO sessions
-	(id, route, remote_addr, user, labels, origin, user_agent, subprotocol, extensions, connected_at, node)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	(id, route, remote_addr, user, labels, origin, user_agent, subprotocol, extensions, connected_at, node,
+	 trace_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		route = excluded.route, remote_addr = excluded.remote_addr, user = excluded.user,
 		labels = excluded.labels, origin = excluded.origin, user_agent = excluded.user_agent,
 		subprotocol = excluded.subprotocol, extensions = excluded.extensions,
-		connected_at = excluded.connected_at, node = excluded.node`
+		connected_at = excluded.connected_at, node = excluded.node, trace_id = excluded.trace_id`
 
 	sqlUpdateClose = `UPDATE sessions SET
 		closed_at = ?2, close_code = ?3, close_reason = ?4, closed_by = ?5, error = ?6,
-		messages_in = ?7, messages_out = ?8, bytes_in = ?9, bytes_out = ?10
+		messages_in = ?7, messages_out = ?8, bytes_in = ?9, bytes_out = ?10, black_box = ?11
 	WHERE id = ?1`
 
 	// A close without its open gets connected_at = closed_at until the open
 	// arrives.
 	sqlUpsertClose = `INSERT INTO sessions
 	(id, connected_at, closed_at, close_code, close_reason, closed_by, error,
-	 messages_in, messages_out, bytes_in, bytes_out, node)
-	VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+	 messages_in, messages_out, bytes_in, bytes_out, black_box, node)
+	VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 	ON CONFLICT (id) DO UPDATE SET
 		closed_at = excluded.closed_at, close_code = excluded.close_code,
 		close_reason = excluded.close_reason, closed_by = excluded.closed_by,
 		error = excluded.error, messages_in = excluded.messages_in,
 		messages_out = excluded.messages_out, bytes_in = excluded.bytes_in,
-		bytes_out = excluded.bytes_out`
+		bytes_out = excluded.bytes_out, black_box = excluded.black_box`
 
 	// An open and its close from the same batch, as one row. On a conflict
 	// (a replay, or a row an earlier batch created from the close alone)
@@ -250,8 +261,8 @@ const (
 	sqlUpsertSession = `INSERT INTO sessions
 	(id, route, remote_addr, user, labels, origin, user_agent, subprotocol, extensions, connected_at,
 	 closed_at, close_code, close_reason, closed_by, error,
-	 messages_in, messages_out, bytes_in, bytes_out, node)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	 messages_in, messages_out, bytes_in, bytes_out, node, trace_id, black_box)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		route = excluded.route, remote_addr = excluded.remote_addr, user = excluded.user,
 		labels = excluded.labels, origin = excluded.origin, user_agent = excluded.user_agent,
@@ -261,5 +272,6 @@ const (
 		close_reason = excluded.close_reason, closed_by = excluded.closed_by,
 		error = excluded.error, messages_in = excluded.messages_in,
 		messages_out = excluded.messages_out, bytes_in = excluded.bytes_in,
-		bytes_out = excluded.bytes_out, node = excluded.node`
+		bytes_out = excluded.bytes_out, node = excluded.node,
+		trace_id = excluded.trace_id, black_box = excluded.black_box`
 )

@@ -56,11 +56,17 @@ func TestRoundTrip(t *testing.T) {
 		ID: "01J0000000000000000000000A", Route: "/chat", RemoteAddr: "192.0.2.1:5000",
 		User: "alice", Labels: map[string]string{"room": "lobby", "tier": "gold"},
 		Origin: "https://example.com", UserAgent: "test/1", Subprotocol: "chat.v1",
-		Extensions: "permessage-deflate", ConnectedAt: at(0),
+		Extensions: "permessage-deflate", ConnectedAt: at(0), TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+	}
+	box := []session.Frame{
+		{At: at(time.Minute - time.Second), In: true, Opcode: 2, Fin: true, Len: 1 << 20},
+		{At: at(time.Minute - time.Millisecond), Opcode: 9, Fin: true},
+		{At: at(time.Minute), In: true, Opcode: 1, RSV: 4, Len: 17},
 	}
 	closing := session.Close{
 		ID: open.ID, ClosedAt: at(time.Minute), CloseCode: 4401, CloseReason: "token expired",
 		ClosedBy: session.ClosedByTokenExpired, Error: "exp", MessagesIn: 1, MessagesOut: 2, BytesIn: 3, BytesOut: 4,
+		BlackBox: box,
 	}
 	s.RecordOpen(open)
 	flush(t, s)
@@ -73,7 +79,7 @@ func TestRoundTrip(t *testing.T) {
 		ID: open.ID, Route: open.Route, RemoteAddr: open.RemoteAddr, User: open.User,
 		Labels: open.Labels, Origin: open.Origin, UserAgent: open.UserAgent,
 		Subprotocol: open.Subprotocol, Extensions: open.Extensions, ConnectedAt: open.ConnectedAt,
-		Node: "test-node",
+		Node: "test-node", TraceID: open.TraceID,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("open session:\n got %+v\nwant %+v", got, want)
@@ -90,6 +96,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	want.ClosedAt, want.CloseCode, want.CloseReason, want.ClosedBy = closing.ClosedAt, 4401, "token expired", session.ClosedByTokenExpired
 	want.Error, want.MessagesIn, want.MessagesOut, want.BytesIn, want.BytesOut = "exp", 1, 2, 3, 4
+	want.BlackBox = box
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("closed session:\n got %+v\nwant %+v", got, want)
 	}

@@ -163,6 +163,7 @@ func TestOpenCloseMerged(t *testing.T) {
 		ID: "s-full", Route: "/v1/chat", RemoteAddr: "192.0.2.1:5000", User: "alice",
 		Labels: map[string]string{"room": "lobby", "tier": "gold"}, Origin: "https://example.com",
 		UserAgent: "test/1", Subprotocol: "chat.v1", Extensions: "permessage-deflate", ConnectedAt: at(0),
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
 	// other differs from full in every open column, as a replay from a
 	// different source or a reused id would.
@@ -170,6 +171,7 @@ func TestOpenCloseMerged(t *testing.T) {
 		ID: full.ID, Route: "/v2/feed", RemoteAddr: "[2001:db8::1]:443", User: "bob",
 		Labels: map[string]string{"room": "attic"}, Origin: "https://other.example",
 		UserAgent: "test/2", Subprotocol: "feed.v2", Extensions: "x-ext", ConnectedAt: at(time.Hour),
+		TraceID: "00f067aa0ba902b700f067aa0ba902b7",
 	}
 	sparse := session.Open{ID: full.ID, ConnectedAt: at(2 * time.Hour)} // empty strings, no labels
 	closed := session.Close{
@@ -179,11 +181,14 @@ func TestOpenCloseMerged(t *testing.T) {
 	otherClose := session.Close{
 		ID: full.ID, ClosedAt: at(3 * time.Hour), CloseCode: 1011, CloseReason: "oops",
 		ClosedBy: session.ClosedByServer, Error: "boom", MessagesIn: 10, MessagesOut: 20, BytesIn: 30, BytesOut: 40,
+		BlackBox: []session.Frame{{At: at(3 * time.Hour), In: true, Opcode: 1, Fin: true, RSV: 4, Len: 70000}},
 	}
 	noCode := session.Close{ID: full.ID, ClosedAt: at(4 * time.Hour)} // NULL close_code, closed_by ''
 
 	o := func(so session.Open) record { return testOpenRecord(t, so) }
-	c := func(sc session.Close) record { return &closeRecord{Close: sc, queued: time.Now()} }
+	c := func(sc session.Close) record {
+		return &closeRecord{Close: sc, box: encodeBlackBox(sc.BlackBox), queued: time.Now()}
+	}
 	as := func(id string, r record) record { // the same record for another session
 		switch r := r.(type) {
 		case *openRecord:
