@@ -19,8 +19,16 @@ type Filter struct {
 	Route     string
 	CloseCode int
 	ClosedBy  ClosedBy
-	Limit     int    // 0 means DefaultLimit; above MaxLimit means MaxLimit; below 0 is ErrInvalidFilter
-	Before    string // cursor: Page.Next of the previous page; opaque to callers
+	// Selector keeps the sessions it matches (Selector.Match on the
+	// Record); the empty and the "all" selector keep every session.
+	Selector Selector
+	// RemoteAddr is the client's address: an IP keeps the sessions from
+	// that IP, any port ("192.0.2.1" matches "192.0.2.1:5000", "2001:db8::1"
+	// and "[2001:db8::1]" match "[2001:db8::1]:443"); anything else keeps
+	// the sessions whose address is exactly that.
+	RemoteAddr string
+	Limit      int    // 0 means DefaultLimit; above MaxLimit means MaxLimit; below 0 is ErrInvalidFilter
+	Before     string // cursor: Page.Next of the previous page; opaque to callers
 }
 
 // Page is one page of sessions, newest first (by ConnectedAt, then ID).

@@ -139,5 +139,25 @@ type Record struct {
 	BlackBox []Frame
 }
 
+// Field makes a Record matchable by a Selector, as Conn is: the built-in
+// fields are present when not empty, labels when set.
+func (r Record) Field(key string) (string, bool) {
+	var v string
+	switch key {
+	case FieldID:
+		v = r.ID
+	case FieldUser:
+		v = r.User
+	case FieldRoute:
+		v = r.Route
+	case FieldRemoteAddr:
+		v = r.RemoteAddr
+	default:
+		v, ok := r.Labels[key]
+		return v, ok
+	}
+	return v, v != ""
+}
+
 // Closed reports whether the session had ended when the record was read.
 func (r Record) Closed() bool { return !r.ClosedAt.IsZero() }

@@ -65,6 +65,12 @@ func (s *Store) ListSessions(ctx context.Context, f session.Filter) (session.Pag
 		where = append(where, "closed_by = ?")
 		args = append(args, string(f.ClosedBy))
 	}
+	if f.RemoteAddr != "" {
+		cond, a := remoteWhere(f.RemoteAddr)
+		where, args = append(where, cond), append(args, a...)
+	}
+	sw, sa := selectorWhere(f.Selector)
+	where, args = append(where, sw...), append(args, sa...)
 	if err := s.readable(); err != nil {
 		return session.Page{}, fmt.Errorf("list sessions: %w", err)
 	}
