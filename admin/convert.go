@@ -81,11 +81,34 @@ func sessionRecord(s session.Record) apitype.Session {
 		BytesIn:     s.BytesIn,
 		BytesOut:    s.BytesOut,
 		Node:        s.Node,
+		TraceID:     s.TraceID,
 	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
 	}
+	if len(s.BlackBox) > 0 {
+		out.BlackBox = make([]apitype.Frame, len(s.BlackBox))
+		for i, f := range s.BlackBox {
+			out.BlackBox[i] = frame(f)
+		}
+	}
 	return out
+}
+
+func frame(f session.Frame) apitype.Frame {
+	out := apitype.Frame{At: f.At.UTC(), Direction: apitype.DirectionOut, Opcode: f.OpcodeName(),
+		Fin: f.Fin, RSV: f.RSV, Length: f.Len}
+	if f.In {
+		out.Direction = apitype.DirectionIn
+	}
+	return out
+}
+
+// withLive gives an open session the counters of its live connection c.
+func withLive(s apitype.Session, c daemon.ConnInfo) apitype.Session {
+	s.MessagesIn, s.MessagesOut, s.BytesIn, s.BytesOut = c.MessagesIn, c.MessagesOut, c.BytesIn, c.BytesOut
+	s.Live = true
+	return s
 }
 
 func event(e daemon.Event) apitype.Event {

@@ -10,14 +10,18 @@ import (
 	"github.com/wsd-dev/wsd/session"
 )
 
-// GET /v1/sessions?since=&until=&user=&route=&close_code=&closed_by=&limit=&before=
+// GET /v1/sessions?since=&until=&user=&route=&close_code=&closed_by=&selector=&remote=&limit=&before=
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "since", "until", "user", "route", "close_code", "closed_by", "limit", "before")
+	q, err := query(r, "since", "until", "user", "route", "close_code", "closed_by", "selector", "remote", "limit", "before")
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	f := session.Filter{User: q.Get("user"), Route: q.Get("route"), Before: q.Get("before")}
+	f := session.Filter{User: q.Get("user"), Route: q.Get("route"), RemoteAddr: q.Get("remote"), Before: q.Get("before")}
+	if f.Selector, err = session.ParseSelector(q.Get("selector")); err != nil {
+		// The message states the grammar.
+		return &Error{Status: http.StatusBadRequest, Code: apitype.CodeInvalidSelector, Message: err.Error()}
+	}
 	if f.Since, err = timeParam(q, "since", now); err != nil {
 		return err
 	}
@@ -42,7 +46,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := apitype.SessionList{Sessions: make([]apitype.Session, len(page.Sessions)), Next: page.Next}
 	for i, ss := range page.Sessions {
-		out.Sessions[i] = sessionRecord(ss)
+		out.Sessions[i] = s.session(ss)
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil
@@ -57,8 +61,24 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, sessionRecord(ss))
+	s.writeJSON(w, r, http.StatusOK, s.session(ss))
 	return nil
+}
+
+// session is ss on the wire, with the live counters of its connection
+// when the session is open and the connection is on this node: history
+// holds a session's counters only from its end.
+func (s *Server) session(ss session.Record) apitype.Session {
+	out := sessionRecord(ss)
+	if ss.Closed() {
+		return out
+	}
+	// A miss is normal: the connection is on another node, or it has just
+	// ended and history does not have its close yet.
+	if c, err := s.hub.Connection(ss.ID); err == nil {
+		out = withLive(out, c)
+	}
+	return out
 }
 
 // GET /v1/audit?since=&until=&limit=&before=

@@ -2,13 +2,19 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 )
 
@@ -148,5 +154,139 @@ func TestClosedStoreUnavailable(t *testing.T) {
 		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
 			t.Errorf("%s: %d %s, want 503 unavailable", path, status, body)
 		}
+	}
+}
+
+// TestSessionsLiveCounters: an open session shows its connection's
+// counters from the registry, marked live; once closed, history's.
+func TestSessionsLiveCounters(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.client()
+	ctx := t.Context()
+	w := e.dial("/chat?name=talker")
+	id := e.idOf("talker")
+	for range 3 {
+		if err := w.conn.Write(ctx, protocol.TextMessage, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		w.expect(t, "text:hello")
+	}
+	var got *apitype.Session
+	eventually(t, "the open session with its live counters", func() bool {
+		var err error
+		got, err = c.Session(ctx, id)
+		return err == nil && got.MessagesIn == 3
+	})
+	if !got.Live || got.ClosedAt != nil || got.MessagesOut != 3 || got.BytesIn != 15 || got.BytesOut != 15 {
+		t.Fatalf("open session: %+v", got)
+	}
+	list, err := c.Sessions(ctx, client.SessionsQuery{})
+	if err != nil || len(list.Sessions) != 1 || !list.Sessions[0].Live || list.Sessions[0].MessagesIn != 3 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if _, body := e.do(http.MethodGet, "/v1/sessions/"+id, "", "", nil); !strings.Contains(body, `"live":true`) {
+		t.Fatalf("JSON does not say live: %s", body)
+	}
+
+	if _, err := c.Close(ctx, id, 4000, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	w.expectClose(t, 4000, "bye")
+	eventually(t, "the closed session", func() bool {
+		got, err = c.Session(ctx, id)
+		return err == nil && got.ClosedAt != nil
+	})
+	if got.Live || got.MessagesIn != 3 || got.MessagesOut != 3 {
+		t.Fatalf("closed session: %+v", got)
+	}
+	if _, body := e.do(http.MethodGet, "/v1/sessions/"+id, "", "", nil); strings.Contains(body, `"live"`) {
+		t.Fatalf("a closed session says live: %s", body)
+	}
+}
+
+// TestSessionsSelectorAndRemote filters history by selector (labels and
+// built-in fields) and by the client's IP.
+func TestSessionsSelectorAndRemote(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := t.Context()
+	for _, q := range []string{"name=a&room=lobby", "name=b&room=hall", "name=c"} {
+		e.dial("/?" + q)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		e.idOf(n)
+	}
+	c := e.client()
+	eventually(t, "3 sessions", func() bool {
+		list, err := c.Sessions(ctx, client.SessionsQuery{})
+		return err == nil && len(list.Sessions) == 3
+	})
+	names := func(q string) string {
+		t.Helper()
+		status, body := e.do(http.MethodGet, "/v1/sessions?"+q, "", "", nil)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", q, status, body)
+		}
+		var list apitype.SessionList
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range list.Sessions {
+			out = append(out, s.Labels["name"])
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct{ q, want string }{
+		{"selector=" + url.QueryEscape("room in (lobby,hall)"), "a b"},
+		{"selector=" + url.QueryEscape("!room"), "c"},
+		{"selector=" + url.QueryEscape("room!=lobby,route=/"), "b c"},
+		{"selector=all", "a b c"},
+		{"remote=127.0.0.1", "a b c"},
+		{"remote=127.0.0.2", ""},
+		{"remote=127.0.0.1&selector=room%3Dhall", "b"},
+	} {
+		if got := names(tc.q); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.q, got, tc.want)
+		}
+	}
+	status, body := e.do(http.MethodGet, "/v1/sessions?selector="+url.QueryEscape("room in lobby"), "", "", nil)
+	if status != http.StatusBadRequest || !strings.Contains(body, `"invalid_selector"`) || !strings.Contains(body, "KEY notin (V1,V2)") {
+		t.Fatalf("bad selector: %d %s, want 400 stating the grammar", status, body)
+	}
+}
+
+// TestSessionTraceAndBlackBox: the trace id and the black box reach the
+// API with readable opcodes; sessions without them omit both.
+func TestSessionTraceAndBlackBox(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e.st.RecordOpen(session.Open{ID: "01JBLACKBOX000000000000000", Route: "/", ConnectedAt: base,
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"})
+	e.st.RecordClose(session.Close{ID: "01JBLACKBOX000000000000000", ClosedAt: base.Add(time.Second), CloseCode: 1006,
+		ClosedBy: session.ClosedByProtocolError, BlackBox: []session.Frame{
+			{At: base, In: true, Opcode: 1, Fin: true, Len: 5},
+			{At: base.Add(time.Millisecond), Opcode: 9, Fin: true},
+			{At: base.Add(2 * time.Millisecond), In: true, Opcode: 3, RSV: 4, Len: 1 << 40},
+		}})
+	e.st.RecordOpen(session.Open{ID: "01JPLAIN000000000000000000", Route: "/", ConnectedAt: base})
+	if err := e.st.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.client().Session(t.Context(), "01JBLACKBOX000000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []apitype.Frame{
+		{At: base, Direction: "in", Opcode: "text", Fin: true, Length: 5},
+		{At: base.Add(time.Millisecond), Direction: "out", Opcode: "ping", Fin: true},
+		{At: base.Add(2 * time.Millisecond), Direction: "in", Opcode: "opcode 3", RSV: 4, Length: 1 << 40},
+	}
+	if got.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || !reflect.DeepEqual(got.BlackBox, want) {
+		t.Fatalf("session %+v", got)
+	}
+	_, body := e.do(http.MethodGet, "/v1/sessions/01JPLAIN000000000000000000", "", "", nil)
+	if strings.Contains(body, "trace_id") || strings.Contains(body, "black_box") {
+		t.Fatalf("a plain session carries them: %s", body)
 	}
 }

@@ -162,6 +162,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.now = time.Now
 	}
 	s.life, s.shutdown = context.WithCancel(context.Background())
+	go s.rates.run(s.life, s.hub, s.now) // ends with Shutdown
 	s.router = s.routes()
 	return s, nil
 }
@@ -264,6 +265,6 @@ func (s *Server) Guard(h http.Handler) http.Handler { return s.recoverPanic(s.gu
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
 // Shutdown ends the event streams (http.Server.Shutdown waits for active
-// requests, and a stream never ends by itself). Register it with
-// http.Server.RegisterOnShutdown.
+// requests, and a stream never ends by itself) and the stats sampler.
+// Register it with http.Server.RegisterOnShutdown.
 func (s *Server) Shutdown() { s.shutdown() }

@@ -1,11 +1,13 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/daemon"
 )
 
 // GET /v1/stats
@@ -44,17 +46,19 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	if out.ConnectionsByRoute == nil {
 		out.ConnectionsByRoute = map[string]int{}
 	}
-	out.Rates = s.rates.observe(now, st.StartedAt, out.Accepted, out.Closed)
+	out.Rates = s.rates.rates(now, st.StartedAt, out.Accepted, out.Closed)
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
-// rateSampler turns the daemon's totals into rates without a goroutine:
-// every stats call leaves a sample (at most one a second, for a minute),
-// and rates are taken against the oldest sample kept, or since start.
+// rateSampler turns the daemon's totals into rates over a fixed window. It
+// samples on its own clock (run, a goroutine of the Server that ends with
+// its Shutdown), so a rate never depends on when another caller last
+// asked.
 type rateSampler struct {
 	mu      sync.Mutex
-	samples []rateSample // oldest first
+	samples [rateSamples]rateSample // a ring: next is the slot to write
+	next, n int
 }
 
 type rateSample struct {
@@ -63,30 +67,62 @@ type rateSample struct {
 }
 
 const (
-	rateWindow  = time.Minute
-	rateSpacing = time.Second
+	rateEvery  = time.Second
+	rateWindow = 10 * time.Second
+	// rateSamples spans rateWindow: its oldest and newest samples are
+	// rateWindow apart.
+	rateSamples = int(rateWindow/rateEvery) + 1
 )
 
-func (rs *rateSampler) observe(now, started time.Time, accepted, closed uint64) apitype.Rates {
+// totals reads what the rates are taken of: upgrades accepted and
+// sessions closed since start.
+func totals(st daemon.Stats) (accepted, closed uint64) {
+	for _, n := range st.ClosedBy {
+		closed += n
+	}
+	return st.Accepted, closed
+}
+
+// run samples hub every rateEvery, at once first, until ctx ends.
+func (rs *rateSampler) run(ctx context.Context, hub Hub, now func() time.Time) {
+	tick := time.NewTicker(rateEvery)
+	defer tick.Stop()
+	for {
+		accepted, closed := totals(hub.Stats())
+		rs.add(rateSample{at: now(), accepted: accepted, closed: closed})
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (rs *rateSampler) add(s rateSample) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	for len(rs.samples) > 0 && now.Sub(rs.samples[0].at) > rateWindow {
-		rs.samples = rs.samples[1:]
+	rs.samples[rs.next] = s
+	rs.next = (rs.next + 1) % rateSamples
+	rs.n = min(rs.n+1, rateSamples)
+}
+
+// rates are taken between the oldest and the newest sample. With fewer
+// than two, they are averages since start, of the totals now.
+func (rs *rateSampler) rates(now, started time.Time, accepted, closed uint64) apitype.Rates {
+	rs.mu.Lock()
+	from, to := rateSample{at: started}, rateSample{at: now, accepted: accepted, closed: closed}
+	if rs.n >= 2 {
+		from = rs.samples[(rs.next-rs.n+rateSamples)%rateSamples]
+		to = rs.samples[(rs.next-1+rateSamples)%rateSamples]
 	}
-	base := rateSample{at: started}
-	if len(rs.samples) > 0 {
-		base = rs.samples[0]
-	}
-	if n := len(rs.samples); n == 0 || now.Sub(rs.samples[n-1].at) >= rateSpacing {
-		rs.samples = append(rs.samples, rateSample{at: now, accepted: accepted, closed: closed})
-	}
-	secs := now.Sub(base.at).Seconds()
+	rs.mu.Unlock()
+	secs := to.at.Sub(from.at).Seconds()
 	if secs <= 0 {
 		return apitype.Rates{}
 	}
 	return apitype.Rates{
 		WindowSeconds:     secs,
-		ConnectsPerSecond: float64(accepted-min(base.accepted, accepted)) / secs,
-		ClosesPerSecond:   float64(closed-min(base.closed, closed)) / secs,
+		ConnectsPerSecond: float64(to.accepted-min(from.accepted, to.accepted)) / secs,
+		ClosesPerSecond:   float64(to.closed-min(from.closed, to.closed)) / secs,
 	}
 }

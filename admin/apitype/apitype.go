@@ -160,7 +160,36 @@ type Session struct {
 	BytesIn     int64             `json:"bytes_in"`
 	BytesOut    int64             `json:"bytes_out"`
 	Node        string            `json:"node"`
+	// TraceID is the session's trace id (hex), absent when it was not
+	// traced.
+	TraceID string `json:"trace_id,omitempty"`
+	// BlackBox holds the last frame headers of a session that ended
+	// abnormally, oldest first; absent for every other session.
+	BlackBox []Frame `json:"black_box,omitempty"`
+	// Live is true when the session is open and its connection is on the
+	// node that answered: its counters (messages and bytes) are then the
+	// connection's own, read as the answer was made, rather than the zeros
+	// history holds until the session ends.
+	Live bool `json:"live,omitempty"`
 }
+
+// Frame is one frame header of a session's black box (never its payload).
+type Frame struct {
+	At        time.Time `json:"at"`
+	Direction string    `json:"direction"` // "in" (received from the client) or "out" (sent to it)
+	// Opcode names the frame's opcode: continuation, text, binary, close,
+	// ping, pong, or "opcode N" for a reserved one.
+	Opcode string `json:"opcode"`
+	Fin    bool   `json:"fin"`
+	RSV    uint8  `json:"rsv,omitempty"` // the RSV1-3 bits as 0..7 (RSV1 is 4)
+	Length int64  `json:"length"`        // the payload length the header declared
+}
+
+// Frame directions.
+const (
+	DirectionIn  = "in"
+	DirectionOut = "out"
+)
 
 // SessionList is one page of sessions, newest first. Next is the cursor of
 // the following (older) page (the before parameter), empty on the last.
@@ -226,8 +255,11 @@ type Stats struct {
 	History            History           `json:"history"`
 }
 
-// Rates are per second, over WindowSeconds (the time since the oldest
-// sample the server kept, at most a minute; since start before that).
+// Rates are per second, over the last WindowSeconds: the server samples
+// its totals on its own clock (every second) and rates span its oldest and
+// newest samples, at most ten seconds apart, whoever asks and whenever.
+// Until it has two samples (the first second after start) they are
+// averages since start.
 type Rates struct {
 	WindowSeconds     float64 `json:"window_seconds"`
 	ConnectsPerSecond float64 `json:"connects_per_second"`
