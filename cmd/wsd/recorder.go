@@ -12,7 +12,18 @@ import (
 type storeRecorder struct{ s *store.Store }
 
 func (r storeRecorder) RecordOpen(o daemon.SessionOpen) {
-	r.s.RecordOpen(session.Open(o))
+	r.s.RecordOpen(session.Open{
+		ID:          o.ID,
+		Route:       o.Route,
+		RemoteAddr:  o.RemoteAddr,
+		User:        o.User,
+		Labels:      o.Labels,
+		Origin:      o.Origin,
+		UserAgent:   o.UserAgent,
+		Subprotocol: o.Subprotocol,
+		Extensions:  o.Extensions,
+		ConnectedAt: o.ConnectedAt,
+	})
 }
 
 func (r storeRecorder) RecordClose(c daemon.SessionClose) {
