@@ -53,7 +53,9 @@ func (s *Store) RecordClose(c session.Close) {
 	if c.ClosedAt.IsZero() {
 		c.ClosedAt = time.Now()
 	}
-	s.enqueue(&closeRecord{Close: c, box: encodeBlackBox(c.BlackBox), queued: time.Now()})
+	box := encodeBlackBox(c.BlackBox)
+	c.BlackBox = nil // not retained: the writer needs only box
+	s.enqueue(&closeRecord{Close: c, box: box, queued: time.Now()})
 }
 
 // encodeLabels returns m as the JSON object the labels column holds,
