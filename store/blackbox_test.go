@@ -88,3 +88,19 @@ func FuzzDecodeBlackBox(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEncodeBlackBox is the cost RecordClose adds for a session that
+// ended abnormally with a full black box.
+func BenchmarkEncodeBlackBox(b *testing.B) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	frames := make([]session.Frame, session.MaxBlackBoxFrames)
+	for i := range frames {
+		frames[i] = session.Frame{At: at.Add(time.Duration(i) * 37 * time.Millisecond), In: i%2 == 0, Opcode: 1, Fin: true, Len: int64(100 + i)}
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(encodeBlackBox(frames))
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
