@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/wsd-dev/wsd/daemon/internal/poller"
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -23,7 +24,7 @@ import (
 // it is added to the hub and never change; counters are atomics; the rest is
 // guarded by mu. One goroutine at a time (serve) reads it and finally
 // finishes it; while the connection is idle it may have none, its socket
-// being watched by the daemon's poller instead (poller_linux.go). A writer
+// being watched by the daemon's poller instead (internal/poller). A writer
 // goroutine exists only while its send queue is not empty (queue.go).
 type conn struct {
 	d     *Daemon
@@ -59,12 +60,10 @@ type conn struct {
 	folded       bool          // counters moved into the metrics' totals; guarded by metrics.foldMu
 
 	// pstate is running while a goroutine owns the connection's reading,
-	// parked while the poller holds it instead. pslot and pAdded are the
-	// poller's, guarded by poller.mu.
+	// parked while the poller holds it instead. preg is the poller's.
 	pstate   atomic.Int32
 	parkedAt atomic.Int64 // unix nanoseconds of the last park
-	pslot    int32        // poller slot + 1; 0 = none
-	pAdded   bool         // the socket is in the poller's epoll set
+	preg     poller.Registration
 
 	// wg counts the goroutines the connection owns besides serve: its
 	// writer, closers and webhook requests. Add is only called with mu held
@@ -274,13 +273,16 @@ func (c *conn) park() bool {
 	c.parkedAt.Store(time.Now().UnixNano())
 	c.pstate.Store(parked)
 	c.mu.Unlock()
-	if err := p.arm(c); err != nil {
+	if err := p.Arm(&c.preg, c.lr.rc, c); err != nil {
 		c.d.log.Debug("park", "conn_id", c.id.String(), "err", err)
 		// Take it back, unless a close resumed it meanwhile.
 		return !c.pstate.CompareAndSwap(parked, running)
 	}
 	return true
 }
+
+// Wake implements poller.Waker: the parked connection's socket is readable.
+func (c *conn) Wake() { c.resume() }
 
 // resume starts a goroutine to read a parked connection: its socket is
 // readable, or it is closing. It does nothing to a running connection.
@@ -341,7 +343,7 @@ func (c *conn) finish(readErr error) {
 	c.lr.release()
 	c.lw.discard() // what an inline write left on a closed connection
 	if c.d.poller != nil {
-		c.d.poller.release(c)
+		c.d.poller.Release(&c.preg)
 	}
 	c.route.h.closed(c, cause)
 	rec := SessionClose{

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/wsd-dev/wsd/daemon/internal/poller"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/tracing"
 )
@@ -66,7 +67,7 @@ type Daemon struct {
 
 	connWG  sync.WaitGroup // serveConn goroutines and live connections
 	bgWG    sync.WaitGroup // keepalive scanner, poller
-	poller  *poller        // holds idle connections; nil: not available
+	poller  *poller.Poller // holds idle connections; nil: not available
 	workers *workers       // run handshakes and wake-ups
 
 	writeTimeout atomic.Int64 // Config.WriteTimeout in nanoseconds, for the lazyWriters
@@ -134,14 +135,18 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d.writeTimeout.Store(int64(cfg.WriteTimeout))
 	d.hooks = newHookDispatcher(d.log)
 	d.lastScan.Store(d.started.UnixNano())
-	if p, err := newPoller(d.log); err != nil {
+	if p, err := poller.New(); err != nil {
 		d.log.Debug("no poller: idle connections keep a goroutine", "err", err)
 	} else {
 		d.poller = p
 		d.bgWG.Add(1)
 		go func() {
 			defer d.bgWG.Done()
-			p.run()
+			if err := p.Run(); err != nil {
+				// Parked connections would then wait for a close to
+				// resume them.
+				d.log.Error("poller stopped", "err", err)
+			}
 		}()
 	}
 	d.bgWG.Add(1)
@@ -382,7 +387,7 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	d.workers.close()
 	close(d.stopBG)
 	if d.poller != nil {
-		if err := d.poller.shutdown(); err != nil {
+		if err := d.poller.Shutdown(); err != nil {
 			errs = append(errs, err)
 		}
 	}

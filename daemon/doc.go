@@ -10,7 +10,7 @@
 // Per connection: at most one goroutine at a time reads it (conn.serve),
 // and the last one records its end. An idle connection has none: its
 // reading goroutine parks it (conn.park), arming its socket in the daemon's
-// poller (one epoll instance, one goroutine: poller_linux.go), and exits;
+// poller (one epoll instance, one goroutine: internal/poller), and exits;
 // readability, a hang-up or a close the daemon starts resumes it on a new
 // goroutine (conn.resume). Handshakes and wake-ups run on kept workers
 // (workers.go) that reuse their grown stacks instead of growing a fresh
@@ -61,7 +61,8 @@
 //	                        broadcast's inline write only tries it, and then
 //	                        only tries the protocol's locks: it never waits)
 //	ipShard.mu             (per-IP counters; a leaf)
-//	poller.mu              (poller slots; a leaf, held around epoll_ctl)
+//	poller.Poller.mu       (poller slots; held around epoll_ctl and while it
+//	                        wakes connections: conn.Wake takes no lock)
 //	connTrace.mu           (a traced session's frame segment; taken inside protocol
 //	                        writes and reads through OnFrame; a leaf but for the
 //	                        OpenTelemetry span's own lock)

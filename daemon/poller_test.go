@@ -3,11 +3,9 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -24,6 +22,32 @@ func parkedConns(d *Daemon) (parkedN, total int) {
 		return true
 	})
 	return parkedN, total
+}
+
+// waitQuiet waits until every live connection has been parked for longer
+// than sporadicGap: its next message finds it idle, and it parks again
+// after answering (a message sooner than that marks it busy).
+func waitQuiet(t *testing.T, d *Daemon) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		quiet, total := 0, 0
+		now := time.Now().UnixNano()
+		d.hub.each(nil, func(c *conn) bool {
+			total++
+			if c.pstate.Load() == parked && now-c.parkedAt.Load() > int64(sporadicGap) {
+				quiet++
+			}
+			return true
+		})
+		if quiet == total {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections parked for %v", quiet, total, sporadicGap)
+		}
+		time.Sleep(sporadicGap / 4)
+	}
 }
 
 // waitParked waits until all n live connections are parked.
@@ -60,7 +84,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 	// that comes sooner than sporadicGap after the park marks the
 	// connection busy: it keeps its goroutine.)
 	for round := range 3 {
-		time.Sleep(2 * sporadicGap)
+		waitQuiet(t, d)
 		for i, c := range cs {
 			msg := fmt.Appendf(nil, "round %d conn %d", round, i)
 			write(t, c, protocol.TextMessage, msg)
@@ -136,7 +160,7 @@ func TestPollerSlotsReused(t *testing.T) {
 			cs[i] = dial(t, url, nil)
 		}
 		waitParked(t, d, n)
-		time.Sleep(2 * sporadicGap)
+		waitQuiet(t, d)
 		for i, c := range cs {
 			switch i % 3 {
 			case 0:
@@ -160,62 +184,7 @@ func TestPollerSlotsReused(t *testing.T) {
 		}
 		waitConns(t, d, 0)
 	}
-	d.poller.mu.Lock()
-	slots, free := len(d.poller.slots), len(d.poller.free)
-	d.poller.mu.Unlock()
-	if slots > n+1 || free != slots {
-		t.Fatalf("%d slots, %d free: want at most %d, all free", slots, free, n+1)
-	}
-}
-
-func TestPollerLookupIgnoresStaleEvents(t *testing.T) {
-	p := &poller{}
-	a, b := &conn{}, &conn{}
-	assign := func(c *conn) { p.slot(c) }
-	assign(a)
-	slot, gen := a.pslot-1, p.slots[a.pslot-1].gen
-	if got := p.lookup(slot, gen); got != a {
-		t.Fatalf("lookup = %p, want a", got)
-	}
-	p.release(a)
-	if got := p.lookup(slot, gen); got != nil {
-		t.Fatal("released slot still resolves")
-	}
-	assign(b)
-	if b.pslot-1 != slot {
-		t.Fatalf("slot %d not reused (got %d)", slot, b.pslot-1)
-	}
-	if got := p.lookup(slot, gen); got != nil {
-		t.Fatal("an event from a's registration resolves to the slot's new connection")
-	}
-	if got := p.lookup(slot, p.slots[slot].gen); got != b {
-		t.Fatal("b's own event does not resolve")
-	}
-	if p.lookup(-1, 0) != nil || p.lookup(7, 0) != nil {
-		t.Fatal("out-of-range slot resolves")
-	}
-}
-
-// Shutting the poller down is not an error: its wait fails because the
-// daemon closed it, and nothing is logged.
-func TestPollerShutdownIsQuiet(t *testing.T) {
-	var logs bytes.Buffer
-	p, err := newPoller(slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Skip("no poller here:", err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); p.run() }()
-	time.Sleep(10 * time.Millisecond) // let run wait
-	if err := p.shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return after shutdown")
-	}
-	if logs.Len() > 0 {
-		t.Errorf("shutdown logged: %s", logs.String())
+	if slots, held := d.poller.Slots(); slots > n+1 || held != 0 {
+		t.Fatalf("%d slots, %d held: want at most %d, none held", slots, held, n+1)
 	}
 }
