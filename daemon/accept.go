@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -319,7 +320,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			// Keepalive pongs end a read, so that an idle connection
 			// parks again (see conn.read).
 			YieldAfterControl: true,
-			Buffers:           &largeBufs,
+			Buffers:           bufpool.Large(),
 		},
 		Subprotocols:   rc.Subprotocols,
 		OriginPatterns: rc.AllowedOrigins,

@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 	"github.com/wsd-dev/wsd/daemon/internal/poller"
 	"github.com/wsd-dev/wsd/protocol"
 )
@@ -241,7 +242,7 @@ func (c *conn) read(resumed bool) bool {
 		if cap(buf) > maxKeptBuffer {
 			// A large buffer goes back to the daemon's pool (handlers
 			// never keep a message: they copy what they queue).
-			largeBufs.put(buf)
+			bufpool.Large().Put(buf)
 			buf = nil
 		}
 		waitStart = now
@@ -293,9 +294,9 @@ func (c *conn) resume() {
 }
 
 // maxKeptBuffer is the largest message buffer a busy connection keeps
-// between messages; larger ones are lent by the daemon's pool (msgBuffers)
-// for one message at a time.
-const maxKeptBuffer = 4 << 10
+// between messages; larger ones are lent by bufpool.Large (the protocol's
+// Options.Buffers) for one message at a time.
+const maxKeptBuffer = bufpool.Unpooled
 
 // sporadicGap: a connection whose last message came after waiting longer
 // than this parks shallowly before its next read.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 )
 
 // Idle connections should cost (almost) no buffer memory, yet busy ones
@@ -18,14 +20,9 @@ import (
 // WriteBufferSize bytes) layered over lazyReader and lazyWriter, which borrow
 // a pooled chunk only while bytes are actually in transit.
 
-// chunkSize is the size of the pooled chunks: the largest read system call
-// and the batch a writer accumulates before writing.
-const chunkSize = 16 << 10
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
-
-func getChunk() *[]byte  { return chunkPool.Get().(*[]byte) }
-func putChunk(b *[]byte) { chunkPool.Put(b) }
+// chunkSize is the size of the pooled chunks (bufpool): the largest read
+// system call and the batch a writer accumulates before writing.
+const chunkSize = bufpool.ChunkSize
 
 // lazyReader reads from a connection into a pooled chunk that it holds only
 // while some of the chunk is unread. While the connection is idle it holds
@@ -108,7 +105,7 @@ func (l *lazyReader) seed(p []byte) {
 		b := make([]byte, len(p))
 		l.buf = &b
 	} else {
-		l.buf = getChunk()
+		l.buf = bufpool.GetChunk()
 	}
 	l.r, l.w = 0, copy(*l.buf, p)
 }
@@ -157,7 +154,7 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 // readability and call again". The chunk is borrowed only around the read.
 func (l *lazyReader) rawRead(fd uintptr) bool {
 	if l.buf == nil {
-		l.buf = getChunk()
+		l.buf = bufpool.GetChunk()
 	}
 	for {
 		n, err := syscall.Read(int(fd), *l.buf)
@@ -179,9 +176,7 @@ func (l *lazyReader) rawRead(fd uintptr) bool {
 }
 
 func (l *lazyReader) release() {
-	if l.buf != nil && cap(*l.buf) == chunkSize {
-		putChunk(l.buf)
-	}
+	bufpool.PutChunk(l.buf)
 	l.buf, l.r, l.w = nil, 0, 0
 }
 
@@ -260,7 +255,7 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 		if len(p) >= chunkSize {
 			return w.writeLocked(p)
 		}
-		w.buf = getChunk()
+		w.buf = bufpool.GetChunk()
 	}
 	if w.n+len(p) <= len(*w.buf) {
 		w.n += copy((*w.buf)[w.n:], p)
@@ -279,7 +274,7 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 }
 
 // writeJoined writes what the chunk holds and then p, from one contiguous
-// buffer (from largeBufs) when they fit its largest class. The kernel
+// buffer (from bufpool.Large) when they fit its largest class. The kernel
 // copies a contiguous buffer much faster than the two parts given to
 // writev: p usually starts mid-frame (bufio filled the chunk with the
 // frame's first bytes), so its bytes land in the socket buffer misaligned
@@ -288,14 +283,14 @@ func (w *lazyWriter) Write(p []byte) (int, error) {
 // writev, 0.24 joined; the copy into the joining buffer costs a few µs).
 func (w *lazyWriter) writeJoined(p []byte) error {
 	n := w.n + len(p)
-	if bufClass(n) < 0 {
+	if !bufpool.Pooled(n) {
 		bufs := net.Buffers{(*w.buf)[:w.n], p}
 		_, err := bufs.WriteTo(w.nc)
 		return err
 	}
-	b := append(append(largeBufs.Get(n), (*w.buf)[:w.n]...), p...)
+	b := append(append(bufpool.Large().Get(n), (*w.buf)[:w.n]...), p...)
 	_, err := w.nc.Write(b)
-	largeBufs.put(b)
+	bufpool.Large().Put(b)
 	return err
 }
 
@@ -324,15 +319,13 @@ func (w *lazyWriter) hold(p []byte) {
 		return
 	}
 	if w.buf == nil && len(p) <= chunkSize {
-		w.buf = getChunk()
+		w.buf = bufpool.GetChunk()
 	}
 	if w.buf == nil || w.n+len(p) > len(*w.buf) {
 		b := make([]byte, w.n+len(p))
 		if w.buf != nil {
 			copy(b, (*w.buf)[:w.n])
-			if cap(*w.buf) == chunkSize {
-				putChunk(w.buf)
-			}
+			bufpool.PutChunk(w.buf)
 		}
 		w.buf = &b
 	}
@@ -530,9 +523,7 @@ func (w *lazyWriter) discard() {
 }
 
 func (w *lazyWriter) releaseLocked() {
-	if w.buf != nil && cap(*w.buf) == chunkSize {
-		putChunk(w.buf)
-	}
+	bufpool.PutChunk(w.buf)
 	w.buf, w.n = nil, 0
 }
 
