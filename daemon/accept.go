@@ -205,11 +205,11 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	}
 	c.lr = lr
 	c.br = bufio.NewReaderSize(lr, 16) // the smallest bufio allows; lr buffers
-	c.lw = newLazyWriter(nc, lr.rc, &d.writeTimeout)
+	c.snd.Init(nc, lr.rc, &d.sendLimits, c)
 	c.ip = a.ip
 
 	opts := d.acceptOptions(c, rc)
-	w := &hijackWriter{nc: nc, rw: bufio.NewReadWriter(c.br, bufio.NewWriterSize(c.lw, rc.WriteBufferSize))}
+	w := &hijackWriter{nc: nc, rw: bufio.NewReadWriter(c.br, bufio.NewWriterSize(&c.snd, rc.WriteBufferSize))}
 	ws, err := protocol.Accept(w, req, opts)
 	if err != nil {
 		var herr *protocol.HandshakeError
@@ -234,6 +234,7 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		return nil
 	}
 	c.ws = ws
+	c.snd.Attach(ws)
 	up.accepted(ws)
 	d.met.handshake(time.Since(start))
 	a.placed, a.hasIP = false, false // the connection releases them (unregister)

@@ -79,7 +79,7 @@ func (d *Daemon) SendContext(ctx context.Context, id string, typ MessageType, p 
 	if err != nil {
 		return err
 	}
-	res := c.enqueue(itemKind(typ), clone(p), time.Now())
+	res := c.enqueue(typ, clone(p), time.Now())
 	if c.tr != nil {
 		c.tr.send(trace.SpanContextFromContext(ctx), typ, len(p), res)
 	}
@@ -122,7 +122,7 @@ func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ Message
 	now := time.Now()
 	send := func(c *conn, res *BroadcastResult) sendResult {
 		res.Matched++
-		r := c.sendPrepared(itemKind(typ), data, pm, now)
+		r := c.sendPrepared(typ, data, pm, now)
 		if r == sendQueued {
 			res.Queued++
 		} else {
@@ -240,9 +240,8 @@ func (d *Daemon) Stats() Stats {
 	d.hub.each(nil, func(c *conn) bool {
 		s.Connections++
 		s.ConnectionsByRoute[c.route.Path]++
-		c.mu.Lock()
-		s.SendQueueBytes += int64(c.q.bytes)
-		c.mu.Unlock()
+		qb, _ := c.snd.Queued()
+		s.SendQueueBytes += int64(qb)
 		return true
 	})
 	s.Handshaking = max(int(d.admitted.Load())-s.Connections, 0)

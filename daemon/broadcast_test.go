@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
+	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -22,16 +24,16 @@ type inlineOutcomes struct {
 
 func watchInline(t *testing.T) *inlineOutcomes {
 	var o inlineOutcomes
-	testHookInline = func(wrote, left bool, err error) {
-		switch {
-		case err != nil:
+	testHookInline = func(r sender.Result) {
+		switch r {
+		case sender.Failed:
 			o.failed.Add(1)
-		case !wrote:
+		case sender.Deferred, sender.Discarded:
 			o.busy.Add(1)
-		case left:
+		case sender.Held:
 			o.wrote.Add(1)
 			o.left.Add(1)
-		default:
+		case sender.Written:
 			o.wrote.Add(1)
 		}
 	}
@@ -106,7 +108,7 @@ func TestBroadcastFullSocket(t *testing.T) {
 	conns, _, _ := d.Connections(Selector{}, "", 0)
 	id := conns[0].ID
 
-	sizes := []int{10, 1000, 9000, chunkSize + 3000, 70000}
+	sizes := []int{10, 1000, 9000, bufpool.ChunkSize + 3000, 70000}
 	const nb, ne = 150, 60
 	// On failure, the goroutines below stop before the test returns.
 	var wg sync.WaitGroup

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 	"github.com/wsd-dev/wsd/daemon/internal/poller"
+	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
 )
 
@@ -26,14 +27,13 @@ import (
 // guarded by mu. One goroutine at a time (serve) reads it and finally
 // finishes it; while the connection is idle it may have none, its socket
 // being watched by the daemon's poller instead (internal/poller). A writer
-// goroutine exists only while its send queue is not empty (queue.go).
+// goroutine exists only while its send queue is not empty (internal/sender).
 type conn struct {
 	d     *Daemon
 	ws    *protocol.Conn
 	route *route
 	br    *bufio.Reader // the protocol's reader, over lr
 	lr    *lazyReader
-	lw    *lazyWriter
 
 	id          ID
 	remoteAddr  string
@@ -47,18 +47,13 @@ type conn struct {
 
 	lastActivity atomic.Int64 // unix nanoseconds of the last message received
 	msgsIn       atomic.Uint64
-	msgsOut      atomic.Uint64
 	bytesIn      atomic.Uint64
-	bytesOut     atomic.Uint64
 	rtt          atomic.Int64  // nanoseconds; 0 = not measured yet
 	pingSent     atomic.Int64  // unix nanoseconds of the unanswered ping; 0 = none
 	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
-	inFlight     atomic.Int32  // webhook requests in flight
-	held         int           // bytes (in q.bytes) of the message whose tail lw holds; owned by the writer
-	rem          bool          // lw holds what an inline write left, to be flushed first; owned by the writer
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 	tr           *connTrace    // nil unless the session is traced (trace.go)
-	folded       bool          // counters moved into the metrics' totals; guarded by metrics.foldMu
+	inFlight     atomic.Int32  // webhook requests in flight
 
 	// pstate is running while a goroutine owns the connection's reading,
 	// parked while the poller holds it instead. preg is the poller's.
@@ -66,15 +61,21 @@ type conn struct {
 	parkedAt atomic.Int64 // unix nanoseconds of the last park
 	preg     poller.Registration
 
-	// wg counts the goroutines the connection owns besides serve: its
-	// writer, closers and webhook requests. Add is only called with mu held
-	// and closing false, or by serve itself, so serve's final Wait is safe.
+	// snd owns everything about sending: the queue, the writer goroutine
+	// (which it counts and waits for), inline writes, the write deadline.
+	// It is closed together with closing (under mu).
+	snd sender.Sender
+
+	// wg counts the goroutines the connection owns besides serve and the
+	// sender's writer: closers and webhook requests. Add is only called
+	// with mu held and closing false, or by serve itself, so serve's final
+	// Wait is safe.
 	wg sync.WaitGroup
 
 	mu      sync.Mutex
-	q       sendQueue
-	closing bool       // no more messages will be sent
-	cause   closeCause // why we closed it, if we did (cause.by != "")
+	closing bool        // no more messages will be sent
+	folded  bool        // counters moved into the metrics' totals; guarded by metrics.foldMu
+	cause   *closeCause // why we closed it, if we did; nil: we did not
 }
 
 // closeCause is why the daemon closed a connection.
@@ -111,7 +112,8 @@ func (c *conn) initClose(cause closeCause) bool {
 		return false
 	}
 	c.closing = true
-	c.cause = cause
+	cc := cause // allocated only here: most connections never need it
+	c.cause = &cc
 	c.discardQueue()
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -123,7 +125,7 @@ func (c *conn) initClose(cause closeCause) bool {
 		// From now on the closing handshake bounds every write,
 		// including what a writer still has to flush before the close
 		// frame.
-		if err := c.lw.closing(c.d.config().CloseTimeout); err != nil {
+		if err := c.snd.CloseDeadline(c.d.config().CloseTimeout); err != nil {
 			c.d.log.Debug("closing: write deadline", "conn_id", c.id.String(), "err", err)
 		}
 		// The outcome shows up on the reading goroutine, which records
@@ -142,9 +144,10 @@ func (c *conn) forceClose(cause closeCause) {
 	c.mu.Lock()
 	if !c.closing {
 		c.closing = true
-		c.cause = cause
+		cc := cause
+		c.cause = &cc
 		c.discardQueue()
-	} else if c.cause.by != "" && c.cause.err == "" {
+	} else if c.cause != nil && c.cause.err == "" {
 		c.cause.err = cause.err
 	}
 	c.mu.Unlock()
@@ -154,10 +157,10 @@ func (c *conn) forceClose(cause closeCause) {
 	c.resume() // a closed socket leaves the poller silently
 }
 
-// writeFailed handles a failed write: the protocol has already closed the
-// TCP connection. A write that timed out is a slow consumer; anything else
-// means the client went away.
-func (c *conn) writeFailed(err error) {
+// WriteFailed implements sender.Owner: a write failed, and the protocol
+// has already closed the TCP connection. A write that timed out is a slow
+// consumer; anything else means the client went away.
+func (c *conn) WriteFailed(err error) {
 	cause := closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
 	if isTimeout(err) {
 		c.d.stats.slowConsumers.Add(1)
@@ -331,7 +334,10 @@ func (c *conn) finish(readErr error) {
 		c.d.log.Debug("close", "conn_id", c.id.String(), "err", err)
 	}
 	c.mu.Lock()
-	cause := c.cause
+	var cause closeCause
+	if c.cause != nil {
+		cause = *c.cause
+	}
 	c.closing = true
 	c.discardQueue()
 	c.mu.Unlock()
@@ -341,12 +347,14 @@ func (c *conn) finish(readErr error) {
 		cause.err = readErr.Error()
 	}
 	c.wg.Wait()
+	c.snd.Wait()
 	c.lr.release()
-	c.lw.discard() // what an inline write left on a closed connection
+	c.snd.Release() // what an inline write left on a closed connection
 	if c.d.poller != nil {
 		c.d.poller.Release(&c.preg)
 	}
 	c.route.h.closed(c, cause)
+	msgsOut, bytesOut := c.snd.Out()
 	rec := SessionClose{
 		ID:          c.id.String(),
 		ClosedAt:    time.Now(),
@@ -355,9 +363,9 @@ func (c *conn) finish(readErr error) {
 		ClosedBy:    cause.by,
 		Error:       cause.err,
 		MessagesIn:  int64(c.msgsIn.Load()),
-		MessagesOut: int64(c.msgsOut.Load()),
+		MessagesOut: int64(msgsOut),
 		BytesIn:     int64(c.bytesIn.Load()),
-		BytesOut:    int64(c.bytesOut.Load()),
+		BytesOut:    int64(bytesOut),
 	}
 	c.d.rec.RecordClose(rec)
 	c.d.stats.closed(cause.by)

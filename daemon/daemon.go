@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wsd-dev/wsd/daemon/internal/poller"
+	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/tracing"
 )
@@ -70,10 +71,10 @@ type Daemon struct {
 	poller  *poller.Poller // holds idle connections; nil: not available
 	workers *workers       // run handshakes and wake-ups
 
-	writeTimeout atomic.Int64 // Config.WriteTimeout in nanoseconds, for the lazyWriters
-	stopBG       chan struct{}
-	shutOnce     sync.Once
-	shutErr      error
+	sendLimits sender.Limits // write timeout and queue bytes, for every connection's sender
+	stopBG     chan struct{}
+	shutOnce   sync.Once
+	shutErr    error
 }
 
 // runtimeConfig is a validated Config with its routes compiled. It is
@@ -132,7 +133,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	}
 	d.workers = newWorkers(d)
 	d.cfg.Store(d.compile(cfg, nil))
-	d.writeTimeout.Store(int64(cfg.WriteTimeout))
+	d.setSendLimits(cfg)
 	d.hooks = newHookDispatcher(d.log)
 	d.lastScan.Store(d.started.UnixNano())
 	if p, err := poller.New(); err != nil {
@@ -155,6 +156,12 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 }
 
 func (d *Daemon) config() *runtimeConfig { return d.cfg.Load() }
+
+// setSendLimits gives every connection's sender the limits of cfg.
+func (d *Daemon) setSendLimits(cfg Config) {
+	d.sendLimits.WriteTimeout.Store(int64(cfg.WriteTimeout))
+	d.sendLimits.QueueBytes.Store(int64(cfg.SendQueueBytes))
+}
 
 // Config returns the configuration in force.
 func (d *Daemon) Config() Config { return d.config().Config }
@@ -242,7 +249,7 @@ func (d *Daemon) Reload(cfg Config) ([]string, error) {
 	old := d.config()
 	rc := d.compile(cfg, old)
 	d.cfg.Store(rc)
-	d.writeTimeout.Store(int64(cfg.WriteTimeout))
+	d.setSendLimits(cfg)
 	// Compared as compiled: compile fills in defaults (MaxFrameSize), and
 	// an unchanged setting must not be reported as changed.
 	return configDiff(old.Config, rc.Config), nil

@@ -150,7 +150,7 @@ func (r *relay) message(c *conn, typ protocol.MessageType, p []byte) {
 	now := c.d.now()
 	for other := range members {
 		if other != c {
-			other.enqueuePrepared(itemKind(typ), data, pm, now)
+			other.enqueuePrepared(typ, data, pm, now)
 		}
 	}
 }

@@ -32,6 +32,7 @@ type ConnInfo struct {
 
 func (c *conn) info() ConnInfo {
 	now := time.Now()
+	msgsOut, bytesOut := c.snd.Out()
 	ci := ConnInfo{
 		ID:              c.id.String(),
 		Route:           c.route.Path,
@@ -42,9 +43,9 @@ func (c *conn) info() ConnInfo {
 		UserAgent:       c.userAgent,
 		ConnectedAt:     time.Unix(0, c.connectedAt),
 		MessagesIn:      int64(c.msgsIn.Load()),
-		MessagesOut:     int64(c.msgsOut.Load()),
+		MessagesOut:     int64(msgsOut),
 		BytesIn:         int64(c.bytesIn.Load()),
-		BytesOut:        int64(c.bytesOut.Load()),
+		BytesOut:        int64(bytesOut),
 		RTT:             time.Duration(c.rtt.Load()),
 		WebhookInFlight: int(c.inFlight.Load()),
 	}
@@ -60,10 +61,8 @@ func (c *conn) info() ConnInfo {
 	if c.expiresAt != 0 {
 		ci.TokenExpiresAt = time.Unix(0, c.expiresAt)
 	}
-	c.mu.Lock()
-	ci.SendQueueBytes = int64(c.q.bytes)
-	oldest := c.q.oldest()
-	c.mu.Unlock()
+	qb, oldest := c.snd.Queued()
+	ci.SendQueueBytes = int64(qb)
 	if oldest != 0 {
 		ci.OldestQueuedMS = max(now.UnixNano()-oldest, 0) / int64(time.Millisecond)
 	}

@@ -182,14 +182,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	d.hub.each(nil, func(c *conn) bool {
 		live++
 		byRoute[c.route.Path]++
-		c.mu.Lock()
-		queued += int64(c.q.bytes)
-		c.mu.Unlock()
+		qb, _ := c.snd.Queued()
+		queued += int64(qb)
 		if !c.folded {
+			msgsOut, bytesOut := c.snd.Out()
 			in += c.msgsIn.Load()
-			out += c.msgsOut.Load()
+			out += msgsOut
 			bin += c.bytesIn.Load()
-			bout += c.bytesOut.Load()
+			bout += bytesOut
 		}
 		return true
 	})
@@ -239,11 +239,12 @@ func (m *metrics) closed(c *conn, cause closeCause) {
 		return
 	}
 	m.closes[closedByIndex(cause.by)][codeIndex(cause.code)].Add(1)
+	msgsOut, bytesOut := c.snd.Out()
 	m.foldMu.Lock()
 	m.closedMsgsIn += c.msgsIn.Load()
-	m.closedMsgsOut += c.msgsOut.Load()
+	m.closedMsgsOut += msgsOut
 	m.closedBytesIn += c.bytesIn.Load()
-	m.closedBytesOut += c.bytesOut.Load()
+	m.closedBytesOut += bytesOut
 	c.folded = true
 	m.foldMu.Unlock()
 }
@@ -307,12 +308,4 @@ func statusReason(status int) string {
 		return "status_4xx"
 	}
 	return "status_other"
-}
-
-// discardQueue empties c's send queue because c is closing, counting the
-// messages lost. c.mu is held.
-func (c *conn) discardQueue() {
-	c.d.met.dropped(dropDiscarded, c.q.len())
-	c.q.reset()
-	c.q.bytes = 0
 }

@@ -84,6 +84,7 @@ func TestChunks(t *testing.T) {
 			return
 		}
 		PutChunk(got)
+		c = got
 	}
 	t.Error("a returned chunk was never lent again")
 }

@@ -1,13 +1,16 @@
-package daemon
+package sender
 
 import (
 	"bytes"
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -39,86 +42,45 @@ func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 	return a, b
 }
 
-func TestLazyReader(t *testing.T) {
-	a, b := tcpPair(t)
-	lr := newLazyReader(b, rawConn(b))
-	lr.seed([]byte("seed:"))
-	data := bytes.Repeat([]byte("0123456789"), 10000) // 100 KB, more than a chunk
-	go func() {
-		for p := data; len(p) > 0; {
-			n := min(len(p), 7000)
-			if _, err := a.Write(p[:n]); err != nil {
-				return
-			}
-			p = p[n:]
+// rawConn returns nc's raw socket, or nil (net.Pipe).
+func rawConn(nc net.Conn) syscall.RawConn {
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return rc
 		}
-	}()
-	got := make([]byte, 0, len(data)+5)
-	buf := make([]byte, 16) // as the protocol's bufio.Reader asks
-	for len(got) < len(data)+5 {
-		n, err := lr.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, buf[:n]...)
 	}
-	if !bytes.Equal(got, append([]byte("seed:"), data...)) {
-		t.Fatal("bytes differ")
-	}
-	if lr.buf != nil || lr.buffered() != 0 {
-		t.Fatal("chunk kept after everything was read")
-	}
-	// Idle: waitReadable returns once input arrives, without consuming it.
-	done := make(chan struct{})
-	go func() { lr.waitReadable(); close(done) }()
-	select {
-	case <-done:
-		t.Fatal("waitReadable returned without input")
-	case <-time.After(50 * time.Millisecond):
-	}
-	if _, err := a.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	if n, err := lr.Read(buf); err != nil || n != 1 || buf[0] != 'x' {
-		t.Fatalf("read after wait: %d %v", n, err)
-	}
-	// Deadlines apply; EOF is reported.
-	b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if _, err := lr.Read(buf); !isTimeout(err) {
-		t.Fatalf("deadline: %v", err)
-	}
-	b.SetReadDeadline(time.Time{})
-	a.Close()
-	if _, err := lr.Read(buf); err != io.EOF {
-		t.Fatalf("after peer close: %v", err)
-	}
+	return nil
 }
 
-func TestLazyWriter(t *testing.T) {
+// newWriter returns a writer to nc without a write timeout.
+func newWriter(nc net.Conn) *writer { return &writer{nc: nc, rc: rawConn(nc)} }
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+func TestWriter(t *testing.T) {
 	a, b := tcpPair(t)
-	lw := newLazyWriter(a, rawConn(a), nil)
+	w := newWriter(a)
 	var want bytes.Buffer
 	write := func(p []byte) {
 		t.Helper()
-		if n, err := lw.Write(p); err != nil || n != len(p) {
+		if n, err := w.Write(p); err != nil || n != len(p) {
 			t.Fatalf("write: %d %v", n, err)
 		}
 		want.Write(p)
 	}
 	write([]byte("direct ")) // outside a batch: straight through
-	lw.begin()
+	w.begin()
 	write([]byte("batched "))
 	write([]byte("frames "))
-	if lw.pending() != len("batched frames ") {
-		t.Fatalf("pending %d", lw.pending())
+	if w.pending() != len("batched frames ") {
+		t.Fatalf("pending %d", w.pending())
 	}
-	write(bytes.Repeat([]byte("z"), chunkSize)) // overflow: writev
+	write(bytes.Repeat([]byte("z"), bufpool.ChunkSize)) // overflow: writev
 	write([]byte("tail"))
-	if err := lw.end(); err != nil {
+	if err := w.end(); err != nil {
 		t.Fatal(err)
 	}
-	if lw.buf != nil {
+	if w.buf != nil {
 		t.Fatal("chunk kept after end")
 	}
 	got := make([]byte, want.Len())
@@ -131,42 +93,11 @@ func TestLazyWriter(t *testing.T) {
 	}
 	// Errors stick.
 	a.Close()
-	if _, err := lw.Write([]byte("x")); err == nil {
+	if _, err := w.Write([]byte("x")); err == nil {
 		t.Fatal("write after close succeeded")
 	}
-	if _, err := lw.Write([]byte("y")); err == nil {
+	if _, err := w.Write([]byte("y")); err == nil {
 		t.Fatal("error did not stick")
-	}
-}
-
-func TestSendQueue(t *testing.T) {
-	var q sendQueue
-	for i := range 100 {
-		q.push(item{kind: itemText, data: []byte{byte(i)}, at: int64(i + 1)})
-		if i%3 == 0 {
-			it, ok := q.pop()
-			if !ok {
-				t.Fatal("pop from non-empty queue")
-			}
-			_ = it
-		}
-	}
-	if q.oldest() == 0 {
-		t.Fatal("oldest of a non-empty queue")
-	}
-	prev := -1
-	for {
-		it, ok := q.pop()
-		if !ok {
-			break
-		}
-		if int(it.data[0]) <= prev {
-			t.Fatal("out of order")
-		}
-		prev = int(it.data[0])
-	}
-	if q.items != nil || q.len() != 0 || q.oldest() != 0 {
-		t.Fatal("empty queue keeps storage")
 	}
 }
 
@@ -234,60 +165,60 @@ func pattern(tag byte, n int) []byte {
 	return p
 }
 
-func TestLazyWriterNonBlockingFull(t *testing.T) {
+func TestWriterNonBlockingFull(t *testing.T) {
 	a, b := tcpPair(t)
-	lw := newLazyWriter(a, rawConn(a), nil)
+	w := newWriter(a)
 	// With nothing held, every frame of a non-blocking batch goes out at
 	// once, small or larger than a chunk: the peer reads it before endNB.
 	for _, batch := range [][][]byte{
 		{[]byte("one "), []byte("two "), pattern(1, 3000)},
-		{pattern(2, chunkSize+100)},
-		{[]byte("three "), pattern(3, chunkSize)},
+		{pattern(2, bufpool.ChunkSize+100)},
+		{[]byte("three "), pattern(3, bufpool.ChunkSize)},
 	} {
-		if !lw.beginNB() {
+		if !w.beginNB() {
 			t.Fatal("beginNB refused")
 		}
 		for _, p := range batch {
-			if n, err := lw.Write(p); err != nil || n != len(p) {
+			if n, err := w.Write(p); err != nil || n != len(p) {
 				t.Fatalf("write: %d %v", n, err)
 			}
-			if lw.pending() != 0 {
-				t.Fatalf("%d bytes held with room in the socket", lw.pending())
+			if w.pending() != 0 {
+				t.Fatalf("%d bytes held with room in the socket", w.pending())
 			}
 			if got := readN(t, b, len(p)); !bytes.Equal(got, p) {
 				t.Fatal("bytes differ")
 			}
 		}
-		left, err := lw.endNB()
+		left, err := w.endNB()
 		if err != nil || left {
 			t.Fatalf("endNB: left %v, %v", left, err)
 		}
-		if lw.buf != nil || lw.pending() != 0 {
+		if w.buf != nil || w.pending() != 0 {
 			t.Fatal("buffer kept after a complete write")
 		}
 	}
 }
 
-func TestLazyWriterNonBlockingPartial(t *testing.T) {
+func TestWriterNonBlockingPartial(t *testing.T) {
 	a, b := smallPair(t)
-	lw := newLazyWriter(a, rawConn(a), nil)
+	w := newWriter(a)
 	// A batch far larger than the socket can take: endNB returns with a
 	// remainder, without waiting.
 	first := pattern(1, 1<<20)
-	if !lw.beginNB() {
+	if !w.beginNB() {
 		t.Fatal("beginNB refused")
 	}
-	lw.Write([]byte("head "))
-	lw.Write(first)
+	w.Write([]byte("head "))
+	w.Write(first)
 	start := time.Now()
-	left, err := lw.endNB()
+	left, err := w.endNB()
 	if err != nil || !left {
 		t.Fatalf("endNB: left %v, %v", left, err)
 	}
 	if time.Since(start) > time.Second {
 		t.Fatal("endNB waited")
 	}
-	rem := lw.pending()
+	rem := w.pending()
 	if rem == 0 || rem >= len(first) {
 		t.Fatalf("remainder of %d bytes", rem)
 	}
@@ -295,7 +226,7 @@ func TestLazyWriterNonBlockingPartial(t *testing.T) {
 	// remainder: the reader must drain for it to complete.
 	done := make(chan error, 1)
 	go func() {
-		_, err := lw.Write([]byte(" pong"))
+		_, err := w.Write([]byte(" pong"))
 		done <- err
 	}()
 	want := append(append([]byte("head "), first...), " pong"...)
@@ -306,24 +237,24 @@ func TestLazyWriterNonBlockingPartial(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("the remainder did not go first")
 	}
-	if lw.pending() != 0 || lw.buf != nil {
+	if w.pending() != 0 || w.buf != nil {
 		t.Fatal("remainder kept after it was written")
 	}
 
 	// Again, this time finished by flush (what the writer goroutine does)
 	// and followed by a blocking batch.
 	second := pattern(2, 1<<20)
-	lw.beginNB()
-	lw.Write(second)
-	if left, err := lw.endNB(); err != nil || !left {
+	w.beginNB()
+	w.Write(second)
+	if left, err := w.endNB(); err != nil || !left {
 		t.Fatalf("endNB: left %v, %v", left, err)
 	}
 	go func() {
-		err := lw.flush()
+		err := w.flush()
 		if err == nil {
-			lw.begin()
-			lw.Write([]byte(" batched"))
-			err = lw.end()
+			w.begin()
+			w.Write([]byte(" batched"))
+			err = w.end()
 		}
 		done <- err
 	}()
@@ -336,46 +267,49 @@ func TestLazyWriterNonBlockingPartial(t *testing.T) {
 	}
 }
 
-func TestLazyWriterNonBlockingEAGAIN(t *testing.T) {
+func TestWriterNonBlockingEAGAIN(t *testing.T) {
 	a, b := smallPair(t)
-	lw := newLazyWriter(a, rawConn(a), nil)
+	w := newWriter(a)
 	filled := fillSocket(t, a)
 	// The socket takes nothing: everything is held, nothing is lost.
 	msg := []byte("frame after a full socket")
-	lw.beginNB()
-	lw.Write(msg)
-	left, err := lw.endNB()
-	if err != nil || !left || lw.pending() != len(msg) {
-		t.Fatalf("endNB: left %v, %v, pending %d", left, err, lw.pending())
+	w.beginNB()
+	w.Write(msg)
+	left, err := w.endNB()
+	if err != nil || !left || w.pending() != len(msg) {
+		t.Fatalf("endNB: left %v, %v, pending %d", left, err, w.pending())
 	}
 	// A second non-blocking batch appends to what is held.
-	lw.beginNB()
-	lw.Write([]byte(" and another"))
-	if left, err := lw.endNB(); err != nil || !left {
+	w.beginNB()
+	w.Write([]byte(" and another"))
+	if left, err := w.endNB(); err != nil || !left {
 		t.Fatalf("endNB: left %v, %v", left, err)
 	}
 	// beginNB refuses while a blocking write (a control frame waiting for
 	// the full socket) holds the writer.
 	done := make(chan error, 1)
+	// (Large enough that it cannot complete while b does not read, even
+	// if the kernel found room for a little more after fillSocket.)
+	closing := append([]byte(" close"), pattern(9, 4<<20)...)
 	go func() {
-		_, err := lw.Write([]byte(" close"))
+		_, err := w.Write(closing)
 		done <- err
 	}()
 	// Wait until the write holds the writer (blocked on the full socket)
 	// without opening batches meanwhile: a write that starts inside a
 	// non-blocking batch joins it and does not block.
 	deadline := time.Now().Add(5 * time.Second)
-	for lw.mu.TryLock() {
-		lw.mu.Unlock()
+	for w.mu.TryLock() {
+		w.mu.Unlock()
 		if time.Now().After(deadline) {
 			t.Fatal("the write never took the writer")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if lw.beginNB() {
+	if w.beginNB() {
 		t.Fatal("beginNB did not refuse while a write was blocked")
 	}
-	want := append(filled, "frame after a full socket and another close"...)
+	want := append(append(filled, "frame after a full socket and another"...), closing...)
 	if got := readN(t, b, len(want)); !bytes.Equal(got, want) {
 		t.Fatal("bytes differ")
 	}
@@ -384,62 +318,62 @@ func TestLazyWriterNonBlockingEAGAIN(t *testing.T) {
 	}
 }
 
-func TestLazyWriterNonBlockingErrors(t *testing.T) {
+func TestWriterNonBlockingErrors(t *testing.T) {
 	// A write deadline that has passed fails a non-blocking write as it
 	// fails any other, and the error sticks.
 	a, _ := tcpPair(t)
-	lw := newLazyWriter(a, rawConn(a), nil)
+	w := newWriter(a)
 	a.SetWriteDeadline(time.Now().Add(-time.Second))
-	lw.beginNB()
-	lw.Write([]byte("late"))
-	left, err := lw.endNB()
+	w.beginNB()
+	w.Write([]byte("late"))
+	left, err := w.endNB()
 	if !isTimeout(err) || left {
 		t.Fatalf("endNB after the deadline: left %v, %v", left, err)
 	}
 	a.SetWriteDeadline(time.Time{})
-	if _, err := lw.Write([]byte("x")); !isTimeout(err) {
+	if _, err := w.Write([]byte("x")); !isTimeout(err) {
 		t.Fatalf("error did not stick: %v", err)
 	}
-	if err := lw.flush(); !isTimeout(err) {
+	if err := w.flush(); !isTimeout(err) {
 		t.Fatalf("flush: %v", err)
 	}
-	lw.beginNB()
-	if _, err := lw.Write([]byte("y")); !isTimeout(err) {
+	w.beginNB()
+	if _, err := w.Write([]byte("y")); !isTimeout(err) {
 		t.Fatalf("write in a batch: %v", err)
 	}
-	if _, err := lw.endNB(); !isTimeout(err) {
+	if _, err := w.endNB(); !isTimeout(err) {
 		t.Fatalf("endNB: %v", err)
 	}
-	if lw.buf != nil {
+	if w.buf != nil {
 		t.Fatal("buffer kept by a broken writer")
 	}
 
 	// A peer that went away: the error is the system call's, and sticks.
 	a, b := tcpPair(t)
-	lw = newLazyWriter(a, rawConn(a), nil)
+	w = newWriter(a)
 	b.(*net.TCPConn).SetLinger(0)
 	b.Close() // RST
 	var werr error
 	for i := 0; i < 100 && werr == nil; i++ {
-		lw.beginNB()
-		lw.Write([]byte("to nobody"))
-		_, werr = lw.endNB()
+		w.beginNB()
+		w.Write([]byte("to nobody"))
+		_, werr = w.endNB()
 		time.Sleep(time.Millisecond)
 	}
 	if werr == nil || isTimeout(werr) {
 		t.Fatalf("write to a reset connection: %v", werr)
 	}
-	if _, err := lw.Write([]byte("z")); err != werr {
+	if _, err := w.Write([]byte("z")); err != werr {
 		t.Fatalf("error did not stick: %v", err)
 	}
 
 	// A connection closed locally: RawConn refuses.
 	a, _ = tcpPair(t)
-	lw = newLazyWriter(a, rawConn(a), nil)
+	w = newWriter(a)
 	a.Close()
-	lw.beginNB()
-	lw.Write([]byte("closed"))
-	if _, err := lw.endNB(); !errors.Is(err, net.ErrClosed) {
+	w.beginNB()
+	w.Write([]byte("closed"))
+	if _, err := w.endNB(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("endNB on a closed connection: %v", err)
 	}
 
@@ -447,7 +381,7 @@ func TestLazyWriterNonBlockingErrors(t *testing.T) {
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	if newLazyWriter(p1, rawConn(p1), nil).beginNB() {
+	if newWriter(p1).beginNB() {
 		t.Fatal("non-blocking batch on a net.Pipe")
 	}
 }
