@@ -113,8 +113,10 @@ func TestBroadcastFullSocket(t *testing.T) {
 	// On failure, the goroutines below stop before the test returns.
 	var wg sync.WaitGroup
 	var stop atomic.Bool
+	quit := make(chan struct{})
 	defer func() {
 		stop.Store(true)
+		close(quit)
 		c.CloseNow()
 		wg.Wait()
 	}()
@@ -140,7 +142,9 @@ func TestBroadcastFullSocket(t *testing.T) {
 	// goroutine blocks in its reply. (They stay small enough to fit the
 	// socket buffers, so that the client's writes do not block its own
 	// pongs.)
+	echoed := make(chan struct{})
 	wg.Go(func() {
+		defer close(echoed)
 		for j := 0; j < ne && !stop.Load(); j++ {
 			if err := c.Write(context.Background(), protocol.BinaryMessage, numbered('e', j, j*11%700)); err != nil && !stop.Load() {
 				t.Errorf("echo request %d: %v", j, err)
@@ -157,8 +161,13 @@ func TestBroadcastFullSocket(t *testing.T) {
 	// More broadcasts while the client reads, some queued, some inline:
 	// before each of the largest, wait for the writer to finish, so that
 	// it is written inline and races the client's reads and pongs.
+	reading := make(chan struct{})
 	wg.Go(func() {
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-reading:
+		case <-quit:
+			return
+		}
 		for j := i; j < nb; j++ {
 			if sizes[j%len(sizes)] == 70000 {
 				for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && !stop.Load(); time.Sleep(100 * time.Microsecond) {
@@ -170,7 +179,13 @@ func TestBroadcastFullSocket(t *testing.T) {
 			broadcast(j)
 		}
 	})
-	time.Sleep(100 * time.Millisecond)
+	// The client reads once its echo requests and pings are all sent.
+	select {
+	case <-echoed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the echo requests were not sent")
+	}
+	close(reading)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	nextB, nextE := 0, 0

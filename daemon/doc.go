@@ -15,7 +15,8 @@
 // goroutine (conn.resume). Handshakes and wake-ups run on kept workers
 // (workers.go) that reuse their grown stacks instead of growing a fresh
 // goroutine's each time. A writer goroutine exists only while the
-// connection's send queue is non-empty (queue.go); a broadcast writes
+// connection's send queue is non-empty (the connection's sender:
+// internal/sender, which counts and waits for it); a broadcast writes
 // inline to the connections that have none, with a system call that never
 // waits, and starts one only for what the socket did not take. Closing
 // handshakes and webhook requests run on short-lived goroutines the
@@ -29,8 +30,9 @@
 //
 // An idle connection holds no read buffer, no message buffer and no queue
 // storage: reads go through lazyReader, which borrows a pooled chunk only
-// when the socket is readable; writes are batched by lazyWriter in a pooled
-// chunk; the protocol keeps a 16-byte reader and a 127-byte writer. A
+// when the socket is readable; writes are batched by the connection's
+// sender in a pooled chunk (internal/bufpool); the protocol keeps a 16-byte
+// reader and a 127-byte writer. A
 // connection whose messages come sporadically (more than sporadicGap apart)
 // is parked between them, so it holds no goroutine and no stack; busy ones
 // keep their goroutine, which is cheaper than a park and a resume per
@@ -55,11 +57,17 @@
 //	hubShard.mu            (registry shard; never held across I/O or calls out)
 //	relayShard.mu          (a relay room; held while enqueueing to its members)
 //	events.mu              (watcher set; publishing never blocks)
-//	conn.mu                (send queue, closing flag, close cause: a leaf for daemon code)
-//	protocol.Conn locks    (taken inside protocol calls, never with conn.mu held)
-//	lazyWriter.mu          (taken by protocol writes under its frame lock; a
-//	                        broadcast's inline write only tries it, and then
-//	                        only tries the protocol's locks: it never waits)
+//	conn.mu                (closing flag, close cause: a leaf for daemon code but
+//	                        for the sender's lock, which closing the sender takes)
+//	sender.Sender.mu       (the send queue and who owns the writes: a leaf, never
+//	                        held across I/O, a protocol call or a call to the
+//	                        connection)
+//	protocol.Conn locks    (taken inside protocol calls, never with conn.mu or
+//	                        Sender.mu held)
+//	sender's writer.mu     (taken by protocol writes under their frame lock and
+//	                        held across the system call; an inline write only
+//	                        tries it, and then only tries the protocol's locks:
+//	                        it never waits)
 //	ipShard.mu             (per-IP counters; a leaf)
 //	poller.Poller.mu       (poller slots; held around epoll_ctl and while it
 //	                        wakes connections: conn.Wake takes no lock)
@@ -69,6 +77,8 @@
 //
 // conn.mu is never held while calling the protocol, starting a goroutine or
 // doing I/O. hubShard.mu and relayShard.mu are held only to copy or to
-// enqueue, which never blocks. Config is read through an atomic pointer
-// and never locked.
+// enqueue, which never blocks (an enqueue may start the connection's writer
+// goroutine). Config is read through an atomic pointer and never locked;
+// the senders' write timeout and queue limit through sender.Limits, whose
+// fields are atomics.
 package daemon

@@ -64,16 +64,11 @@ func TestHub(t *testing.T) {
 // race detector): no operation holds a global lock.
 func TestHubConcurrent(t *testing.T) {
 	h := newHub()
-	var wg sync.WaitGroup
+	var adders, wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+		adders.Go(func() {
+			for range 2000 {
 				c := fakeConn(nil, "/", nil)
 				h.add(c)
 				h.get(c.id)
@@ -81,6 +76,7 @@ func TestHubConcurrent(t *testing.T) {
 			}
 		})
 	}
+	// The walkers walk for as long as the adders work.
 	for range 2 {
 		wg.Go(func() {
 			for {
@@ -94,7 +90,7 @@ func TestHubConcurrent(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	adders.Wait()
 	close(stop)
 	wg.Wait()
 	if h.count.Load() != 0 {
