@@ -163,7 +163,7 @@ type Config struct {
 	WebhookMaxInFlight int
 
 	// WriteBufferSize is the protocol write buffer kept per connection.
-	// Message data is batched in pooled buffers (see lazyio.go), so this
+	// Message data is batched in pooled buffers (internal/sender), so this
 	// only has to hold a control frame; it is not reloadable per
 	// connection.
 	WriteBufferSize int
@@ -294,7 +294,7 @@ func (c Config) Validate() error {
 	if c.Compression < protocol.CompressionDisabled || c.Compression > protocol.CompressionContextTakeover {
 		bad("compression: mode %d is unknown", c.Compression)
 	}
-	// The write buffer must hold any control frame whole (see lazyio.go).
+	// The write buffer must hold any control frame whole (internal/sender).
 	if c.WriteBufferSize < minWriteBuffer {
 		bad("write-buffer-size: %d must be at least %d", c.WriteBufferSize, minWriteBuffer)
 	}
