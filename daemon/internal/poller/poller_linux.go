@@ -175,7 +175,9 @@ func (p *Poller) Run() error {
 				werr = os.NewSyscallError("epoll_wait", err)
 				return true
 			}
-			p.wake(events[:n])
+			if n > 0 {
+				p.wake(events[:n])
+			}
 			if n < len(events) {
 				return false // none left: wait until the epoll is readable
 			}
@@ -214,11 +216,15 @@ func (p *Poller) lookup(slot, gen int32) Waker {
 // with ErrStopped from now on. Calling it again does nothing.
 func (p *Poller) Shutdown() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stop {
+	stopped := p.stop
+	p.stop = true
+	p.mu.Unlock()
+	if stopped {
 		return nil
 	}
-	p.stop = true
+	// Not under mu: Close waits for Run's wait to return, and Run may be
+	// waking registrations, under mu, right now. No Arm uses the epoll
+	// instance any more: one that took mu before stop was set is done.
 	if err := p.f.Close(); err != nil {
 		return fmt.Errorf("poller: %w", err)
 	}

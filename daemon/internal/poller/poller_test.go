@@ -416,3 +416,39 @@ func TestShutdown(t *testing.T) {
 		p.Release(&s.reg)
 	}
 }
+
+// Shutdown while Run is waking registrations: neither waits for the other
+// (Close waits for Run's wait to return, and Run takes the lock to wake).
+func TestShutdownWhileWaking(t *testing.T) {
+	ln := listen(t)
+	ss := make([]*side, 20)
+	for i := range ss {
+		ss[i] = pair(t, ln)
+		ss[i].send(t, "x") // readable: armed, each wakes at once
+	}
+	for range 50 {
+		p, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run() }()
+		for _, s := range ss {
+			s.reg = Registration{}
+			if err := p.Arm(&s.reg, s.rc, s.w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run and Shutdown wait for each other")
+		}
+	}
+}
