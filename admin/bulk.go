@@ -5,7 +5,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 )
@@ -15,8 +14,8 @@ const sampleSize = 10
 
 // bulkSelector parses the selector of a bulk call: required, unless all is
 // explicit (the flag, or the selector "all").
-func bulkSelector(selector string, all bool) (daemon.Selector, bool, error) {
-	sel, err := daemon.ParseSelector(selector)
+func bulkSelector(selector string, all bool) (session.Selector, bool, error) {
+	sel, err := session.ParseSelector(selector)
 	if err != nil {
 		return sel, false, err
 	}
@@ -31,7 +30,7 @@ func bulkSelector(selector string, all bool) (daemon.Selector, bool, error) {
 	return sel, all, nil
 }
 
-func (s *Server) sample(sel daemon.Selector) ([]apitype.Connection, error) {
+func (s *Server) sample(sel session.Selector) ([]apitype.Connection, error) {
 	cs, _, err := s.hub.Connections(sel, "", sampleSize)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/session"
 )
 
@@ -19,7 +18,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sel, err := daemon.ParseSelector(q.Get("selector"))
+	sel, err := session.ParseSelector(q.Get("selector"))
 	if err != nil {
 		return err
 	}
@@ -28,7 +27,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	conns, next, err := s.hub.Connections(sel, q.Get("after"), limit)
-	if errors.Is(err, daemon.ErrInvalidID) {
+	if errors.Is(err, session.ErrInvalidID) {
 		return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "after=%q is not a connection id", q.Get("after"))
 	}
 	if err != nil {

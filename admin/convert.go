@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/session"
 )
 
@@ -19,7 +18,7 @@ func timePtr(t time.Time) *time.Time {
 	return &u
 }
 
-func connection(c daemon.ConnInfo) apitype.Connection {
+func connection(c session.Conn) apitype.Connection {
 	out := apitype.Connection{
 		ID:              c.ID,
 		Route:           c.Route,
@@ -51,7 +50,7 @@ func connection(c daemon.ConnInfo) apitype.Connection {
 	return out
 }
 
-func connections(cs []daemon.ConnInfo) []apitype.Connection {
+func connections(cs []session.Conn) []apitype.Connection {
 	out := make([]apitype.Connection, len(cs))
 	for i, c := range cs {
 		out[i] = connection(c)
@@ -105,13 +104,13 @@ func frame(f session.Frame) apitype.Frame {
 }
 
 // withLive gives an open session the counters of its live connection c.
-func withLive(s apitype.Session, c daemon.ConnInfo) apitype.Session {
+func withLive(s apitype.Session, c session.Conn) apitype.Session {
 	s.MessagesIn, s.MessagesOut, s.BytesIn, s.BytesOut = c.MessagesIn, c.MessagesOut, c.BytesIn, c.BytesOut
 	s.Live = true
 	return s
 }
 
-func event(e daemon.Event) apitype.Event {
+func event(e session.Event) apitype.Event {
 	c := connection(e.Conn)
 	out := apitype.Event{Type: string(e.Type), At: e.At.UTC(), Connection: &c, Missed: e.Missed}
 	if e.Close != nil {

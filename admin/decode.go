@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // Page sizes of the live connection list.
@@ -116,14 +116,14 @@ func parseAgo(v string) (time.Duration, error) {
 }
 
 // message returns the payload of a text-or-binary body.
-func message(text *string, binary []byte) (typ daemon.MessageType, p []byte, err error) {
+func message(text *string, binary []byte) (typ session.MessageType, p []byte, err error) {
 	switch {
 	case text != nil && binary != nil:
 		return 0, nil, errorf(http.StatusBadRequest, apitype.CodeBadRequest, "give text or binary, not both")
 	case text != nil:
-		return daemon.Text, []byte(*text), nil
+		return session.Text, []byte(*text), nil
 	case binary != nil:
-		return daemon.Binary, binary, nil
+		return session.Binary, binary, nil
 	}
 	return 0, nil, errorf(http.StatusBadRequest, apitype.CodeBadRequest, "give the message as text or binary (base64)")
 }

@@ -4,21 +4,21 @@ import (
 	"context"
 
 	"github.com/wsd-dev/wsd/admin/token"
-	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/session"
 )
 
-// Hub is what the admin API needs of the daemon (*daemon.Daemon).
+// Hub is what the admin API needs of the live connections: the local
+// daemon (*daemon.Daemon), or the fleet through package cluster.
 type Hub interface {
-	Connections(sel daemon.Selector, after string, limit int) ([]daemon.ConnInfo, string, error)
-	Connection(id string) (daemon.ConnInfo, error)
-	SendContext(ctx context.Context, id string, typ daemon.MessageType, p []byte) error
-	BroadcastContext(ctx context.Context, sel daemon.Selector, typ daemon.MessageType, p []byte) daemon.BroadcastResult
+	Connections(sel session.Selector, after string, limit int) ([]session.Conn, string, error)
+	Connection(id string) (session.Conn, error)
+	SendContext(ctx context.Context, id string, typ session.MessageType, p []byte) error
+	BroadcastContext(ctx context.Context, sel session.Selector, typ session.MessageType, p []byte) session.BroadcastResult
 	Close(ctx context.Context, id string, code int, reason string) error
-	CloseSelected(sel daemon.Selector, all bool, code int, reason string) (int, error)
-	Count(sel daemon.Selector) int
-	Stats() daemon.Stats
-	WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(daemon.Event) bool) error
+	CloseSelected(sel session.Selector, all bool, code int, reason string) (int, error)
+	Count(sel session.Selector) int
+	Stats() session.Stats
+	WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(session.Event) bool) error
 	Watchers() int
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
 	"github.com/wsd-dev/wsd/session"
 )
 
@@ -47,19 +46,19 @@ func apiError(err error) *Error {
 	case errors.As(err, &tooBig):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: apitype.CodePayloadTooLarge,
 			Message: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit), Err: err}
-	case errors.Is(err, daemon.ErrNotFound), errors.Is(err, daemon.ErrInvalidID):
+	case errors.Is(err, session.ErrConnNotFound), errors.Is(err, session.ErrInvalidID):
 		return &Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound, Message: "no live connection has this id", Err: err}
 	case errors.Is(err, session.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound, Message: "no session has this id", Err: err}
-	case errors.Is(err, daemon.ErrInvalidSelector), errors.Is(err, daemon.ErrEmptySelector):
+	case errors.Is(err, session.ErrInvalidSelector), errors.Is(err, session.ErrEmptySelector):
 		return &Error{Status: http.StatusBadRequest, Code: apitype.CodeInvalidSelector, Message: err.Error()}
-	case errors.Is(err, daemon.ErrInvalidClose):
+	case errors.Is(err, session.ErrInvalidClose):
 		return &Error{Status: http.StatusBadRequest, Code: apitype.CodeBadRequest, Message: "invalid close code or reason (codes 1000, 1001, 1008, 1011-1014, 3000-4999; reason at most 123 bytes of UTF-8)"}
-	case errors.Is(err, daemon.ErrClosing):
+	case errors.Is(err, session.ErrClosing):
 		return &Error{Status: http.StatusConflict, Code: apitype.CodeConflict, Message: "the connection is closing", Err: err}
-	case errors.Is(err, daemon.ErrSlowConsumer):
+	case errors.Is(err, session.ErrSlowConsumer):
 		return &Error{Status: http.StatusConflict, Code: apitype.CodeConflict, Message: "the connection's send queue is full; it is being closed as a slow consumer", Err: err}
-	case errors.Is(err, daemon.ErrDraining):
+	case errors.Is(err, session.ErrDraining):
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "wsd is shutting down", Err: err}
 	case errors.Is(err, session.ErrInvalidFilter):
 		return &Error{Status: http.StatusBadRequest, Code: apitype.CodeBadRequest, Message: err.Error()}

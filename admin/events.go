@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // GET /v1/events: Server-Sent Events, one per connect and close, as they
@@ -71,7 +71,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				cancel()
 			}
 		}
-		err := s.hub.WatchSubscribed(ctx, s.cfg.EventBuffer, subscribed, func(ev daemon.Event) bool {
+		err := s.hub.WatchSubscribed(ctx, s.cfg.EventBuffer, subscribed, func(ev session.Event) bool {
 			if werr := write(sseEvent(event(ev))); werr != nil {
 				writeErr = werr
 				return false

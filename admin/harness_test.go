@@ -35,22 +35,6 @@ type testEnv struct {
 	signer token.Signer
 }
 
-// recorder adapts the store to daemon.Recorder, as cmd/wsd does, until the
-// daemon emits package session's records itself.
-type recorder struct{ s *store.Store }
-
-func (r recorder) RecordOpen(o daemon.SessionOpen) {
-	r.s.RecordOpen(session.Open{ID: o.ID, Route: o.Route, RemoteAddr: o.RemoteAddr, User: o.User,
-		Labels: o.Labels, Origin: o.Origin, UserAgent: o.UserAgent, Subprotocol: o.Subprotocol,
-		Extensions: o.Extensions, ConnectedAt: o.ConnectedAt})
-}
-
-func (r recorder) RecordClose(c daemon.SessionClose) {
-	r.s.RecordClose(session.Close{ID: c.ID, ClosedAt: c.ClosedAt, CloseCode: c.CloseCode,
-		CloseReason: c.CloseReason, ClosedBy: session.ClosedBy(c.ClosedBy), Error: c.Error,
-		MessagesIn: c.MessagesIn, MessagesOut: c.MessagesOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut})
-}
-
 type envOpts struct {
 	cfg     Config
 	history func(History) History // wraps the store (degraded-store tests)
@@ -68,7 +52,7 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 	dcfg.LabelsFromQuery = []string{"room", "name"}
 	dcfg.HandshakeRate = 0
 	dcfg.CloseTimeout = time.Second
-	d, err := daemon.New(dcfg, daemon.Deps{Recorder: recorder{st}})
+	d, err := daemon.New(dcfg, daemon.Deps{Recorder: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +238,7 @@ func (w *wsClient) expectClose(t *testing.T, code int, reason string) {
 // returns its id.
 func (e *testEnv) idOf(name string) string {
 	e.t.Helper()
-	sel, err := daemon.ParseSelector("name=" + name)
+	sel, err := session.ParseSelector("name=" + name)
 	if err != nil {
 		e.t.Fatal(err)
 	}

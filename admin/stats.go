@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // GET /v1/stats
@@ -76,7 +76,7 @@ const (
 
 // totals reads what the rates are taken of: upgrades accepted and
 // sessions closed since start.
-func totals(st daemon.Stats) (accepted, closed uint64) {
+func totals(st session.Stats) (accepted, closed uint64) {
 	for _, n := range st.ClosedBy {
 		closed += n
 	}

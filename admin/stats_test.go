@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // countingHub is a Hub whose totals the test sets; only Stats is called.
@@ -17,9 +17,9 @@ type countingHub struct {
 	accepted, closed atomic.Uint64
 }
 
-func (h *countingHub) Stats() daemon.Stats {
-	return daemon.Stats{StartedAt: h.started, Accepted: h.accepted.Load(),
-		ClosedBy: map[daemon.ClosedBy]uint64{daemon.ClosedByClient: h.closed.Load()}}
+func (h *countingHub) Stats() session.Stats {
+	return session.Stats{StartedAt: h.started, Accepted: h.accepted.Load(),
+		ClosedBy: map[session.ClosedBy]uint64{session.ClosedByClient: h.closed.Load()}}
 }
 
 // TestRatesOnTheSamplersClock: the rates of /v1/stats span the sampler's

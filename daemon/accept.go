@@ -17,6 +17,7 @@ import (
 
 	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // Serve accepts WebSocket connections on ln until ln is closed (Shutdown
@@ -25,7 +26,7 @@ import (
 // rather than spun on.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if !d.trackListener(ln, true) {
-		return errors.Join(ErrDraining, closeListener(ln))
+		return errors.Join(session.ErrDraining, closeListener(ln))
 	}
 	defer d.trackListener(ln, false)
 	stop := context.AfterFunc(ctx, func() {
@@ -331,7 +332,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 
 // register records an upgraded connection and adds it to the hub.
 func (d *Daemon) register(c *conn) {
-	d.rec.RecordOpen(SessionOpen{
+	d.rec.RecordOpen(session.Open{
 		ID:          c.id.String(),
 		Route:       c.route.Path,
 		RemoteAddr:  c.remoteAddr,
@@ -342,11 +343,12 @@ func (d *Daemon) register(c *conn) {
 		Subprotocol: c.ws.Subprotocol(),
 		Extensions:  c.ws.Extensions(),
 		ConnectedAt: time.Unix(0, c.connectedAt),
+		TraceID:     c.tr.traceID(),
 	})
 	d.stats.accepted.Add(1)
 	if !d.hub.add(c) {
 		// Draining began during the handshake.
-		c.initClose(closeCause{by: ClosedByShutdown, code: int(protocol.StatusGoingAway), reason: "going away"})
+		c.initClose(closeCause{by: session.ClosedByShutdown, code: int(protocol.StatusGoingAway), reason: "going away"})
 		return
 	}
 	c.route.h.opened(c)

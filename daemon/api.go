@@ -8,25 +8,26 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // The data methods below are what the admin API serves (NATS Connz model:
 // the work is done here, the HTTP handler only decodes and encodes).
 
-// MessageType is the type of a message sent through the admin API.
-type MessageType = protocol.MessageType
-
-// Message types.
-const (
-	Text   = protocol.TextMessage
-	Binary = protocol.BinaryMessage
-)
+// wireType is the protocol's message type of t; anything but text is
+// sent as binary.
+func wireType(t session.MessageType) protocol.MessageType {
+	if t == session.Text {
+		return protocol.TextMessage
+	}
+	return protocol.BinaryMessage
+}
 
 // Connections returns the live connections matching sel in connection
 // order (ids sort by time), after the cursor (an id; "" for the start), at
 // most limit (≤ 0: all). next is the cursor of the following page, "" at
 // the end.
-func (d *Daemon) Connections(sel Selector, after string, limit int) (conns []ConnInfo, next string, err error) {
+func (d *Daemon) Connections(sel session.Selector, after string, limit int) (conns []session.Conn, next string, err error) {
 	var cursor ID
 	if after != "" {
 		if cursor, err = ParseID(after); err != nil {
@@ -34,7 +35,7 @@ func (d *Daemon) Connections(sel Selector, after string, limit int) (conns []Con
 		}
 	}
 	cs, more := d.hub.selectSorted(&sel, cursor, limit)
-	conns = make([]ConnInfo, len(cs))
+	conns = make([]session.Conn, len(cs))
 	for i, c := range cs {
 		conns[i] = c.info()
 	}
@@ -45,10 +46,10 @@ func (d *Daemon) Connections(sel Selector, after string, limit int) (conns []Con
 }
 
 // Connection returns one live connection.
-func (d *Daemon) Connection(id string) (ConnInfo, error) {
+func (d *Daemon) Connection(id string) (session.Conn, error) {
 	c, err := d.lookup(id)
 	if err != nil {
-		return ConnInfo{}, err
+		return session.Conn{}, err
 	}
 	return c.info(), nil
 }
@@ -60,21 +61,22 @@ func (d *Daemon) lookup(id string) (*conn, error) {
 	}
 	c, ok := d.hub.get(pid)
 	if !ok {
-		return nil, ErrNotFound
+		return nil, session.ErrConnNotFound
 	}
 	return c, nil
 }
 
 // Send queues one message for one connection. It never blocks: a message
 // that does not fit the connection's send queue closes it as a slow
-// consumer and returns ErrSlowConsumer.
-func (d *Daemon) Send(id string, typ MessageType, p []byte) error {
+// consumer and returns session.ErrSlowConsumer.
+func (d *Daemon) Send(id string, typ session.MessageType, p []byte) error {
 	return d.SendContext(context.Background(), id, typ, p)
 }
 
 // SendContext is Send on behalf of a traced request: the send shows in the
 // connection's session trace, linked to the span in ctx.
-func (d *Daemon) SendContext(ctx context.Context, id string, typ MessageType, p []byte) error {
+func (d *Daemon) SendContext(ctx context.Context, id string, mt session.MessageType, p []byte) error {
+	typ := wireType(mt)
 	c, err := d.lookup(id)
 	if err != nil {
 		return err
@@ -85,33 +87,27 @@ func (d *Daemon) SendContext(ctx context.Context, id string, typ MessageType, p 
 	}
 	switch res {
 	case sendClosing:
-		return ErrClosing
+		return session.ErrClosing
 	case sendSlow:
-		return ErrSlowConsumer
+		return session.ErrSlowConsumer
 	}
 	return nil
-}
-
-// BroadcastResult counts what a broadcast did.
-type BroadcastResult struct {
-	Matched int // connections the selector matched
-	Queued  int // connections the message was queued for
-	Dropped int // matched but closing, or closed as slow consumers by this message
 }
 
 // Broadcast queues one message for every connection matching sel; the empty
 // selector matches every connection (the caller decides whether to allow
 // that). The message is copied and framed (compressed) once and shared. It
 // never blocks.
-func (d *Daemon) Broadcast(sel Selector, typ MessageType, p []byte) BroadcastResult {
+func (d *Daemon) Broadcast(sel session.Selector, typ session.MessageType, p []byte) session.BroadcastResult {
 	return d.BroadcastContext(context.Background(), sel, typ, p)
 }
 
 // BroadcastContext is Broadcast on behalf of a traced request: a
 // websocket.broadcast span under the span in ctx, linked to the sends it
 // caused in the recipients' session traces (the first 64 of them).
-func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ MessageType, p []byte) BroadcastResult {
-	var res BroadcastResult
+func (d *Daemon) BroadcastContext(ctx context.Context, sel session.Selector, mt session.MessageType, p []byte) session.BroadcastResult {
+	typ := wireType(mt)
+	var res session.BroadcastResult
 	bt := d.startBroadcast(ctx, typ, len(p))
 	defer func() { bt.end(res) }()
 	data := clone(p)
@@ -120,7 +116,7 @@ func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ Message
 		return res // not text or binary: nothing can be sent
 	}
 	now := time.Now()
-	send := func(c *conn, res *BroadcastResult) sendResult {
+	send := func(c *conn, res *session.BroadcastResult) sendResult {
 		res.Matched++
 		r := c.sendPrepared(typ, data, pm, now)
 		if r == sendQueued {
@@ -142,7 +138,7 @@ func (d *Daemon) BroadcastContext(ctx context.Context, sel Selector, typ Message
 	// among one goroutine per P, as the writer goroutines they replace
 	// would spread over every P.
 	parts := make([]struct {
-		BroadcastResult
+		session.BroadcastResult
 		_ [64]byte // no false sharing between workers
 	}, workers)
 	d.hub.eachParallel(&sel, workers, func(w int, c *conn) { send(c, &parts[w].BroadcastResult) })
@@ -163,7 +159,7 @@ var parallelBroadcastMin int64 = 1024
 // admin. It waits until the session is recorded or ctx is done.
 func (d *Daemon) Close(ctx context.Context, id string, code int, reason string) error {
 	if !closeOK(code, reason) {
-		return ErrInvalidClose
+		return session.ErrInvalidClose
 	}
 	c, err := d.lookup(id)
 	if err != nil {
@@ -172,23 +168,23 @@ func (d *Daemon) Close(ctx context.Context, id string, code int, reason string) 
 	if c.tr != nil {
 		c.tr.closing(trace.SpanContextFromContext(ctx)) // the close span links to the caller
 	}
-	c.initClose(closeCause{by: ClosedByAdmin, code: code, reason: reason})
+	c.initClose(closeCause{by: session.ClosedByAdmin, code: code, reason: reason})
 	return d.waitGone(ctx, c)
 }
 
-// CloseSelected closes every connection matching sel (ClosedByAdmin). An
-// empty selector is refused (ErrEmptySelector) unless all is true or sel is
+// CloseSelected closes every connection matching sel (session.ClosedByAdmin). An
+// empty selector is refused (session.ErrEmptySelector) unless all is true or sel is
 // "all". It returns how many closes it started; it does not wait for them.
-func (d *Daemon) CloseSelected(sel Selector, all bool, code int, reason string) (int, error) {
+func (d *Daemon) CloseSelected(sel session.Selector, all bool, code int, reason string) (int, error) {
 	if !closeOK(code, reason) {
-		return 0, ErrInvalidClose
+		return 0, session.ErrInvalidClose
 	}
 	if sel.Empty() && !all {
-		return 0, ErrEmptySelector
+		return 0, session.ErrEmptySelector
 	}
 	n := 0
 	d.hub.each(&sel, func(c *conn) bool {
-		if c.initClose(closeCause{by: ClosedByAdmin, code: code, reason: reason}) {
+		if c.initClose(closeCause{by: session.ClosedByAdmin, code: code, reason: reason}) {
 			n++
 		}
 		return true
@@ -197,7 +193,7 @@ func (d *Daemon) CloseSelected(sel Selector, all bool, code int, reason string) 
 }
 
 // Count returns how many connections match sel (for dry runs).
-func (d *Daemon) Count(sel Selector) int {
+func (d *Daemon) Count(sel session.Selector) int {
 	n := 0
 	d.hub.each(&sel, func(*conn) bool { n++; return true })
 	return n
@@ -221,8 +217,8 @@ func (d *Daemon) waitGone(ctx context.Context, c *conn) error {
 }
 
 // Stats returns live counts and totals since start.
-func (d *Daemon) Stats() Stats {
-	s := Stats{
+func (d *Daemon) Stats() session.Stats {
+	s := session.Stats{
 		StartedAt:            d.started,
 		Draining:             d.draining.Load(),
 		Accepted:             d.stats.accepted.Load(),
@@ -231,11 +227,11 @@ func (d *Daemon) Stats() Stats {
 		WebhookFailures:      d.stats.webhookFailures.Load(),
 		WebhookEventsDropped: d.hooks.dropped.Load(),
 		HandshakeFailures:    d.stats.handshake.snapshot(),
-		ClosedBy:             map[ClosedBy]uint64{},
+		ClosedBy:             map[session.ClosedBy]uint64{},
 		ConnectionsByRoute:   map[string]int{},
 	}
 	for k, v := range d.stats.closedBy.snapshot() {
-		s.ClosedBy[ClosedBy(k)] = v
+		s.ClosedBy[session.ClosedBy(k)] = v
 	}
 	d.hub.each(nil, func(c *conn) bool {
 		s.Connections++

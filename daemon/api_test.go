@@ -11,23 +11,24 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // waitConns waits until the daemon has n live connections.
 func waitConns(t *testing.T, d *Daemon, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for d.Count(Selector{}) != n {
+	for d.Count(session.Selector{}) != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections, want %d", d.Count(Selector{}), n)
+			t.Fatalf("%d connections, want %d", d.Count(session.Selector{}), n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
-func mustSelector(t *testing.T, s string) Selector {
+func mustSelector(t *testing.T, s string) session.Selector {
 	t.Helper()
-	sel, err := ParseSelector(s)
+	sel, err := session.ParseSelector(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +41,11 @@ func TestDataMethods(t *testing.T) {
 	cfg.LabelsFromQuery = []string{"room"}
 	d, url, rec := startDaemon(t, cfg)
 
-	events := make(chan Event, 16)
+	events := make(chan session.Event, 16)
 	wctx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan error, 1)
 	go func() {
-		watchDone <- d.Watch(wctx, 8, func(e Event) bool { events <- e; return true })
+		watchDone <- d.Watch(wctx, 8, func(e session.Event) bool { events <- e; return true })
 	}()
 	for deadline := time.Now().Add(5 * time.Second); d.events.n.Load() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) { // the watcher registers
@@ -57,11 +58,11 @@ func TestDataMethods(t *testing.T) {
 	c := dial(t, url+"/?room=attic", nil)
 	waitConns(t, d, 3)
 
-	all, next, err := d.Connections(Selector{}, "", 2)
+	all, next, err := d.Connections(session.Selector{}, "", 2)
 	if err != nil || len(all) != 2 || next == "" {
 		t.Fatalf("first page: %d %q %v", len(all), next, err)
 	}
-	rest, next2, err := d.Connections(Selector{}, next, 2)
+	rest, next2, err := d.Connections(session.Selector{}, next, 2)
 	if err != nil || len(rest) != 1 || next2 != "" {
 		t.Fatalf("second page: %d %q %v", len(rest), next2, err)
 	}
@@ -72,21 +73,21 @@ func TestDataMethods(t *testing.T) {
 	if _, err := d.Connection(first.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Connection(testIDs.newID(time.Now()).String()); !errors.Is(err, ErrNotFound) {
+	if _, err := d.Connection(testIDs.newID(time.Now()).String()); !errors.Is(err, session.ErrConnNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
-	if _, err := d.Connection("nope"); !errors.Is(err, ErrInvalidID) {
+	if _, err := d.Connection("nope"); !errors.Is(err, session.ErrInvalidID) {
 		t.Fatalf("bad id: %v", err)
 	}
 
-	if err := d.Send(first.ID, Text, []byte("to a")); err != nil {
+	if err := d.Send(first.ID, session.Text, []byte("to a")); err != nil {
 		t.Fatal(err)
 	}
 	if _, p := readMsg(t, a); string(p) != "to a" {
 		t.Fatalf("a got %q", p)
 	}
-	res := d.Broadcast(mustSelector(t, "room=lobby"), Binary, []byte{7})
-	if res != (BroadcastResult{Matched: 2, Queued: 2}) {
+	res := d.Broadcast(mustSelector(t, "room=lobby"), session.Binary, []byte{7})
+	if res != (session.BroadcastResult{Matched: 2, Queued: 2}) {
 		t.Fatalf("broadcast %+v", res)
 	}
 	for _, cl := range []*protocol.Conn{a, b} {
@@ -95,10 +96,10 @@ func TestDataMethods(t *testing.T) {
 		}
 	}
 
-	if _, err := d.CloseSelected(Selector{}, false, 1000, ""); !errors.Is(err, ErrEmptySelector) {
+	if _, err := d.CloseSelected(session.Selector{}, false, 1000, ""); !errors.Is(err, session.ErrEmptySelector) {
 		t.Fatalf("empty selector close: %v", err)
 	}
-	if _, err := d.CloseSelected(Selector{}, true, 999, ""); !errors.Is(err, ErrInvalidClose) {
+	if _, err := d.CloseSelected(session.Selector{}, true, 999, ""); !errors.Is(err, session.ErrInvalidClose) {
 		t.Fatalf("bad code: %v", err)
 	}
 	n, err := d.CloseSelected(mustSelector(t, "room=attic"), false, 4000, "bye attic")
@@ -113,25 +114,25 @@ func TestDataMethods(t *testing.T) {
 		t.Fatalf("attic client: %v", rerr)
 	}
 	sc := rec.waitClose(t)
-	if sc.ClosedBy != ClosedByAdmin || sc.CloseCode != 4000 {
+	if sc.ClosedBy != session.ClosedByAdmin || sc.CloseCode != 4000 {
 		t.Fatalf("recorded %+v", sc)
 	}
 	if err := d.Close(ctx, first.ID, 4001, "just a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Connection(first.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := d.Connection(first.ID); !errors.Is(err, session.ErrConnNotFound) {
 		t.Fatal("closed connection still listed")
 	}
-	if sc := rec.waitClose(t); sc.ID != first.ID || sc.ClosedBy != ClosedByAdmin || sc.CloseCode != 4001 || sc.MessagesOut != 2 {
+	if sc := rec.waitClose(t); sc.ID != first.ID || sc.ClosedBy != session.ClosedByAdmin || sc.CloseCode != 4001 || sc.MessagesOut != 2 {
 		t.Fatalf("recorded %+v", sc)
 	}
 
 	st := d.Stats()
-	if st.Connections != 1 || st.Accepted != 3 || st.ClosedBy[ClosedByAdmin] != 2 || st.ConnectionsByRoute["/"] != 1 {
+	if st.Connections != 1 || st.Accepted != 3 || st.ClosedBy[session.ClosedByAdmin] != 2 || st.ConnectionsByRoute["/"] != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 
-	var got []EventType
+	var got []session.EventType
 	for len(got) < 5 {
 		select {
 		case e := <-events:
@@ -152,7 +153,7 @@ func TestDataMethods(t *testing.T) {
 	}
 }
 
-func joinTypes(ts []EventType) string {
+func joinTypes(ts []session.EventType) string {
 	var b strings.Builder
 	for _, t := range ts {
 		b.WriteString(string(t) + " ")
@@ -179,23 +180,23 @@ func TestSlowConsumerByQueueBytes(t *testing.T) {
 	slow := noReadDial(t, url)
 	fast := dial(t, url, nil)
 	waitConns(t, d, 2)
-	conns, _, _ := d.Connections(Selector{}, "", 0)
+	conns, _, _ := d.Connections(session.Selector{}, "", 0)
 	slowID, fastID := conns[0].ID, conns[1].ID
 
 	msg := make([]byte, 16<<10)
 	var slowErr error
 	for i := 0; i < 2000 && slowErr == nil; i++ {
-		res := d.Broadcast(Selector{}, Binary, msg)
+		res := d.Broadcast(session.Selector{}, session.Binary, msg)
 		if res.Matched == 1 {
 			break // the slow one is gone
 		}
-		slowErr = d.Send(slowID, Binary, msg)
+		slowErr = d.Send(slowID, session.Binary, msg)
 		if _, p := readMsg(t, fast); len(p) != len(msg) {
 			t.Fatal("fast consumer lost a message")
 		}
 	}
 	sc := rec.waitClose(t)
-	if sc.ID != slowID || sc.ClosedBy != ClosedBySlowConsumer || sc.CloseCode != 1008 {
+	if sc.ID != slowID || sc.ClosedBy != session.ClosedBySlowConsumer || sc.CloseCode != 1008 {
 		t.Fatalf("recorded %+v", sc)
 	}
 	if _, err := d.Connection(fastID); err != nil {
@@ -262,7 +263,7 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("%d closes recorded", len(rec.closes))
 	}
 	for _, c := range rec.closes {
-		if c.ClosedBy != ClosedByShutdown || c.CloseCode != 1001 {
+		if c.ClosedBy != session.ClosedByShutdown || c.CloseCode != 1001 {
 			t.Fatalf("recorded %+v", c)
 		}
 	}
@@ -299,7 +300,7 @@ func TestShutdownForcesAtDeadline(t *testing.T) {
 		t.Fatalf("forced shutdown took %v", el)
 	}
 	sc := rec.waitClose(t)
-	if sc.ClosedBy != ClosedByShutdown || !strings.Contains(sc.Error, "forced") {
+	if sc.ClosedBy != session.ClosedByShutdown || !strings.Contains(sc.Error, "forced") {
 		t.Fatalf("recorded %+v", sc)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // BenchmarkBroadcast is the server side of a broadcast: one 64-byte text
@@ -45,7 +47,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if res := d.Broadcast(Selector{}, Text, msg); res.Queued != conns {
+		if res := d.Broadcast(session.Selector{}, session.Text, msg); res.Queued != conns {
 			b.Fatalf("broadcast: %+v", res)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
 	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // inlineOutcomes counts, through testHookInline, what inline writes did.
@@ -105,7 +106,7 @@ func TestBroadcastFullSocket(t *testing.T) {
 		},
 	}})
 	waitConns(t, d, 1)
-	conns, _, _ := d.Connections(Selector{}, "", 0)
+	conns, _, _ := d.Connections(session.Selector{}, "", 0)
 	id := conns[0].ID
 
 	sizes := []int{10, 1000, 9000, bufpool.ChunkSize + 3000, 70000}
@@ -124,7 +125,7 @@ func TestBroadcastFullSocket(t *testing.T) {
 		if stop.Load() {
 			return
 		}
-		if res := d.Broadcast(Selector{}, Binary, numbered('b', i, sizes[i%len(sizes)])); res.Queued != 1 && !stop.Load() {
+		if res := d.Broadcast(session.Selector{}, session.Binary, numbered('b', i, sizes[i%len(sizes)])); res.Queued != 1 && !stop.Load() {
 			t.Errorf("broadcast %d: %+v", i, res)
 		}
 	}
@@ -256,11 +257,11 @@ func TestSlowConsumerByBroadcast(t *testing.T) {
 	d, url := startDaemonOn(t, cfg, Deps{Recorder: rec}, smallSendBufferListener(t))
 	noReadDial(t, url)
 	waitConns(t, d, 1)
-	conns, _, _ := d.Connections(Selector{}, "", 0)
+	conns, _, _ := d.Connections(session.Selector{}, "", 0)
 	id := conns[0].ID
 
 	msg := make([]byte, 256<<10)
-	if res := d.Broadcast(Selector{}, Binary, msg); res.Queued != 1 {
+	if res := d.Broadcast(session.Selector{}, session.Binary, msg); res.Queued != 1 {
 		t.Fatalf("first broadcast: %+v", res)
 	}
 	if out.left.Load() != 1 {
@@ -272,15 +273,15 @@ func TestSlowConsumerByBroadcast(t *testing.T) {
 	}
 	// Three more fit the limit; the fifth does not.
 	for i := range 3 {
-		if res := d.Broadcast(Selector{}, Binary, msg); res.Queued != 1 {
+		if res := d.Broadcast(session.Selector{}, session.Binary, msg); res.Queued != 1 {
 			t.Fatalf("broadcast %d: %+v", i+2, res)
 		}
 	}
-	if res := d.Broadcast(Selector{}, Binary, msg); res.Dropped != 1 {
+	if res := d.Broadcast(session.Selector{}, session.Binary, msg); res.Dropped != 1 {
 		t.Fatalf("broadcast over the limit: %+v", res)
 	}
 	sc := rec.waitClose(t)
-	if sc.ID != id || sc.ClosedBy != ClosedBySlowConsumer || sc.CloseCode != 1008 {
+	if sc.ID != id || sc.ClosedBy != session.ClosedBySlowConsumer || sc.CloseCode != 1008 {
 		t.Fatalf("recorded %+v", sc)
 	}
 	if d.Stats().SlowConsumers == 0 {
@@ -298,11 +299,11 @@ func TestCloseAfterPartialBroadcast(t *testing.T) {
 	d, url := startDaemonOn(t, cfg, Deps{Recorder: rec}, smallSendBufferListener(t))
 	c := dial(t, url, nil)
 	waitConns(t, d, 1)
-	conns, _, _ := d.Connections(Selector{}, "", 0)
+	conns, _, _ := d.Connections(session.Selector{}, "", 0)
 	id := conns[0].ID
 
 	msg := numbered('b', 0, 256<<10)
-	d.Broadcast(Selector{}, Binary, msg)
+	d.Broadcast(session.Selector{}, session.Binary, msg)
 	if out.left.Load() != 1 {
 		t.Fatalf("the broadcast was not written inline in part: %d wrote, %d left", out.wrote.Load(), out.left.Load())
 	}
@@ -319,7 +320,7 @@ func TestCloseAfterPartialBroadcast(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	if sc := rec.waitClose(t); sc.ClosedBy != ClosedByAdmin || sc.CloseCode != 4000 || sc.MessagesOut != 1 {
+	if sc := rec.waitClose(t); sc.ClosedBy != session.ClosedByAdmin || sc.CloseCode != 4000 || sc.MessagesOut != 1 {
 		t.Fatalf("recorded %+v", sc)
 	}
 }
@@ -346,7 +347,7 @@ func TestBroadcastParallel(t *testing.T) {
 	waitConns(t, d, n)
 	sel := mustSelector(t, "room=lobby")
 	for i := range msgs {
-		res := d.Broadcast(sel, Binary, numbered('b', i, i*100))
+		res := d.Broadcast(sel, session.Binary, numbered('b', i, i*100))
 		if res.Matched != len(in) || res.Queued != len(in) || res.Dropped != 0 {
 			t.Fatalf("broadcast %d: %+v", i, res)
 		}
@@ -359,7 +360,7 @@ func TestBroadcastParallel(t *testing.T) {
 		}
 	}
 	// The others got nothing: the first message they see is this one.
-	res := d.Broadcast(mustSelector(t, "room=attic"), Binary, []byte("last"))
+	res := d.Broadcast(mustSelector(t, "room=attic"), session.Binary, []byte("last"))
 	if res.Matched != len(out) || res.Queued != len(out) {
 		t.Fatalf("last broadcast: %+v", res)
 	}

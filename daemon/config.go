@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/tracing"
 )
 
@@ -95,7 +96,7 @@ func (r Route) validate(testHandlers bool) error {
 		if r.Arg == "" {
 			return fmt.Errorf("route %s: relay needs a label name (relay:LABEL)", r)
 		}
-		if err := checkSelectorKey(r.Arg); err != nil {
+		if err := session.CheckKey(r.Arg); err != nil {
 			return fmt.Errorf("route %s: relay label: %w", r, err)
 		}
 	case HandlerWebhook:
@@ -111,7 +112,7 @@ func (r Route) validate(testHandlers bool) error {
 		return fmt.Errorf("route %s: unknown handler %q (want echo, relay:LABEL, webhook:URL or sink)", r, r.Handler)
 	}
 	for k := range r.Labels {
-		if err := checkSelectorKey(k); err != nil {
+		if err := session.CheckKey(k); err != nil {
 			return fmt.Errorf("route %s: label: %w", r, err)
 		}
 	}
@@ -236,7 +237,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, k := range c.LabelsFromQuery {
-		if err := checkSelectorKey(k); err != nil {
+		if err := session.CheckKey(k); err != nil {
 			bad("label-from-query: %v", err)
 		}
 	}

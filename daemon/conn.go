@@ -20,6 +20,7 @@ import (
 	"github.com/wsd-dev/wsd/daemon/internal/poller"
 	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // conn is one live WebSocket connection. Its identity fields are set before
@@ -80,25 +81,30 @@ type conn struct {
 
 // closeCause is why the daemon closed a connection.
 type closeCause struct {
-	by     ClosedBy
+	by     session.ClosedBy
 	code   int
 	reason string
 	err    string
 }
 
-// selectorField implements fieldSource.
-func (c *conn) selectorField(key string) string {
+// Field implements session.Fields: a built-in field is present when not
+// empty, a label when set.
+func (c *conn) Field(key string) (string, bool) {
+	var v string
 	switch key {
-	case FieldID:
-		return c.id.String()
-	case FieldUser:
-		return c.user
-	case FieldRoute:
-		return c.route.Path
-	case FieldRemoteAddr:
-		return c.remoteAddr
+	case session.FieldID:
+		v = c.id.String()
+	case session.FieldUser:
+		v = c.user
+	case session.FieldRoute:
+		v = c.route.Path
+	case session.FieldRemoteAddr:
+		v = c.remoteAddr
+	default:
+		v, ok := c.labels[key]
+		return v, ok
 	}
-	return c.labels[key]
+	return v, v != ""
 }
 
 // initClose starts closing the connection with the closing handshake, once:
@@ -161,10 +167,10 @@ func (c *conn) forceClose(cause closeCause) {
 // has already closed the TCP connection. A write that timed out is a slow
 // consumer; anything else means the client went away.
 func (c *conn) WriteFailed(err error) {
-	cause := closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
+	cause := closeCause{by: session.ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
 	if isTimeout(err) {
 		c.d.stats.slowConsumers.Add(1)
-		cause = closeCause{by: ClosedBySlowConsumer, code: int(protocol.StatusPolicyViolation), reason: "slow consumer", err: "write timed out: " + err.Error()}
+		cause = closeCause{by: session.ClosedBySlowConsumer, code: int(protocol.StatusPolicyViolation), reason: "slow consumer", err: "write timed out: " + err.Error()}
 	}
 	c.forceClose(cause)
 }
@@ -323,7 +329,7 @@ func (c *conn) handle(typ protocol.MessageType, msg []byte) {
 
 // closeInternal closes the connection with 1011 after an internal error.
 func (c *conn) closeInternal(why string) {
-	c.initClose(closeCause{by: ClosedByServer, code: int(protocol.StatusInternalError), reason: "internal error", err: why})
+	c.initClose(closeCause{by: session.ClosedByServer, code: int(protocol.StatusInternalError), reason: "internal error", err: why})
 }
 
 // finish classifies how the connection ended, waits for the goroutines it
@@ -355,7 +361,7 @@ func (c *conn) finish(readErr error) {
 	}
 	c.route.h.closed(c, cause)
 	msgsOut, bytesOut := c.snd.Out()
-	rec := SessionClose{
+	rec := session.Close{
 		ID:          c.id.String(),
 		ClosedAt:    time.Now(),
 		CloseCode:   cause.code,
@@ -388,15 +394,15 @@ func classify(err error) closeCause {
 	ce := closeError(err)
 	switch {
 	case ce != nil && ce.Local:
-		return closeCause{by: ClosedByProtocolError, code: int(ce.Code), reason: ce.Reason, err: ce.Error()}
+		return closeCause{by: session.ClosedByProtocolError, code: int(ce.Code), reason: ce.Reason, err: ce.Error()}
 	case ce != nil:
-		return closeCause{by: ClosedByClient, code: int(ce.Code), reason: ce.Reason}
+		return closeCause{by: session.ClosedByClient, code: int(ce.Code), reason: ce.Reason}
 	case err == nil:
-		return closeCause{by: ClosedByServer, code: int(protocol.StatusAbnormalClosure)}
+		return closeCause{by: session.ClosedByServer, code: int(protocol.StatusAbnormalClosure)}
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: "connection closed without a close frame"}
+		return closeCause{by: session.ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: "connection closed without a close frame"}
 	default:
-		return closeCause{by: ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
+		return closeCause{by: session.ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/wsd-dev/wsd/daemon/internal/poller"
 	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/tracing"
 )
 
@@ -351,7 +352,7 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	d.lnMu.Unlock()
 	d.hub.close()
 
-	going := closeCause{by: ClosedByShutdown, code: int(protocol.StatusGoingAway), reason: "going away"}
+	going := closeCause{by: session.ClosedByShutdown, code: int(protocol.StatusGoingAway), reason: "going away"}
 	n := 0
 	var ctxErr error
 	d.hub.each(nil, func(c *conn) bool {

@@ -11,25 +11,26 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // memRecorder keeps what the daemon records.
 type memRecorder struct {
 	mu     sync.Mutex
-	opens  []SessionOpen
-	closes []SessionClose
-	closed chan SessionClose
+	opens  []session.Open
+	closes []session.Close
+	closed chan session.Close
 }
 
-func newMemRecorder() *memRecorder { return &memRecorder{closed: make(chan SessionClose, 1024)} }
+func newMemRecorder() *memRecorder { return &memRecorder{closed: make(chan session.Close, 1024)} }
 
-func (r *memRecorder) RecordOpen(o SessionOpen) {
+func (r *memRecorder) RecordOpen(o session.Open) {
 	r.mu.Lock()
 	r.opens = append(r.opens, o)
 	r.mu.Unlock()
 }
 
-func (r *memRecorder) RecordClose(c SessionClose) {
+func (r *memRecorder) RecordClose(c session.Close) {
 	r.mu.Lock()
 	r.closes = append(r.closes, c)
 	r.mu.Unlock()
@@ -37,14 +38,14 @@ func (r *memRecorder) RecordClose(c SessionClose) {
 }
 
 // waitClose returns the next recorded close.
-func (r *memRecorder) waitClose(t *testing.T) SessionClose {
+func (r *memRecorder) waitClose(t *testing.T) session.Close {
 	t.Helper()
 	select {
 	case c := <-r.closed:
 		return c
 	case <-time.After(10 * time.Second):
 		t.Fatal("no session close recorded")
-		return SessionClose{}
+		return session.Close{}
 	}
 }
 
@@ -147,7 +148,7 @@ func TestEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := rec.waitClose(t)
-	if sc.ClosedBy != ClosedByClient || sc.CloseCode != 1000 || sc.CloseReason != "bye" || sc.MessagesIn != 20 || sc.MessagesOut != 20 {
+	if sc.ClosedBy != session.ClosedByClient || sc.CloseCode != 1000 || sc.CloseReason != "bye" || sc.MessagesIn != 20 || sc.MessagesOut != 20 {
 		t.Fatalf("recorded close %+v", sc)
 	}
 }
@@ -212,7 +213,7 @@ func TestPanicContained(t *testing.T) {
 		t.Fatalf("panicking connection: %v", err)
 	}
 	sc := rec.waitClose(t)
-	if sc.ClosedBy != ClosedByServer || sc.CloseCode != 1011 || !strings.Contains(sc.Error, "panic") {
+	if sc.ClosedBy != session.ClosedByServer || sc.CloseCode != 1011 || !strings.Contains(sc.Error, "panic") {
 		t.Fatalf("recorded %+v", sc)
 	}
 	write(t, good, protocol.TextMessage, []byte("still here"))

@@ -5,32 +5,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
-
-// EventType is the kind of a connection event.
-type EventType string
-
-// Event types.
-const (
-	EventConnect EventType = "connect"
-	EventClose   EventType = "close"
-)
-
-// Event is a connection opening or closing, as delivered to watchers.
-type Event struct {
-	Type EventType
-	At   time.Time
-	Conn ConnInfo
-	// Close is set for close events.
-	Close *SessionClose
-	// Missed counts the events this watcher lost (its buffer was full)
-	// since the previous event it received.
-	Missed uint64
-}
 
 // events fans connection events out to watchers. Each watcher has its own
 // bounded buffer; a watcher that falls behind loses events (counted in the
-// next Event it gets), it never slows a connection down.
+// next event it gets), it never slows a connection down.
 type events struct {
 	n  atomic.Int32 // watchers; publishing is free when there are none
 	mu sync.RWMutex
@@ -38,13 +19,13 @@ type events struct {
 }
 
 type watcher struct {
-	ch     chan Event
+	ch     chan session.Event
 	missed atomic.Uint64
 }
 
 func newEvents() *events { return &events{ws: make(map[*watcher]struct{})} }
 
-func (e *events) publish(ev Event) {
+func (e *events) publish(ev session.Event) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for w := range e.ws {
@@ -62,10 +43,10 @@ func (e *events) publishConnect(c *conn) {
 	if e.n.Load() == 0 {
 		return
 	}
-	e.publish(Event{Type: EventConnect, At: time.Now(), Conn: c.info()})
+	e.publish(session.Event{Type: session.EventConnect, At: time.Now(), Conn: c.info()})
 }
 
-func (e *events) publishClose(c *conn, rec SessionClose) {
+func (e *events) publishClose(c *conn, rec session.Close) {
 	if e.n.Load() == 0 {
 		return
 	}
@@ -74,8 +55,8 @@ func (e *events) publishClose(c *conn, rec SessionClose) {
 
 // publishCloseTo is publishClose with watchers; apart, so that rec is
 // copied to the heap only when someone watches.
-func (e *events) publishCloseTo(c *conn, rec SessionClose) {
-	e.publish(Event{Type: EventClose, At: rec.ClosedAt, Conn: c.info(), Close: &rec})
+func (e *events) publishCloseTo(c *conn, rec session.Close) {
+	e.publish(session.Event{Type: session.EventClose, At: rec.ClosedAt, Conn: c.info(), Close: &rec})
 }
 
 // DefaultWatchBuffer is the per-watcher buffer when Watch is given 0.
@@ -84,20 +65,20 @@ const DefaultWatchBuffer = 256
 // Watch calls fn with every connect and close event from now on, in order,
 // until ctx is done or fn returns false. buffer bounds the events waiting
 // for fn (0: DefaultWatchBuffer); past it events are dropped and counted in
-// Event.Missed. It returns ctx.Err() or nil.
-func (d *Daemon) Watch(ctx context.Context, buffer int, fn func(Event) bool) error {
+// session.Event.Missed. It returns ctx.Err() or nil.
+func (d *Daemon) Watch(ctx context.Context, buffer int, fn func(session.Event) bool) error {
 	return d.WatchSubscribed(ctx, buffer, nil, fn)
 }
 
 // WatchSubscribed is Watch, calling subscribed once the watcher is
 // registered and before fn sees any event: every event published after
-// subscribed is called reaches fn, or is counted in Event.Missed. The admin
+// subscribed is called reaches fn, or is counted in session.Event.Missed. The admin
 // API tells its event-stream clients from there that they are subscribed.
-func (d *Daemon) WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(Event) bool) error {
+func (d *Daemon) WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(session.Event) bool) error {
 	if buffer <= 0 {
 		buffer = DefaultWatchBuffer
 	}
-	w := &watcher{ch: make(chan Event, buffer)}
+	w := &watcher{ch: make(chan session.Event, buffer)}
 	e := d.events
 	e.mu.Lock()
 	e.ws[w] = struct{}{}

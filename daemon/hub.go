@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // hubShards is the number of registry shards (centrifuge uses 64): enough
@@ -87,7 +89,7 @@ func (h *hub) close() {
 // each calls fn for every connection matching sel (nil: all), one shard at
 // a time, without holding any lock while fn runs. buf is scratch space
 // reused across shards; fn returning false stops the walk.
-func (h *hub) each(sel *Selector, fn func(*conn) bool) {
+func (h *hub) each(sel *session.Selector, fn func(*conn) bool) {
 	var buf []*conn
 	for i := range h.shards {
 		buf = h.shards[i].snapshot(buf[:0], sel)
@@ -103,7 +105,7 @@ func (h *hub) each(sel *Selector, fn func(*conn) bool) {
 // goroutines (the caller's among them), worker w walking shards w,
 // w+workers, ...; it returns when all are done. No lock is held while fn
 // runs.
-func (h *hub) eachParallel(sel *Selector, workers int, fn func(w int, c *conn)) {
+func (h *hub) eachParallel(sel *session.Selector, workers int, fn func(w int, c *conn)) {
 	var wg sync.WaitGroup
 	for w := 1; w < workers; w++ {
 		wg.Go(func() { h.eachOf(sel, w, workers, fn) })
@@ -112,7 +114,7 @@ func (h *hub) eachParallel(sel *Selector, workers int, fn func(w int, c *conn)) 
 	wg.Wait()
 }
 
-func (h *hub) eachOf(sel *Selector, w, workers int, fn func(w int, c *conn)) {
+func (h *hub) eachOf(sel *session.Selector, w, workers int, fn func(w int, c *conn)) {
 	var buf []*conn
 	for i := w; i < hubShards; i += workers {
 		buf = h.shards[i].snapshot(buf[:0], sel)
@@ -123,11 +125,11 @@ func (h *hub) eachOf(sel *Selector, w, workers int, fn func(w int, c *conn)) {
 }
 
 // snapshot appends the shard's connections matching sel to dst.
-func (s *hubShard) snapshot(dst []*conn, sel *Selector) []*conn {
+func (s *hubShard) snapshot(dst []*conn, sel *session.Selector) []*conn {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.conns {
-		if sel == nil || sel.match(c) {
+		if sel == nil || sel.Match(c) {
 			dst = append(dst, c)
 		}
 	}
@@ -137,7 +139,7 @@ func (s *hubShard) snapshot(dst []*conn, sel *Selector) []*conn {
 // selectSorted returns the connections matching sel with ids after the
 // cursor, in id (that is, connection time) order, at most limit of them
 // (limit ≤ 0: all), and whether more remain.
-func (h *hub) selectSorted(sel *Selector, after ID, limit int) ([]*conn, bool) {
+func (h *hub) selectSorted(sel *session.Selector, after ID, limit int) ([]*conn, bool) {
 	var all []*conn
 	for i := range h.shards {
 		all = h.shards[i].snapshot(all, sel)

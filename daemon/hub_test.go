@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 func fakeConn(d *Daemon, path string, labels map[string]string) *conn {
@@ -24,7 +26,7 @@ func TestHub(t *testing.T) {
 	if got, ok := h.get(cs[7].id); !ok || got != cs[7] {
 		t.Fatal("get")
 	}
-	sel, _ := ParseSelector("n=1")
+	sel, _ := session.ParseSelector("n=1")
 	n := 0
 	h.each(&sel, func(*conn) bool { n++; return true })
 	if n != 100 {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // ID identifies a connection: a UUIDv7 (RFC 9562 §5.7). IDs sort by creation
@@ -65,7 +67,7 @@ func (id ID) Time() time.Time {
 func ParseID(s string) (ID, error) {
 	var id ID
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return id, fmt.Errorf("%w: %q is not a connection id", ErrInvalidID, s)
+		return id, fmt.Errorf("%w: %q is not a connection id", session.ErrInvalidID, s)
 	}
 	var b [32]byte
 	copy(b[0:8], s[0:8])
@@ -74,7 +76,7 @@ func ParseID(s string) (ID, error) {
 	copy(b[16:20], s[19:23])
 	copy(b[20:32], s[24:36])
 	if _, err := hex.Decode(id[:], b[:]); err != nil {
-		return ID{}, fmt.Errorf("%w: %q is not a connection id", ErrInvalidID, s)
+		return ID{}, fmt.Errorf("%w: %q is not a connection id", session.ErrInvalidID, s)
 	}
 	return id, nil
 }

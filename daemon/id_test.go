@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
 // testIDs makes ids for tests.
@@ -52,7 +54,7 @@ func TestIDFormat(t *testing.T) {
 		t.Fatalf("ParseID(%s) = %v, %v", s, back, err)
 	}
 	for _, bad := range []string{"", "x", s[:35], s + "0", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g", "0190a1b2c3d4-7e5f-8a9b-0c1d2e3f4a5b0"} {
-		if _, err := ParseID(bad); !errors.Is(err, ErrInvalidID) {
+		if _, err := ParseID(bad); !errors.Is(err, session.ErrInvalidID) {
 			t.Errorf("ParseID(%q): %v", bad, err)
 		}
 	}

@@ -4,36 +4,14 @@ import (
 	"maps"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsd-dev/wsd/session"
 )
 
-// ConnInfo is a snapshot of one live connection (PRODUCT.md §3).
-type ConnInfo struct {
-	ID              string
-	Route           string
-	RemoteAddr      string
-	User            string
-	Labels          map[string]string // a copy; never nil
-	Origin          string
-	UserAgent       string
-	Subprotocol     string
-	Extensions      string
-	ConnectedAt     time.Time
-	LastActivityAt  time.Time // zero until the first message
-	MessagesIn      int64
-	MessagesOut     int64
-	BytesIn         int64
-	BytesOut        int64
-	SendQueueBytes  int64
-	OldestQueuedMS  int64         // age of the oldest unsent message; 0 when none
-	RTT             time.Duration // from the last ping/pong; 0 until measured
-	TokenExpiresAt  time.Time     // zero when none
-	WebhookInFlight int
-}
-
-func (c *conn) info() ConnInfo {
+func (c *conn) info() session.Conn {
 	now := time.Now()
 	msgsOut, bytesOut := c.snd.Out()
-	ci := ConnInfo{
+	ci := session.Conn{
 		ID:              c.id.String(),
 		Route:           c.route.Path,
 		RemoteAddr:      c.remoteAddr,
@@ -69,23 +47,6 @@ func (c *conn) info() ConnInfo {
 	return ci
 }
 
-// Stats are the daemon's live counts and totals since start.
-type Stats struct {
-	StartedAt            time.Time
-	Connections          int // live
-	Handshaking          int // admitted, handshake in progress
-	Draining             bool
-	Accepted             uint64            // upgrades since start
-	HandshakeFailures    map[string]uint64 // by reason
-	ClosedBy             map[ClosedBy]uint64
-	SlowConsumers        uint64
-	Panics               uint64
-	WebhookFailures      uint64
-	WebhookEventsDropped uint64
-	ConnectionsByRoute   map[string]int
-	SendQueueBytes       int64 // over all connections
-}
-
 // stats holds the counters behind Stats.
 type stats struct {
 	accepted        atomic.Uint64
@@ -97,7 +58,7 @@ type stats struct {
 }
 
 func (s *stats) handshakeFailed(reason string) { s.handshake.add(reason) }
-func (s *stats) closed(by ClosedBy)            { s.closedBy.add(string(by)) }
+func (s *stats) closed(by session.ClosedBy)    { s.closedBy.add(string(by)) }
 
 // counterMap is a small set of named counters, created on first use.
 type counterMap struct {

@@ -1,6 +1,10 @@
 package daemon
 
-import "time"
+import (
+	"time"
+
+	"github.com/wsd-dev/wsd/session"
+)
 
 // The keepalive scanner is one goroutine for the whole daemon (no timer per
 // connection): every tick it walks the hub, shard by shard, and for each
@@ -53,14 +57,14 @@ func (d *Daemon) scan(rc *runtimeConfig, now time.Time) {
 			c.tr.tick(n) // export the frames of a long segment
 		}
 		if c.expiresAt != 0 && n >= c.expiresAt {
-			c.initClose(closeCause{by: ClosedByTokenExpired, code: CodeTokenExpired, reason: "token expired"})
+			c.initClose(closeCause{by: session.ClosedByTokenExpired, code: CodeTokenExpired, reason: "token expired"})
 			return true
 		}
 		if sent := c.pingSent.Load(); sent != 0 {
 			if c.lastActivity.Load() > sent {
 				c.pingSent.CompareAndSwap(sent, 0) // a message is as good as a pong
 			} else if n-sent >= pong {
-				c.initClose(closeCause{by: ClosedByIdleTimeout, code: CodePongTimeout, reason: "pong timeout",
+				c.initClose(closeCause{by: session.ClosedByIdleTimeout, code: CodePongTimeout, reason: "pong timeout",
 					err: "no pong within " + rc.PongTimeout.String()})
 			}
 			return true

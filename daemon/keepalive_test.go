@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // scanner returns a daemon with nothing but what the keepalive scanner
@@ -129,7 +130,7 @@ func TestTokenExpiry(t *testing.T) {
 		}
 		break
 	}
-	if sc := rec.waitClose(t); sc.ClosedBy != ClosedByTokenExpired || sc.CloseCode != CodeTokenExpired {
+	if sc := rec.waitClose(t); sc.ClosedBy != session.ClosedByTokenExpired || sc.CloseCode != CodeTokenExpired {
 		t.Fatalf("recorded %+v", sc)
 	}
 	// The session is recorded just before the connection leaves the hub.
@@ -155,7 +156,7 @@ func TestPingMeasuresRTT(t *testing.T) {
 	waitConns(t, d, 1)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		conns, _, _ := d.Connections(Selector{}, "", 0)
+		conns, _, _ := d.Connections(session.Selector{}, "", 0)
 		if len(conns) == 1 && conns[0].RTT > 0 {
 			break
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // Prometheus metrics (Deps.Metrics). Most are computed when scraped, from
@@ -50,9 +51,9 @@ type metrics struct {
 
 // closedByLabels are the closed_by label values; the last catches
 // anything else.
-var closedByLabels = [...]ClosedBy{
-	ClosedByClient, ClosedByServer, ClosedByAdmin, ClosedByIdleTimeout, ClosedBySlowConsumer,
-	ClosedByProtocolError, ClosedByShutdown, ClosedByTokenExpired, "other",
+var closedByLabels = [...]session.ClosedBy{
+	session.ClosedByClient, session.ClosedByServer, session.ClosedByAdmin, session.ClosedByIdleTimeout, session.ClosedBySlowConsumer,
+	session.ClosedByProtocolError, session.ClosedByShutdown, session.ClosedByTokenExpired, "other",
 }
 
 // codeLabels are the close code label values: the codes registered for
@@ -79,7 +80,7 @@ func codeIndex(code int) int {
 	return 20
 }
 
-func closedByIndex(by ClosedBy) int {
+func closedByIndex(by session.ClosedBy) int {
 	for i, l := range closedByLabels[:len(closedByLabels)-1] {
 		if by == l {
 			return i

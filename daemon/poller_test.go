@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // parkedConns counts the live connections the poller holds.
@@ -102,7 +103,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 		}
 	}
 	for range n / 2 {
-		if got := rec.waitClose(t); got.ClosedBy != ClosedByClient || got.CloseCode != 1000 {
+		if got := rec.waitClose(t); got.ClosedBy != session.ClosedByClient || got.CloseCode != 1000 {
 			t.Fatalf("recorded %+v", got)
 		}
 	}
@@ -113,7 +114,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 		c.CloseNow()
 	}
 	for range 10 {
-		if got := rec.waitClose(t); got.ClosedBy != ClosedByClient || got.CloseCode != int(protocol.StatusAbnormalClosure) {
+		if got := rec.waitClose(t); got.ClosedBy != session.ClosedByClient || got.CloseCode != int(protocol.StatusAbnormalClosure) {
 			t.Fatalf("recorded %+v", got)
 		}
 	}
@@ -129,7 +130,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 			codes <- err
 		}()
 	}
-	if k, err := d.CloseSelected(Selector{}, true, 4000, "admin"); err != nil || k != len(rest) {
+	if k, err := d.CloseSelected(session.Selector{}, true, 4000, "admin"); err != nil || k != len(rest) {
 		t.Fatalf("CloseSelected = %d, %v", k, err)
 	}
 	for range rest {
@@ -139,7 +140,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 		}
 	}
 	for range rest {
-		if got := rec.waitClose(t); got.ClosedBy != ClosedByAdmin || got.CloseCode != 4000 {
+		if got := rec.waitClose(t); got.ClosedBy != session.ClosedByAdmin || got.CloseCode != 4000 {
 			t.Fatalf("recorded %+v", got)
 		}
 	}
@@ -176,7 +177,7 @@ func TestPollerSlotsReused(t *testing.T) {
 				go c.Read(context.Background()) //nolint:errcheck // answers the server's close
 			}
 		}
-		if _, err := d.CloseSelected(Selector{}, true, 4001, "round"); err != nil {
+		if _, err := d.CloseSelected(session.Selector{}, true, 4001, "round"); err != nil {
 			t.Fatal(err)
 		}
 		for range n {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/wsd-dev/wsd/daemon/internal/sender"
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 )
 
 // The write path is the connection's sender (internal/sender), which owns
@@ -29,12 +30,12 @@ const (
 
 // enqueue queues a message without blocking. data must not be modified
 // afterwards.
-func (c *conn) enqueue(typ MessageType, data []byte, now time.Time) sendResult {
+func (c *conn) enqueue(typ protocol.MessageType, data []byte, now time.Time) sendResult {
 	return c.sent(c.snd.Send(typ, data, nil, now))
 }
 
 // enqueuePrepared queues a message prepared for many connections.
-func (c *conn) enqueuePrepared(typ MessageType, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
+func (c *conn) enqueuePrepared(typ protocol.MessageType, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
 	return c.sent(c.snd.Send(typ, data, pm, now))
 }
 
@@ -42,7 +43,7 @@ func (c *conn) enqueuePrepared(typ MessageType, data []byte, pm *protocol.Prepar
 // broadcast): inline, without ever waiting, when nothing else is being
 // written to the connection, else through the queue. Like enqueue, it
 // never blocks.
-func (c *conn) sendPrepared(typ MessageType, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
+func (c *conn) sendPrepared(typ protocol.MessageType, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
 	r := c.snd.SendNB(typ, data, pm, now)
 	if testHookInline != nil {
 		testHookInline(r)
@@ -64,7 +65,7 @@ func (c *conn) sendPing(now time.Time) sendResult {
 // reply sends a message from the connection's reading goroutine: inline
 // when nothing else is being written, else through the queue (p is then
 // copied).
-func (c *conn) reply(typ MessageType, p []byte) { c.sent(c.snd.Reply(typ, p)) }
+func (c *conn) reply(typ protocol.MessageType, p []byte) { c.sent(c.snd.Reply(typ, p)) }
 
 // testHookInline, set by tests before any daemon starts, sees the result
 // of every broadcast and ping handed to a sender.
@@ -83,7 +84,7 @@ func (c *conn) sent(r sender.Result) sendResult {
 		c.d.met.dropped(dropSlow, 1)
 		c.d.stats.slowConsumers.Add(1)
 		c.initClose(closeCause{
-			by:     ClosedBySlowConsumer,
+			by:     session.ClosedBySlowConsumer,
 			code:   int(protocol.StatusPolicyViolation),
 			reason: "slow consumer",
 			err:    "send queue would exceed send-queue-bytes",

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/tracing"
 )
 
@@ -148,6 +149,19 @@ type connTrace struct {
 	done       bool // the session's last spans are written
 }
 
+// traceID is the session's trace id in hex, for its history row; "" for
+// a session that is not traced (t is nil).
+func (t *connTrace) traceID() string {
+	if t == nil {
+		return ""
+	}
+	sc := trace.SpanContextFromContext(t.parent)
+	if !sc.IsValid() {
+		return ""
+	}
+	return sc.TraceID().String()
+}
+
 // frame records one frame as an event of the current segment (the
 // protocol's OnFrame hook, on the goroutine doing the I/O). It is the
 // costly part of --trace-frames=all, so an event carries four attributes
@@ -235,7 +249,7 @@ func (t *connTrace) closing(link trace.SpanContext) {
 // upgrade to now with the session's totals, and under it websocket.close,
 // from the first close frame (or the daemon's decision) to now, with the
 // close code, reason and initiator.
-func (t *connTrace) closed(c *conn, rec SessionClose) {
+func (t *connTrace) closed(c *conn, rec session.Close) {
 	t.mu.Lock()
 	end := rec.ClosedAt
 	t.endSegmentLocked(end)
@@ -294,7 +308,7 @@ func abnormalClose(code int) bool {
 // send records a message queued for the session by the admin API (a send
 // or one recipient of a broadcast), linked to the span that caused it, and
 // returns its span context for the reverse link.
-func (t *connTrace) send(cause trace.SpanContext, typ MessageType, size int, res sendResult) trace.SpanContext {
+func (t *connTrace) send(cause trace.SpanContext, typ protocol.MessageType, size int, res sendResult) trace.SpanContext {
 	opts := []trace.SpanStartOption{trace.WithAttributes(
 		t.id,
 		tracing.MessageType.String(messageTypeName(typ)),
@@ -324,8 +338,8 @@ func (r sendResult) String() string {
 	return "unknown"
 }
 
-func messageTypeName(typ MessageType) string {
-	if typ == Text {
+func messageTypeName(typ protocol.MessageType) string {
+	if typ == protocol.TextMessage {
 		return "text"
 	}
 	return "binary"
@@ -340,7 +354,7 @@ type broadcastTrace struct {
 	omitted int
 }
 
-func (d *Daemon) startBroadcast(ctx context.Context, typ MessageType, size int) *broadcastTrace {
+func (d *Daemon) startBroadcast(ctx context.Context, typ protocol.MessageType, size int) *broadcastTrace {
 	if d.tracer == nil {
 		return nil
 	}
@@ -357,7 +371,7 @@ func (d *Daemon) startBroadcast(ctx context.Context, typ MessageType, size int) 
 // sent records one recipient: a websocket.send span in the recipient's
 // session trace, linked both ways, for the first maxBroadcastLinks traced
 // recipients; the rest are only counted.
-func (b *broadcastTrace) sent(c *conn, typ MessageType, size int, res sendResult) {
+func (b *broadcastTrace) sent(c *conn, typ protocol.MessageType, size int, res sendResult) {
 	if b == nil || c.tr == nil {
 		return
 	}
@@ -370,7 +384,7 @@ func (b *broadcastTrace) sent(c *conn, typ MessageType, size int, res sendResult
 	b.links++
 }
 
-func (b *broadcastTrace) end(res BroadcastResult) {
+func (b *broadcastTrace) end(res session.BroadcastResult) {
 	if b == nil {
 		return
 	}

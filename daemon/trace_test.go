@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/tracing"
 )
 
@@ -117,6 +118,12 @@ func TestTraceSession(t *testing.T) {
 	if got := up.Parent().SpanID().String(); got != "00f067aa0ba902b7" {
 		t.Errorf("upgrade parent %s", got)
 	}
+	// The session's history row carries its trace id (issue 20).
+	rec.mu.Lock()
+	if len(rec.opens) != 1 || rec.opens[0].TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("recorded opens %+v: want one with the trace id", rec.opens)
+	}
+	rec.mu.Unlock()
 	ua := attrs(up.Attributes())
 	id := ua[tracing.ConnectionID].AsString()
 	if id == "" || ua[tracing.SemHTTPResponseStatus].AsInt64() != 101 || ua[tracing.SemUserAgentOriginal].AsString() != "trace-test" ||
@@ -253,7 +260,7 @@ func TestTraceBroadcast(t *testing.T) {
 	// The upgrade span ends just before the connection joins the hub.
 	waitConns(t, d, 3)
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "admin request")
-	res := d.BroadcastContext(ctx, Selector{}, Text, []byte("news"))
+	res := d.BroadcastContext(ctx, session.Selector{}, session.Text, []byte("news"))
 	parent.End()
 	if res.Matched != 3 || res.Queued != 3 {
 		t.Fatalf("broadcast %+v", res)

@@ -40,7 +40,7 @@ func newWebhook(d *Daemon, r Route) *webhook {
 
 // Header names of webhook requests.
 const (
-	hdrEvent       = "Wsd-Event"
+	hdrEvent       = "Wsd-session.Event"
 	hdrConnID      = "Wsd-Connection-Id"
 	hdrUser        = "Wsd-User"
 	hdrRoute       = "Wsd-Route"
@@ -159,14 +159,14 @@ func (w *webhook) deliver(c *conn, typ protocol.MessageType, data []byte) {
 		w.warn("webhook answer larger than max-message-size; not sent", c, "limit", rc.MaxMessageSize)
 		return
 	}
-	kind := Binary
+	kind := protocol.BinaryMessage
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && strings.HasPrefix(mt, "text/") {
 		if !utf8.Valid(body) {
 			w.d.met.webhookError(hookMessage, "bad_answer")
 			w.warn("webhook text answer is not UTF-8; not sent", c)
 			return
 		}
-		kind = Text
+		kind = protocol.TextMessage
 	}
 	c.enqueue(kind, body, time.Now())
 }

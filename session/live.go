@@ -40,6 +40,17 @@ const (
 	Binary
 )
 
+// String returns "text" or "binary" ("unknown" for any other value).
+func (t MessageType) String() string {
+	switch t {
+	case Text:
+		return "text"
+	case Binary:
+		return "binary"
+	}
+	return "unknown"
+}
+
 // BroadcastResult counts what a broadcast did.
 type BroadcastResult struct {
 	Matched int // connections the selector matched

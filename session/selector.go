@@ -201,6 +201,11 @@ func parseRequirement(part string) (requirement, error) {
 	return r, nil
 }
 
+// CheckKey reports whether k can name a label a selector can pick
+// (letters, digits and - _ . /, starting with a letter or digit, at most
+// 63 bytes); its error wraps ErrInvalidSelector.
+func CheckKey(k string) error { return checkSelectorKey(k) }
+
 // checkSelectorKey accepts label-like keys: letters, digits and "-_./",
 // starting with a letter or digit, at most 63 bytes.
 func checkSelectorKey(k string) error {

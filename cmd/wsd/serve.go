@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	}
 	d, err := daemon.New(cfg.daemon, daemon.Deps{
 		Logger:         log.With("component", "daemon"),
-		Recorder:       storeRecorder{st},
+		Recorder:       st,
 		Authenticator:  keys.client,
 		TracerProvider: tel.tracing.TracerProvider(),
 		Metrics:        tel.reg,
