@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -163,27 +161,30 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		d.handshakeFailed(nc, "io", err)
 		return nil
 	}
-	hr := getHandshakeReader(nc, rc.MaxHeaderBytes)
-	req, err := http.ReadRequest(hr.br)
+	hr := headReaders.Get().(*protocol.HeadReader)
+	hr.Reset(nc, rc.MaxHeaderBytes)
+	req, err := hr.ReadRequest()
 	if err != nil {
-		tooLarge := hr.lim.left <= 0
-		putHandshakeReader(hr)
+		putHeadReader(hr)
+		var herr *protocol.HandshakeError
 		switch {
-		case tooLarge:
+		case errors.Is(err, protocol.ErrHeadTooLarge):
 			d.answer(nc, &rejection{status: http.StatusRequestHeaderFieldsTooLarge, reason: "request head too large", metric: "head_too_large"})
+		case errors.As(err, &herr):
+			d.answer(nc, &rejection{status: http.StatusBadRequest, reason: "malformed HTTP request", metric: "bad_request"})
 		case isTimeout(err):
 			d.handshakeFailed(nc, "timeout", err)
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err):
-			d.handshakeFailed(nc, "io", err)
 		default:
-			d.answer(nc, &rejection{status: http.StatusBadRequest, reason: "malformed HTTP request", metric: "bad_request"})
+			d.handshakeFailed(nc, "io", err)
 		}
 		return nil
 	}
 	// Bytes the client sent after the head (its first frames) go first.
 	lr := newLazyReader(nc, rawConn(nc))
-	lr.seed(hr.buffered())
-	putHandshakeReader(hr)
+	br := hr.Reader()
+	ahead, _ := br.Peek(br.Buffered())
+	lr.seed(ahead)
+	putHeadReader(hr)
 
 	remote := nc.RemoteAddr().String()
 	if fromProxy {
@@ -210,17 +211,15 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	c.ip = a.ip
 
 	opts := d.acceptOptions(c, rc)
-	w := &hijackWriter{nc: nc, rw: bufio.NewReadWriter(c.br, bufio.NewWriterSize(&c.snd, rc.WriteBufferSize))}
-	ws, err := protocol.Accept(w, req, opts)
+	rw := bufio.NewReadWriter(c.br, bufio.NewWriterSize(&c.snd, rc.WriteBufferSize))
+	ws, err := protocol.Upgrade(nc, rw, req, opts)
 	if err != nil {
 		var herr *protocol.HandshakeError
 		if errors.As(err, &herr) {
+			// Upgrade has written the refusal.
 			d.stats.handshakeFailed("protocol")
 			up.refused(&rejection{status: herr.Status, reason: herr.Reason, metric: "protocol"})
 			d.log.Debug("handshake refused", "remote_addr", remote, "path", req.URL.Path, "status", herr.Status, "reason", herr.Reason)
-			if werr := w.flushError(); werr != nil {
-				d.log.Debug("write handshake error", "remote_addr", remote, "err", werr)
-			}
 			d.closeRaw(nc)
 			return nil
 		}
@@ -372,7 +371,7 @@ func (d *Daemon) unregister(c *conn) {
 func (d *Daemon) refuse(nc net.Conn, rej *rejection) {
 	d.stats.handshakeFailed(rej.metric)
 	if err := nc.SetDeadline(time.Now().Add(time.Second)); err == nil {
-		if err := writeHTTPError(nc, rej); err == nil {
+		if err := reject(nc, rej); err == nil {
 			if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 				if _, err := io.Copy(io.Discard, io.LimitReader(nc, 64<<10)); err != nil {
 					d.log.Debug("linger after refusal", "remote_addr", nc.RemoteAddr().String(), "err", err)
@@ -387,7 +386,7 @@ func (d *Daemon) refuse(nc net.Conn, rej *rejection) {
 func (d *Daemon) answer(nc net.Conn, rej *rejection) {
 	d.stats.handshakeFailed(rej.metric)
 	d.log.Debug("handshake refused", "remote_addr", nc.RemoteAddr().String(), "status", rej.status, "reason", rej.reason)
-	if err := writeHTTPError(nc, rej); err != nil {
+	if err := reject(nc, rej); err != nil {
 		d.log.Debug("write handshake error", "remote_addr", nc.RemoteAddr().String(), "err", err)
 	}
 	d.closeRaw(nc)
@@ -406,141 +405,26 @@ func (d *Daemon) closeRaw(nc net.Conn) {
 	}
 }
 
-func isNetErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne)
-}
-
-// writeHTTPError writes a complete error response and asks the client to
-// close.
-func writeHTTPError(w io.Writer, rej *rejection) error {
-	body := rej.reason + "\n"
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n", rej.status, http.StatusText(rej.status))
+// reject writes rej's complete answer (Connection: close, Retry-After
+// when set) through the protocol package's one writer of refusals.
+func reject(w io.Writer, rej *rejection) error {
+	var hdr http.Header
 	if rej.retryAfter > 0 {
-		fmt.Fprintf(&b, "Retry-After: %d\r\n", int((rej.retryAfter+time.Second-1)/time.Second))
+		hdr = http.Header{"Retry-After": {strconv.Itoa(int((rej.retryAfter + time.Second - 1) / time.Second))}}
 	}
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
-	if _, err := w.Write(b.Bytes()); err != nil {
+	if err := protocol.Reject(w, rej.status, hdr, rej.reason); err != nil {
 		return fmt.Errorf("write %d response: %w", rej.status, err)
 	}
 	return nil
 }
 
-// hijackWriter is the http.ResponseWriter handed to protocol.Accept for a
-// request read from a raw connection: Hijack gives back the connection
-// with the daemon's own small buffers, and an error answer (a bad
-// handshake) is collected and written by flushError.
-type hijackWriter struct {
-	nc       net.Conn
-	rw       *bufio.ReadWriter
-	h        http.Header
-	status   int
-	body     []byte
-	hijacked bool
-}
-
-func (w *hijackWriter) Header() http.Header {
-	if w.h == nil {
-		w.h = make(http.Header)
-	}
-	return w.h
-}
-
-func (w *hijackWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *hijackWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	if len(w.body)+len(p) <= 4096 {
-		w.body = append(w.body, p...)
-	}
-	return len(p), nil
-}
-
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if w.hijacked {
-		return nil, nil, http.ErrHijacked
-	}
-	w.hijacked = true
-	return w.nc, w.rw, nil
-}
-
-// flushError writes the error response collected, if any.
-func (w *hijackWriter) flushError() error {
-	if w.hijacked || w.status == 0 {
-		return nil
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", w.status, http.StatusText(w.status))
-	w.Header().Set("Connection", "close")
-	w.Header().Set("Content-Length", strconv.Itoa(len(w.body)))
-	for k, vs := range w.h {
-		for _, v := range vs {
-			b.WriteString(k + ": " + strings.NewReplacer("\r", "", "\n", "").Replace(v) + "\r\n")
-		}
-	}
-	b.WriteString("\r\n")
-	b.Write(w.body)
-	if _, err := w.nc.Write(b.Bytes()); err != nil {
-		return fmt.Errorf("write %d response: %w", w.status, err)
-	}
-	return nil
-}
-
-// handshakeReader reads a request head, at most a limited number of bytes.
-// Pooled: only connections in their handshake hold one.
-type handshakeReader struct {
-	lim limitReader
-	br  *bufio.Reader
-}
-
-type limitReader struct {
-	r    io.Reader
-	left int
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		return 0, errHeadTooLarge
-	}
-	if len(p) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= n
-	return n, err
-}
-
-var errHeadTooLarge = errors.New("request head too large")
+// headReaders pools the readers of request heads: only connections in
+// their handshake hold one.
+var headReaders = sync.Pool{New: func() any { return protocol.NewHeadReader(handshakeBufSize) }}
 
 const handshakeBufSize = 4096
 
-var handshakePool = sync.Pool{New: func() any {
-	h := &handshakeReader{}
-	h.br = bufio.NewReaderSize(&h.lim, handshakeBufSize)
-	return h
-}}
-
-func getHandshakeReader(nc net.Conn, max int) *handshakeReader {
-	h := handshakePool.Get().(*handshakeReader)
-	h.lim = limitReader{r: nc, left: max}
-	h.br.Reset(&h.lim)
-	return h
-}
-
-// buffered returns the bytes read past the request head. The slice is valid
-// until the reader is put back.
-func (h *handshakeReader) buffered() []byte {
-	p, _ := h.br.Peek(h.br.Buffered())
-	return p
-}
-
-func putHandshakeReader(h *handshakeReader) {
-	h.lim = limitReader{}
-	h.br.Reset(&h.lim)
-	handshakePool.Put(h)
+func putHeadReader(h *protocol.HeadReader) {
+	h.Reset(nil, 0)
+	headReaders.Put(h)
 }
