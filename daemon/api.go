@@ -14,6 +14,39 @@ import (
 // The data methods below are what the admin API serves (NATS Connz model:
 // the work is done here, the HTTP handler only decodes and encodes).
 
+// DeliverRelay delivers a relay message published on another node
+// (RelayBus) to the members of room on route here, and returns how many it
+// was queued for. It never blocks; an unknown route or room delivers to
+// nobody.
+func (d *Daemon) DeliverRelay(route, room string, typ session.MessageType, p []byte) int {
+	rc := d.config()
+	rt, ok := rc.exact[route]
+	if !ok {
+		for _, p := range rc.prefix {
+			if p.Path == route {
+				rt, ok = p, true
+				break
+			}
+		}
+	}
+	if !ok {
+		return 0
+	}
+	r, ok := rt.h.(*relay)
+	if !ok {
+		return 0
+	}
+	return r.deliver(nil, room, wireType(typ), p)
+}
+
+// sessionType is the session's name for a protocol message type.
+func sessionType(t protocol.MessageType) session.MessageType {
+	if t == protocol.TextMessage {
+		return session.Text
+	}
+	return session.Binary
+}
+
 // wireType is the protocol's message type of t; anything but text is
 // sent as binary.
 func wireType(t session.MessageType) protocol.MessageType {

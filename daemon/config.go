@@ -134,6 +134,10 @@ type Config struct {
 	LabelsFromQuery []string
 	// TrustedProxies: X-Forwarded-For is honoured only from these peers.
 	TrustedProxies []netip.Prefix
+	// NodeTag goes into every connection id (session.NodeTag of the
+	// node's name in a cluster; 0, the default, for none). It is read at
+	// New only.
+	NodeTag uint16
 
 	MaxMessageSize      int64 // bytes per message, after reassembly
 	MaxFrameSize        int64 // bytes per frame; 0 means MaxMessageSize
@@ -215,6 +219,9 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.Routes) == 0 {
 		bad("routes: at least one route is required")
+	}
+	if c.NodeTag > session.MaxNodeTag {
+		bad("node tag: %d is over %d", c.NodeTag, session.MaxNodeTag)
 	}
 	seen := map[string]bool{}
 	for _, r := range c.Routes {

@@ -38,16 +38,30 @@ type Deps struct {
 	// Metrics receives the daemon's Prometheus collectors (metrics.go);
 	// nil: none.
 	Metrics prometheus.Registerer
+	// RelayBus carries relay:LABEL messages to the other nodes of a
+	// cluster; nil: rooms are local to this node.
+	RelayBus RelayBus
+}
+
+// RelayBus carries the messages of relay routes between nodes (package
+// cluster implements it). PublishRelay must not block and must not keep p
+// after it returns; the daemon has already delivered the message to the
+// room's members on this node. Messages arriving from other nodes come
+// back through Daemon.DeliverRelay.
+type RelayBus interface {
+	PublishRelay(route, room string, typ session.MessageType, p []byte)
 }
 
 // Daemon holds the live connections and serves WebSocket listeners.
 type Daemon struct {
-	log    *slog.Logger
-	rec    Recorder
-	auth   Authenticator
-	client *http.Client
-	tracer trace.Tracer // nil: tracing off
-	met    *metrics     // nil: no metrics
+	log *slog.Logger
+	rec Recorder
+	// relayBus is Deps.RelayBus; nil on a single node.
+	relayBus RelayBus
+	auth     Authenticator
+	client   *http.Client
+	tracer   trace.Tracer // nil: tracing off
+	met      *metrics     // nil: no metrics
 
 	cfg      atomic.Pointer[runtimeConfig]
 	reloadMu sync.Mutex // serialises Reload
@@ -95,6 +109,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d := &Daemon{
 		log:       deps.Logger,
 		rec:       deps.Recorder,
+		relayBus:  deps.RelayBus,
 		auth:      deps.Authenticator,
 		client:    deps.HTTPClient,
 		hub:       newHub(),
@@ -105,6 +120,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		pending:   make(map[net.Conn]struct{}),
 		stopBG:    make(chan struct{}),
 	}
+	d.ids.tag = cfg.NodeTag
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

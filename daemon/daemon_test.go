@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +195,68 @@ func TestRelay(t *testing.T) {
 	_, resp, err := protocol.Dial(context.Background(), url+"/chat", nil)
 	if err == nil || resp == nil || resp.StatusCode != 400 {
 		t.Fatalf("dial without room: %v %v", err, resp)
+	}
+}
+
+// busRecorder is a RelayBus that keeps what is published.
+type busRecorder struct {
+	mu   sync.Mutex
+	msgs []string // route|room|type|payload
+}
+
+func (b *busRecorder) PublishRelay(route, room string, typ session.MessageType, p []byte) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, route+"|"+room+"|"+typ.String()+"|"+string(p))
+	b.mu.Unlock()
+}
+
+// TestRelayBus: a relay message goes to the room's members here and once
+// to the bus, even from a member alone on this node; a message from the
+// bus reaches every member here (issue 18's cross-node rooms).
+func TestRelayBus(t *testing.T) {
+	cfg := testConfig()
+	cfg.Routes = []Route{{Path: "/chat", Handler: HandlerRelay, Arg: "room"}}
+	cfg.LabelsFromQuery = []string{"room"}
+	bus := &busRecorder{}
+	d, url := startDaemonDeps(t, cfg, Deps{RelayBus: bus})
+	a := dial(t, url+"/chat?room=a", nil)
+	b := dial(t, url+"/chat?room=a", nil)
+	alone := dial(t, url+"/chat?room=solo", nil)
+	waitConns(t, d, 3)
+	write(t, a, protocol.TextMessage, []byte("hello"))
+	if _, p := readMsg(t, b); string(p) != "hello" {
+		t.Fatalf("b got %q", p)
+	}
+	write(t, alone, protocol.BinaryMessage, []byte("anyone?"))
+	// Both publishes are made before the sender's read returns the echo
+	// of nothing: wait for them.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bus.mu.Lock()
+		got := slices.Clone(bus.msgs)
+		bus.mu.Unlock()
+		if len(got) == 2 {
+			slices.Sort(got)
+			if got[0] != "/chat|a|text|hello" || got[1] != "/chat|solo|binary|anyone?" {
+				t.Fatalf("published %q", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("published %q, want 2", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := d.DeliverRelay("/chat", "a", session.Text, []byte("from afar")); n != 2 {
+		t.Fatalf("DeliverRelay queued for %d, want 2", n)
+	}
+	for _, c := range []*protocol.Conn{a, b} {
+		if _, p := readMsg(t, c); string(p) != "from afar" {
+			t.Fatalf("got %q, want the bus's message", p)
+		}
+	}
+	if n := d.DeliverRelay("/nope", "a", session.Text, []byte("x")); n != 0 {
+		t.Fatalf("unknown route delivered to %d", n)
 	}
 }
 

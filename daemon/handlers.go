@@ -36,7 +36,7 @@ func newHandler(d *Daemon, r Route) handler {
 	case HandlerSink:
 		return sinkHandler{}
 	case HandlerRelay:
-		return newRelay(r.Arg)
+		return newRelay(d, r.Path, r.Arg)
 	case HandlerWebhook:
 		return newWebhook(d, r)
 	case handlerPanic:
@@ -74,6 +74,8 @@ func (panicHandler) message(*conn, protocol.MessageType, []byte) {
 // refused at the handshake. Rooms are sharded maps; sending holds only the
 // room's shard read lock, and enqueueing never blocks.
 type relay struct {
+	d      *Daemon
+	path   string // the route's, as the bus names it
 	label  string
 	shards [16]relayShard
 }
@@ -83,8 +85,8 @@ type relayShard struct {
 	rooms map[string]map[*conn]struct{}
 }
 
-func newRelay(label string) *relay {
-	r := &relay{label: label}
+func newRelay(d *Daemon, path, label string) *relay {
+	r := &relay{d: d, path: path, label: label}
 	for i := range r.shards {
 		r.shards[i].rooms = make(map[string]map[*conn]struct{})
 	}
@@ -134,23 +136,36 @@ func (r *relay) closed(c *conn, _ closeCause) {
 
 func (r *relay) message(c *conn, typ protocol.MessageType, p []byte) {
 	room := c.labels[r.label]
+	if bus := r.d.relayBus; bus != nil {
+		// The other nodes' members of the room (Deps.RelayBus).
+		bus.PublishRelay(r.path, room, sessionType(typ), p)
+	}
+	r.deliver(c, room, typ, p)
+}
+
+// deliver sends p to every member of room on this node but from (nil for
+// a message from another node) and returns how many it was queued for.
+func (r *relay) deliver(from *conn, room string, typ protocol.MessageType, p []byte) int {
 	s := r.shard(room)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	members := s.rooms[room]
-	if len(members) <= 1 {
-		return // alone in the room
+	if len(members) == 0 || len(members) == 1 && from != nil {
+		return 0 // alone in the room
 	}
 	// One copy, framed (and compressed) once, shared by every recipient.
 	data := clone(p)
 	pm, err := protocol.NewPreparedMessage(typ, data)
 	if err != nil {
-		return // typ comes from the protocol: always text or binary
+		return 0 // typ is always text or binary
 	}
-	now := c.d.now()
+	now := r.d.now()
+	n := 0
 	for other := range members {
-		if other != c {
+		if other != from {
 			other.enqueuePrepared(typ, data, pm, now)
+			n++
 		}
 	}
+	return n
 }

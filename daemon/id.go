@@ -21,7 +21,12 @@ type ID [16]byte
 // idGen makes UUIDv7s that strictly increase even when the clock steps
 // back or many are made in one millisecond: last is the last (milliseconds<<12
 // | sequence) handed out.
-type idGen struct{ last atomic.Uint64 }
+type idGen struct {
+	last atomic.Uint64
+	// tag (Config.NodeTag, 0 for none) takes the first 14 of the random
+	// bits, so that a fleet routes an id to its node (session.IDNodeTag).
+	tag uint16
+}
 
 // newID returns a fresh, strictly increasing UUIDv7.
 func (g *idGen) newID(now time.Time) ID {
@@ -39,6 +44,10 @@ func (g *idGen) newID(now time.Time) ID {
 	// crypto/rand.Read never fails on supported platforms (Go ≥ 1.24).
 	crand.Read(id[8:])
 	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
+	if g.tag != 0 {
+		id[8] = 0x80 | byte(g.tag>>8)&0x3f
+		id[9] = byte(g.tag)
+	}
 	return id
 }
 

@@ -67,3 +67,29 @@ func TestIDFormat(t *testing.T) {
 
 // strings8 reports whether c is a valid RFC 9562 variant nibble.
 func strings8(c byte) bool { return c == '8' || c == '9' || c == 'a' || c == 'b' }
+
+// TestIDNodeTag: with a node tag every id carries it where
+// session.IDNodeTag reads it, and ids stay valid, sorted and unique.
+func TestIDNodeTag(t *testing.T) {
+	g := idGen{tag: session.NodeTag("node-2")}
+	now := time.Now()
+	prev := ""
+	for range 1000 {
+		id := g.newID(now).String()
+		tag, ok := session.IDNodeTag(id)
+		if !ok || tag != g.tag {
+			t.Fatalf("IDNodeTag(%s) = %d, %v; want %d", id, tag, ok, g.tag)
+		}
+		if _, err := ParseID(id); err != nil {
+			t.Fatalf("ParseID(%s): %v", id, err)
+		}
+		if id <= prev {
+			t.Fatalf("%s after %s: not increasing", id, prev)
+		}
+		prev = id
+	}
+	var untagged idGen
+	if _, ok := session.IDNodeTag(untagged.newID(now).String()); !ok {
+		t.Fatal("an id without a tag is not read as an id")
+	}
+}

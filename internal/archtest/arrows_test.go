@@ -67,19 +67,15 @@ var arrows = []arrow{
 		ours: []string{"daemon/...", "protocol", "session", "tracing"}},
 	{name: "daemon links no gRPC, SQLite or NATS, and the OTel API only", pkg: "daemon",
 		forbid: append([]string{"github.com/mattn/go-sqlite3", "github.com/nats-io/...", "tracing/setup"}, otelSDK...)},
-	// Not true yet: daemon declares its own session records instead of
-	// speaking package session's (issue 17).
-	// {name: "daemon speaks session's vocabulary", pkg: "daemon", need: []string{"session"}},
-	// Not there yet: daemon/internal/... (poller, sender, pools) never holds
-	// a daemon type; uncomment when the packages exist.
-	// {name: "daemon/internal/poller → nothing of ours", pkg: "daemon/internal/poller", ours: []string{"daemon/internal/poller"}},
+	{name: "daemon speaks session's vocabulary", pkg: "daemon", need: []string{"session"}},
+	{name: "daemon/internal/poller → nothing of ours", pkg: "daemon/internal/poller", ours: []string{"daemon/internal/poller"}},
+	{name: "daemon/internal/bufpool → nothing of ours", pkg: "daemon/internal/bufpool", ours: []string{"daemon/internal/bufpool"}},
+	{name: "daemon/internal/sender → protocol, bufpool (never a daemon type)", pkg: "daemon/internal/sender",
+		ours: []string{"daemon/internal/sender", "daemon/internal/bufpool", "protocol"}},
 
 	{name: "admin → apitype, token, session, tracing API; links no store, SQLite or daemon internals", pkg: "admin",
 		forbid: append([]string{"store/...", "github.com/mattn/go-sqlite3", "daemon/internal/...", "tracing/setup", "migrations"}, otelSDK...)},
-	// Not true yet: admin imports daemon for its types (bulk.go,
-	// connections.go, convert.go, decode.go, errors.go, events.go, deps.go)
-	// instead of declaring all it consumes.
-	// {name: "admin links no daemon", pkg: "admin", forbid: []string{"daemon/..."}},
+	{name: "admin links no daemon: its Hub is declared in session's types", pkg: "admin", forbid: []string{"daemon/..."}},
 	{name: "admin/client → apitype", pkg: "admin/client", ours: []string{"admin/client", "admin/apitype"}, noCgo: true},
 
 	{name: "store → migrations, session", pkg: "store", ours: []string{"store/...", "migrations", "session"}},
