@@ -676,3 +676,48 @@ func TestTryPing(t *testing.T) {
 		t.Fatalf("pings received with lengths %v, want %v", pings, want)
 	}
 }
+
+// TestDeflateMessageAtLimit: a message exactly at ReadLimit is accepted
+// whatever its compression, though its compressed frame is a little larger
+// than the limit (incompressible data in stored blocks, as Node's ws sends
+// 1 MiB of random bytes); one byte more is refused with 1009 as it
+// inflates (PRODUCT.md §12, issue 21).
+func TestDeflateMessageAtLimit(t *testing.T) {
+	const limit = 64 << 10
+	opts := &AcceptOptions{Options: Options{ReadLimit: limit}, Compression: &CompressionOptions{Mode: CompressionNoContextTakeover}}
+	url := startServer(t, echoHandler(opts))
+	compressed := func(msg []byte) []byte {
+		var buf bytes.Buffer
+		fw, _ := flate.NewWriter(&buf, flate.NoCompression)
+		fw.Write(msg)
+		fw.Flush()
+		return bytes.TrimSuffix(buf.Bytes(), deflateTail)
+	}
+	msg := make([]byte, limit)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range msg {
+		msg[i] = byte(r.Uint32())
+	}
+	wire := compressed(msg)
+	if len(wire) <= limit {
+		t.Fatalf("the compressed frame is %d bytes: the test needs it over the limit", len(wire))
+	}
+	p := dialPeerExt(t, url, "permessage-deflate")
+	p.write(p.frame(true, rsv1, OpBinary, wire))
+	h, payload, err := p.readFrame()
+	if err != nil || h.opcode != OpBinary {
+		t.Fatalf("echo of a message at the limit: %+v %v", h, err)
+	}
+	if h.rsv == rsv1 {
+		payload, err = io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(payload), bytes.NewReader(inflateSuffix))))
+	}
+	if err != nil || !bytes.Equal(payload, msg) {
+		t.Fatalf("echo: %d bytes, %v", len(payload), err)
+	}
+
+	over := make([]byte, limit+1)
+	copy(over, msg)
+	p = dialPeerExt(t, url, "permessage-deflate")
+	p.write(p.frame(true, rsv1, OpBinary, compressed(over)))
+	p.expectClose(StatusMessageTooBig)
+}

@@ -369,10 +369,27 @@ func (c *Conn) checkHeader(h *header) (StatusCode, string) {
 		}
 		return 0, ""
 	}
-	if h.length > c.lim.maxFrame {
+	max := c.lim.maxFrame
+	if c.df != nil && (h.rsv&rsv1 != 0 || h.opcode == OpContinuation && c.rInMsg && c.rComp) {
+		// A compressed frame may carry a message at the limit and be a
+		// little larger than it (incompressible data in stored blocks);
+		// the message itself is held to ReadLimit as it inflates.
+		max = deflateBound(max)
+	}
+	if h.length > max {
 		return StatusMessageTooBig, "frame exceeds the maximum frame size"
 	}
 	return 0, ""
+}
+
+// deflateBound is the most a DEFLATE stream of n bytes can take when its
+// compressor falls back to stored blocks for data that does not compress
+// (zlib's deflateBound, with room for the sync-flush trailer).
+func deflateBound(n uint64) uint64 {
+	if n >= readLimitUnlimited/2 {
+		return n
+	}
+	return n + n>>12 + n>>14 + n>>25 + 64
 }
 
 // handleControl reads and acts on a control frame.
