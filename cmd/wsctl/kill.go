@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -158,14 +157,4 @@ func (k killer) selected(cmd *cobra.Command, selector string) error {
 		return err
 	}
 	return k.p.bulk("closing", res)
-}
-
-// isTerminal reports whether r is a terminal (a character device).
-func isTerminal(r any) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

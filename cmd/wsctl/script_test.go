@@ -65,6 +65,7 @@ func TestScripts(t *testing.T) {
 			"await-audit":       cmdAwaitAudit,
 			"mint-token":        cmdMintToken,
 			"wsctl-code":        cmdWsctlCode,
+			"wsctl-stdin":       cmdWsctlStdin,
 		},
 	})
 }
@@ -399,5 +400,22 @@ func cmdWsctlCode(ts *testscript.TestScript, neg bool, args []string) {
 	code := run(context.Background(), args[1:], env{stdin: strings.NewReader(""), stdout: ts.Stdout(), stderr: ts.Stderr(), getenv: ts.Getenv})
 	if code != want {
 		ts.Fatalf("wsctl %v: exit %d, want %d", args[1:], code, want)
+	}
+}
+
+// wsctl-stdin FILE N ARGS...: like wsctl-code, with stdin opened on FILE
+// (such as /dev/null: a character device that is not a terminal).
+func cmdWsctlStdin(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: wsctl-stdin FILE N ARGS...")
+	}
+	f, err := os.Open(args[0])
+	ts.Check(err)
+	defer f.Close()
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	code := run(context.Background(), args[2:], env{stdin: f, stdout: ts.Stdout(), stderr: ts.Stderr(), getenv: ts.Getenv})
+	if code != want {
+		ts.Fatalf("wsctl %v <%s: exit %d, want %d", args[2:], args[0], code, want)
 	}
 }
