@@ -90,6 +90,11 @@ type Error struct {
 	Code    string
 	Message string
 	Matched *int // confirmation_required: how many connections match
+	// WebSocketListener is set when the answer came from a WebSocket
+	// listener rather than the admin API: a 426 or an answer offering
+	// "Upgrade: websocket", without the API's JSON error body. The caller
+	// was likely pointed at wsd's WebSocket port.
+	WebSocketListener bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -199,7 +204,9 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	if msg == "" {
 		msg = resp.Status
 	}
-	return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: fmt.Sprintf("%s %s: %s", method, path, msg)}
+	ws := resp.StatusCode == http.StatusUpgradeRequired || strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") ||
+		strings.HasPrefix(msg, "not a WebSocket upgrade request") || strings.HasPrefix(msg, "no route for ")
+	return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: fmt.Sprintf("%s %s: %s", method, path, msg), WebSocketListener: ws}
 }
 
 // ConnectionsQuery filters GET /v1/connections.

@@ -39,6 +39,13 @@ func newBroadcast(g *globals) *cobra.Command {
 				}
 			}
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				if p := g.printer(); dryRun && p.quiet && !p.json() {
+					sel := selector
+					if all {
+						sel = "all"
+					}
+					return dryRunIDs(ctx, c, p, sel)
+				}
 				res, err := c.Broadcast(ctx, req)
 				if err != nil {
 					return err

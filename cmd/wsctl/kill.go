@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,6 +118,9 @@ func (k killer) selected(cmd *cobra.Command, selector string) error {
 		return err
 	}
 	if k.dryRun {
+		if k.p.quiet && !k.p.json() {
+			return dryRunIDs(ctx, k.c, k.p, selector)
+		}
 		return k.p.bulk("closed", dry)
 	}
 	if dry.Matched == 0 {
@@ -157,4 +161,14 @@ func (k killer) selected(cmd *cobra.Command, selector string) error {
 		return err
 	}
 	return k.p.bulk("closing", res)
+}
+
+// dryRunIDs prints, for -q --dry-run, the id of every connection the
+// selector matches (the dry run's answer holds only a sample).
+func dryRunIDs(ctx context.Context, c *client.Client, p *printer, selector string) error {
+	conns, err := c.AllConnections(ctx, selector)
+	if err != nil {
+		return err
+	}
+	return p.connections(conns)
 }

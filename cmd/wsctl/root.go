@@ -40,6 +40,9 @@ type globals struct {
 	output    string
 	quiet     bool
 	timeout   time.Duration
+	// cmdPath is the command that ran ("wsctl kill"), for the help that
+	// usage errors point at.
+	cmdPath string
 }
 
 // usageError marks an error of the command line (exit 2).
@@ -58,7 +61,10 @@ func run(ctx context.Context, args []string, e env) int {
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if cmd != nil {
+		g.cmdPath = cmd.CommandPath()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -168,10 +174,13 @@ func describe(err error, g *globals) (int, string) {
 	)
 	switch {
 	case errors.As(err, &ue):
-		return exitUsage, ue.Error() + " (see wsctl --help)"
+		return exitUsage, ue.Error() + g.seeHelp()
 	case errors.As(err, &unreach):
 		return exitError, unreach.Error() + " (is wsd running? set --server or WSCTL_SERVER)"
 	case errors.As(err, &apiErr):
+		if apiErr.WebSocketListener {
+			return exitError, apiErr.Message + " (that looks like wsd's WebSocket listener; the admin API listens elsewhere (default " + strings.TrimPrefix(client.DefaultServer, "http://") + ", wsd --admin-listen): set --server or WSCTL_SERVER)"
+		}
 		switch apiErr.Status {
 		case 401:
 			return exitAuth, apiErr.Message + " (mint a token with `wsd token create`; pass it with --token, WSCTL_TOKEN or the token file)"
@@ -180,7 +189,7 @@ func describe(err error, g *globals) (int, string) {
 		case 404:
 			return exitNotFound, apiErr.Message
 		case 400:
-			return exitUsage, apiErr.Message
+			return exitUsage, apiErr.Message + g.seeHelp()
 		}
 		return exitError, apiErr.Message
 	case errors.Is(err, context.DeadlineExceeded):
@@ -189,9 +198,14 @@ func describe(err error, g *globals) (int, string) {
 		return exitError, "interrupted"
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
-		return exitUsage, err.Error() + " (see wsctl --help)"
+		return exitUsage, err.Error() + g.seeHelp()
 	}
 	return exitError, err.Error()
+}
+
+// seeHelp points at the help of the command that ran.
+func (g *globals) seeHelp() string {
+	return " (see " + firstOf(g.cmdPath, "wsctl") + " --help)"
 }
 
 // args validators that report usage errors.

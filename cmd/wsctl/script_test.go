@@ -84,7 +84,7 @@ func state(ts *testscript.TestScript) *scriptState {
 const waitFor = 10 * time.Second
 
 // wsd-start [flags...]: start wsd on free loopback ports with its state in
-// $WORK/state; set WS_URL, WSCTL_SERVER and WSCTL_TOKEN (an admin token).
+// $WORK/state; set WS_URL (and WS_ADDR, its host:port), WSCTL_SERVER and WSCTL_TOKEN (an admin token).
 func cmdWSDStart(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! wsd-start")
@@ -123,6 +123,7 @@ func cmdWSDStart(ts *testscript.TestScript, neg bool, args []string) {
 	select {
 	case m := <-lines:
 		ts.Setenv("WS_URL", "ws://"+m["addr"].(string))
+		ts.Setenv("WS_ADDR", m["addr"].(string))
 		ts.Setenv("WSCTL_SERVER", "http://"+m["admin"].(string))
 	case <-exited:
 		ts.Fatalf("wsd exited before listening")
