@@ -12,12 +12,17 @@ func newInspect(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect ID",
 		Short: "Show one live connection in full",
+		Long:  "Show one live connection in full. ID is the whole id or a unique prefix of it (at least 4 characters).",
 		Args:  exactArgs(1, "a connection id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				conn, err := c.Connection(ctx, args[0])
+				id, err := resolveConn(ctx, c, args[0])
 				if err != nil {
-					return withID(err, args[0])
+					return err
+				}
+				conn, err := c.Connection(ctx, id)
+				if err != nil {
+					return withID(err, id)
 				}
 				return g.printer().connection(conn)
 			})

@@ -24,7 +24,7 @@ func newKill(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kill ID... | kill -l SELECTOR [--code N] [--reason R] [--dry-run] [--yes]",
 		Short: "Close live connections by the closing handshake",
-		Long:  "Close connections by id, or every connection matching -l SELECTOR (-l all: every one),\nwith --code (default 1000) and --reason. A bulk kill shows what matches and asks\nfor confirmation on a terminal unless --yes; elsewhere, above wsd's\n--bulk-confirm-threshold it needs --yes.",
+		Long:  "Close connections by id (whole, or a unique prefix of at least 4 characters), or every connection matching -l SELECTOR (-l all: every one),\nwith --code (default 1000) and --reason. A bulk kill shows what matches and asks\nfor confirmation on a terminal unless --yes; elsewhere, above wsd's\n--bulk-confirm-threshold it needs --yes.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if selector == "" && len(args) == 0 {
 				return usagef("give connection ids or -l SELECTOR")
@@ -69,15 +69,17 @@ type killer struct {
 // returns the first.
 func (k killer) ids(cmd *cobra.Command, ids []string) error {
 	var first error
-	for _, id := range ids {
+	for _, arg := range ids {
 		ctx, cancel := k.g.call(cmd.Context())
-		var err error
-		if k.dryRun {
+		id, err := resolveConn(ctx, k.c, arg)
+		switch {
+		case err != nil:
+		case k.dryRun:
 			var conn *apitype.Connection
 			if conn, err = k.c.Connection(ctx, id); err == nil {
 				err = k.p.connections([]apitype.Connection{*conn})
 			}
-		} else {
+		default:
 			var res *apitype.CloseResult
 			if res, err = k.c.Close(ctx, id, k.code, k.reason); err == nil {
 				err = k.closed(res)
@@ -85,7 +87,7 @@ func (k killer) ids(cmd *cobra.Command, ids []string) error {
 		}
 		cancel()
 		if err != nil {
-			err = withID(err, id)
+			err = withID(err, firstOf(id, arg))
 			if first == nil {
 				first = err
 			} else {

@@ -168,11 +168,17 @@ func firstOf(s ...string) string {
 // operator.
 func describe(err error, g *globals) (int, string) {
 	var (
+		nf      notFoundError
+		amb     ambiguousError
 		ue      usageError
 		apiErr  *client.Error
 		unreach *client.UnreachableError
 	)
 	switch {
+	case errors.As(err, &nf):
+		return exitNotFound, nf.Error()
+	case errors.As(err, &amb):
+		return exitUsage, amb.Error()
 	case errors.As(err, &ue):
 		return exitUsage, ue.Error() + g.seeHelp()
 	case errors.As(err, &unreach):

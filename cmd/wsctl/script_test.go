@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,8 @@ func TestScripts(t *testing.T) {
 			"mint-token":        cmdMintToken,
 			"wsctl-code":        cmdWsctlCode,
 			"wsctl-stdin":       cmdWsctlStdin,
+			"unique-prefix":     cmdUniquePrefix,
+			"common-prefix":     cmdCommonPrefix,
 		},
 	})
 }
@@ -419,4 +422,39 @@ func cmdWsctlStdin(ts *testscript.TestScript, neg bool, args []string) {
 	if code != want {
 		ts.Fatalf("wsctl %v <%s: exit %d, want %d", args[2:], args[0], code, want)
 	}
+}
+
+// unique-prefix VAR ID OTHER...: set VAR to the shortest prefix of ID, at
+// least 4 characters, that starts none of the OTHER ids.
+func cmdUniquePrefix(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: unique-prefix VAR ID OTHER...")
+	}
+	id := args[1]
+	for n := 4; n <= len(id); n++ {
+		p := id[:n]
+		if !slices.ContainsFunc(args[2:], func(o string) bool { return strings.HasPrefix(o, p) }) {
+			ts.Setenv(args[0], p)
+			return
+		}
+	}
+	ts.Fatalf("no unique prefix of %s", id)
+}
+
+// common-prefix VAR ID...: set VAR to the longest prefix the ids share;
+// it must be at least 4 characters.
+func cmdCommonPrefix(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: common-prefix VAR ID ID...")
+	}
+	p := args[1]
+	for _, id := range args[2:] {
+		for !strings.HasPrefix(id, p) {
+			p = p[:len(p)-1]
+		}
+	}
+	if len(p) < 4 {
+		ts.Fatalf("the ids share only %q", p)
+	}
+	ts.Setenv(args[0], p)
 }

@@ -17,6 +17,7 @@ func newSend(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send ID TEXT | send ID --file F [--binary]",
 		Short: "Send one message to a live connection",
+		Long:  "Send one message to a live connection. ID is the whole id or a unique prefix of it (at least 4 characters).",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usagef("want a connection id and the message (or --file)")
@@ -29,9 +30,13 @@ func newSend(g *globals) *cobra.Command {
 				return err
 			}
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				res, err := c.Send(ctx, args[0], apitype.Message{Text: txt, Binary: bin})
+				id, err := resolveConn(ctx, c, args[0])
 				if err != nil {
-					return withID(err, args[0])
+					return err
+				}
+				res, err := c.Send(ctx, id, apitype.Message{Text: txt, Binary: bin})
+				if err != nil {
+					return withID(err, id)
 				}
 				p := g.printer()
 				switch {

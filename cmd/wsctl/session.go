@@ -12,12 +12,17 @@ func newSession(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "session ID",
 		Short: "Show one session from history",
+		Long:  "Show one session from history. ID is the whole id, or a unique prefix of it (at least 4\ncharacters) among the newest 10000 sessions.",
 		Args:  exactArgs(1, "a session (connection) id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				s, err := c.Session(ctx, args[0])
+				id, err := resolveSession(ctx, c, args[0])
 				if err != nil {
-					return withID(err, args[0])
+					return err
+				}
+				s, err := c.Session(ctx, id)
+				if err != nil {
+					return withID(err, id)
 				}
 				return g.printer().session(s)
 			})
