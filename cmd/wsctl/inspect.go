@@ -14,6 +14,8 @@ func newInspect(g *globals) *cobra.Command {
 		Short: "Show one live connection in full",
 		Long:  "Show one live connection in full. ID is the whole id or a unique prefix of it (at least 4 characters).",
 		Args:  exactArgs(1, "a connection id"),
+
+		ValidArgsFunction: completeConnIDs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
 				id, err := resolveConn(ctx, c, args[0])

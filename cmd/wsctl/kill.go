@@ -22,9 +22,10 @@ func newKill(g *globals) *cobra.Command {
 		yes      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "kill ID... | kill -l SELECTOR [--code N] [--reason R] [--dry-run] [--yes]",
-		Short: "Close live connections by the closing handshake",
-		Long:  "Close connections by id (whole, or a unique prefix of at least 4 characters), or every connection matching -l SELECTOR (-l all: every one),\nwith --code (default 1000) and --reason. A bulk kill shows what matches and asks\nfor confirmation on a terminal unless --yes; elsewhere, above wsd's\n--bulk-confirm-threshold it needs --yes.",
+		Use:               "kill ID... | kill -l SELECTOR [--code N] [--reason R] [--dry-run] [--yes]",
+		Short:             "Close live connections by the closing handshake",
+		Long:              "Close connections by id (whole, or a unique prefix of at least 4 characters), or every connection matching -l SELECTOR (-l all: every one),\nwith --code (default 1000) and --reason. A bulk kill shows what matches and asks\nfor confirmation on a terminal unless --yes; elsewhere, above wsd's\n--bulk-confirm-threshold it needs --yes.",
+		ValidArgsFunction: completeConnIDs(g, 0),
 		Args: func(_ *cobra.Command, args []string) error {
 			if selector == "" && len(args) == 0 {
 				return usagef("give connection ids or -l SELECTOR")

@@ -98,6 +98,9 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table, wide or json")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "print ids only")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "time allowed for each call to the admin API")
+	if err := root.RegisterFlagCompletionFunc("output", completeOutput); err != nil {
+		panic(err) // the flag is defined just above
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newLs(g), newInspect(g), newSend(g), newBroadcast(g), newKill(g), newSessions(g),
 		newSession(g), newWatch(g), newStats(g), newAudit(g), newConnect(g), newBench(g), newVersion(g))

@@ -15,9 +15,10 @@ func newSend(g *globals) *cobra.Command {
 		binary bool
 	)
 	cmd := &cobra.Command{
-		Use:   "send ID TEXT | send ID --file F [--binary]",
-		Short: "Send one message to a live connection",
-		Long:  "Send one message to a live connection. ID is the whole id or a unique prefix of it (at least 4 characters).",
+		Use:               "send ID TEXT | send ID --file F [--binary]",
+		Short:             "Send one message to a live connection",
+		Long:              "Send one message to a live connection. ID is the whole id or a unique prefix of it (at least 4 characters).",
+		ValidArgsFunction: completeConnIDs(g, 1),
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usagef("want a connection id and the message (or --file)")

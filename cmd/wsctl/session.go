@@ -14,6 +14,8 @@ func newSession(g *globals) *cobra.Command {
 		Short: "Show one session from history",
 		Long:  "Show one session from history. ID is the whole id, or a unique prefix of it (at least 4\ncharacters) among the newest 10000 sessions.",
 		Args:  exactArgs(1, "a session (connection) id"),
+
+		ValidArgsFunction: completeSessionIDs(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
 				id, err := resolveSession(ctx, c, args[0])

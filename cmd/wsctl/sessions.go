@@ -40,6 +40,9 @@ func newSessions(g *globals) *cobra.Command {
 	f.IntVar(&q.CloseCode, "code", 0, "only sessions closed with this code")
 	f.StringVar(&q.ClosedBy, "closed-by", "", "only sessions closed by this cause")
 	f.IntVar(&q.Limit, "limit", 50, "sessions per page (at most 1000)")
+	if err := cmd.RegisterFlagCompletionFunc("closed-by", completeClosedBy); err != nil {
+		panic(err) // the flag is defined just above
+	}
 	f.StringVar(&q.Before, "before", "", "cursor of the next page")
 	return cmd
 }
