@@ -284,8 +284,12 @@ type SessionsQuery struct {
 	User, Route  string
 	CloseCode    int
 	ClosedBy     string
-	Limit        int
-	Before       string
+	// Remote (the client's IP) and Selector (a label selector) are sent
+	// as remote= and selector=; a wsd that predates them answers 400.
+	Remote   string
+	Selector string
+	Limit    int
+	Before   string
 }
 
 // Sessions returns one page of session history, newest first.
@@ -297,6 +301,8 @@ func (c *Client) Sessions(ctx context.Context, q SessionsQuery) (*apitype.Sessio
 	set(v, "route", q.Route)
 	setInt(v, "close_code", q.CloseCode)
 	set(v, "closed_by", q.ClosedBy)
+	set(v, "remote", q.Remote)
+	set(v, "selector", q.Selector)
 	setInt(v, "limit", q.Limit)
 	set(v, "before", q.Before)
 	var out apitype.SessionList

@@ -23,6 +23,8 @@ type printer struct {
 	format string // table, wide or json
 	quiet  bool
 	now    func() time.Time
+	// absolute: times as RFC 3339 in the local zone, not "3m ago".
+	absolute bool
 }
 
 func (g *globals) printer() *printer {
@@ -118,6 +120,22 @@ func span(d time.Duration) string {
 		return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
 	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+// rfc3339 renders t in the local zone, to the second, with the zone's
+// offset (Z for UTC).
+func rfc3339(t time.Time) string { return t.Local().Format(time.RFC3339) }
+
+// when renders a time of a table: how long ago, or (absolute) RFC 3339;
+// "-" for none.
+func (p *printer) when(t *time.Time, now time.Time) string {
+	switch {
+	case t == nil || t.IsZero():
+		return "-"
+	case p.absolute:
+		return rfc3339(*t)
+	}
+	return ago(*t, now)
 }
 
 // stamp renders an absolute time with how long ago it was.
@@ -297,14 +315,14 @@ func (p *printer) sessions(l *apitype.SessionList) error {
 	now := p.now()
 	header := []string{"ID", "ROUTE", "USER", "REMOTE", "CONNECTED", "DURATION", "CLOSE", "CLOSED BY"}
 	if p.wide() {
-		header = append(header, "LABELS", "IN", "OUT", "BYTES IN", "BYTES OUT", "NODE", "ERROR")
+		header = append(header, "CLOSED", "LABELS", "IN", "OUT", "BYTES IN", "BYTES OUT", "NODE", "ERROR")
 	}
 	rows := make([][]string, len(l.Sessions))
 	for i, s := range l.Sessions {
-		r := []string{s.ID, s.Route, orDash(s.User), s.RemoteAddr, ago(s.ConnectedAt, now), sessionDuration(s, now),
+		r := []string{s.ID, s.Route, orDash(s.User), s.RemoteAddr, p.when(&s.ConnectedAt, now), sessionDuration(s, now),
 			closeCode(s.CloseCode, s.CloseReason), orDash(s.ClosedBy)}
 		if p.wide() {
-			r = append(r, labels(s.Labels), strconv.FormatInt(s.MessagesIn, 10), strconv.FormatInt(s.MessagesOut, 10),
+			r = append(r, p.when(s.ClosedAt, now), labels(s.Labels), strconv.FormatInt(s.MessagesIn, 10), strconv.FormatInt(s.MessagesOut, 10),
 				bytesize(s.BytesIn), bytesize(s.BytesOut), orDash(s.Node), orDash(s.Error))
 		}
 		rows[i] = r

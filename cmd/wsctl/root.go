@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,10 +83,8 @@ func newRoot(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			switch g.output {
-			case "table", "wide", "json":
-			default:
-				return usagef("-o %q: want table, wide or json", g.output)
+			if formats := outputFormats(cmd); !slices.Contains(formats, g.output) {
+				return usagef("-o %q: want %s or %s", g.output, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
 			}
 			return nil
 		},
@@ -95,7 +94,7 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.server, "server", "", "admin API address (default $WSCTL_SERVER, else "+client.DefaultServer+")")
 	f.StringVar(&g.token, "token", "", "admin token (default $WSCTL_TOKEN, else the token file)")
 	f.StringVar(&g.tokenFile, "token-file", "", "file holding the admin token (default $WSCTL_TOKEN_FILE, else "+defaultTokenFile("$XDG_CONFIG_HOME")+")")
-	f.StringVarP(&g.output, "output", "o", "table", "output format: table, wide or json")
+	f.StringVarP(&g.output, "output", "o", "table", "output format: table, wide or json (sessions also csv or ndjson)")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "print ids only")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "time allowed for each call to the admin API")
 	if err := root.RegisterFlagCompletionFunc("output", completeOutput); err != nil {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +51,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		Condition:           condition,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("WSD", bin)
 			e.Setenv("HOME", e.WorkDir)
@@ -68,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"wsctl-code":        cmdWsctlCode,
 			"wsctl-stdin":       cmdWsctlStdin,
 			"unique-prefix":     cmdUniquePrefix,
+			"probe-param":       cmdProbeParam,
 			"common-prefix":     cmdCommonPrefix,
 		},
 	})
@@ -457,4 +462,51 @@ func cmdCommonPrefix(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("the ids share only %q", p)
 	}
 	ts.Setenv(args[0], p)
+}
+
+// apiTakesParam reports whether the admin API takes the query parameter
+// PARAM on GET PATH: an unknown parameter is a 400 that names it.
+func apiTakesParam(ts *testscript.TestScript, path, param string) bool {
+	req, err := http.NewRequest(http.MethodGet, ts.Getenv("WSCTL_SERVER")+path+"?"+param+"=127.0.0.1", nil)
+	ts.Check(err)
+	req.Header.Set("Authorization", "Bearer "+ts.Getenv("WSCTL_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	return resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "unknown query parameter")
+}
+
+// probedParams records which admin API query parameters the wsd binary
+// under test takes ("PATH PARAM" → taken), for the condition
+// [param:PATH:PARAM]. Every script runs the same binary, so one record
+// serves them all; the probe-param command fills it.
+var probedParams sync.Map
+
+// probe-param PATH PARAM: find out whether the admin API takes PARAM on
+// GET PATH, for [param:PATH:PARAM] (features another change adds to the
+// server).
+func cmdProbeParam(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: probe-param PATH PARAM")
+	}
+	probedParams.Store(args[0]+" "+args[1], apiTakesParam(ts, args[0], args[1]))
+}
+
+// condition evaluates [param:PATH:PARAM] (after probe-param PATH PARAM).
+func condition(cond string) (bool, error) {
+	rest, ok := strings.CutPrefix(cond, "param:")
+	if !ok {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	path, param, ok := strings.Cut(rest, ":")
+	if !ok {
+		return false, fmt.Errorf("condition %q: want param:PATH:PARAM", cond)
+	}
+	v, ok := probedParams.Load(path + " " + param)
+	if !ok {
+		return false, fmt.Errorf("condition %q: run probe-param %s %s first", cond, path, param)
+	}
+	return v.(bool), nil
 }
