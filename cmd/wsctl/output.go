@@ -362,6 +362,9 @@ func (p *printer) session(s *apitype.Session) error {
 
 // Events, one line each as they come.
 
+// eventTime is RFC 3339 with milliseconds: date, time and zone.
+const eventTime = "2006-01-02T15:04:05.000Z07:00"
+
 func (p *printer) event(ev apitype.Event) error {
 	if p.json() {
 		return p.writeJSON(ev, false)
@@ -374,7 +377,7 @@ func (p *printer) event(ev apitype.Event) error {
 		return p.line("%s", c.ID)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-7s  %s  %s  user=%s  %s", ev.At.Local().Format("15:04:05.000"), ev.Type, c.ID, c.Route,
+	fmt.Fprintf(&b, "%s  %-7s  %s  %s  user=%s  %s", ev.At.Local().Format(eventTime), ev.Type, c.ID, c.Route,
 		orDash(c.User), c.RemoteAddr)
 	switch ev.Type {
 	case apitype.EventConnect:

@@ -317,7 +317,7 @@ var scrubs = []struct {
 	re   *regexp.Regexp
 	with string
 }{
-	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "TIME"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "TIME"},
 	{regexp.MustCompile(`\b\d\d:\d\d:\d\d\.\d{3}\b`), "CLOCK"},
 	{regexp.MustCompile(`(\d+[smhd] ago|just now)`), "AGO"},
 	{regexp.MustCompile(`\b(\d+ms|\d+s|\d+m\d+s|\d+h\d+m)\b`), "DUR"},

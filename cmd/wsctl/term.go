@@ -11,5 +11,14 @@ func isTerminal(v any) bool {
 	if !ok || f == nil {
 		return false
 	}
-	return fdIsTerminal(f.Fd())
+	// Not f.Fd(): it would put the file in blocking mode.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var term bool
+	if err := rc.Control(func(fd uintptr) { term = fdIsTerminal(fd) }); err != nil {
+		return false
+	}
+	return term
 }

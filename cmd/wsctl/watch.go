@@ -19,7 +19,7 @@ func newWatch(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch [-l SELECTOR] [--count N]",
 		Short: "Print connects and closes as they happen",
-		Long:  "Print connects and closes as they happen, one line each (-o json: one JSON object each),\nuntil interrupted, until --count events, or until wsd shuts down.",
+		Long:  "Print connects and closes as they happen, one line each (-o json: one JSON object each),\nuntil interrupted, until --count events, or until wsd shuts down. Times are RFC 3339 in the\nlocal zone, to the millisecond.",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
