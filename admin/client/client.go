@@ -11,6 +11,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,10 @@ type Options struct {
 	// and no overall timeout (bound calls with their context).
 	HTTPClient *http.Client
 	UserAgent  string
+	// TLSConfig verifies an https admin listener (for instance RootCAs
+	// holding a private CA); nil: the system's roots. Ignored with
+	// HTTPClient.
+	TLSConfig *tls.Config
 }
 
 // New returns a client of the admin API at server (http://host:port).
@@ -63,7 +68,9 @@ func New(server, token string, o *Options) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &Client{base: u, token: token, UserAgent: "wsd-admin-client"}
+	var tlsConf *tls.Config
 	if o != nil {
+		tlsConf = o.TLSConfig
 		c.http = o.HTTPClient
 		if o.UserAgent != "" {
 			c.UserAgent = o.UserAgent
@@ -74,6 +81,7 @@ func New(server, token string, o *Options) (*Client, error) {
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
+			TLSClientConfig:       tlsConf,
 			ResponseHeaderTimeout: time.Minute,
 			MaxIdleConnsPerHost:   4,
 		}}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -38,9 +41,12 @@ type globals struct {
 	server    string
 	token     string
 	tokenFile string
-	output    string
-	quiet     bool
-	timeout   time.Duration
+	ca        string
+	// warnedTokenFile: the token file's mode was warned about (once a run).
+	warnedTokenFile bool
+	output          string
+	quiet           bool
+	timeout         time.Duration
 	// cmdPath is the command that ran ("wsctl kill"), for the help that
 	// usage errors point at.
 	cmdPath string
@@ -94,6 +100,7 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.server, "server", "", "admin API address (default $WSCTL_SERVER, else "+client.DefaultServer+")")
 	f.StringVar(&g.token, "token", "", "admin token (default $WSCTL_TOKEN, else the token file)")
 	f.StringVar(&g.tokenFile, "token-file", "", "file holding the admin token (default $WSCTL_TOKEN_FILE, else "+defaultTokenFile("$XDG_CONFIG_HOME")+")")
+	f.StringVar(&g.ca, "ca", "", "PEM file of the CA certificate(s) that verify an https admin listener (default $WSCTL_CA, else the system's)")
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table, wide or json (sessions also csv or ndjson)")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "print ids only")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "time allowed for each call to the admin API")
@@ -108,7 +115,7 @@ func newRoot(g *globals) *cobra.Command {
 
 // client returns the admin API client of the flags and environment.
 func (g *globals) client() (*client.Client, error) {
-	server := firstOf(g.server, g.getenv("WSCTL_SERVER"), client.DefaultServer)
+	server := g.serverURL()
 	tok := firstOf(g.token, g.getenv("WSCTL_TOKEN"))
 	if tok == "" {
 		path := firstOf(g.tokenFile, g.getenv("WSCTL_TOKEN_FILE"))
@@ -120,15 +127,42 @@ func (g *globals) client() (*client.Client, error) {
 		switch {
 		case err == nil:
 			tok = strings.TrimSpace(string(b))
+			g.checkTokenFile(path)
 		case explicit || !errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("token file: %w", err)
 		}
 	}
-	c, err := client.New(server, tok, &client.Options{UserAgent: "wsctl/" + version()})
+	opts := &client.Options{UserAgent: "wsctl/" + version()}
+	if ca := firstOf(g.ca, g.getenv("WSCTL_CA")); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--ca: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca %s: no PEM certificate in it", ca)
+		}
+		opts.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c, err := client.New(server, tok, opts)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// checkTokenFile warns, once a run, when the token file may be read (or
+// written) by its group or others: the token is a credential.
+func (g *globals) checkTokenFile(path string) {
+	if g.warnedTokenFile || runtime.GOOS == "windows" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	g.warnedTokenFile = true
+	fmt.Fprintf(g.stderr, "wsctl: warning: token file %s is accessible to group or others (mode %04o); restrict it: chmod 600 %s\n", path, fi.Mode().Perm(), path)
 }
 
 // call returns a context bounded by --timeout.
@@ -176,7 +210,18 @@ func describe(err error, g *globals) (int, string) {
 		apiErr  *client.Error
 		unreach *client.UnreachableError
 	)
+	var (
+		unknownCA x509.UnknownAuthorityError
+		badHost   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
 	switch {
+	case errors.As(err, &unknownCA):
+		return exitError, fmt.Sprintf("cannot verify wsd's admin certificate at %s: it is signed by an unknown authority (pass the CA's certificate with --ca FILE or WSCTL_CA)", g.serverURL())
+	case errors.As(err, &badHost):
+		return exitError, fmt.Sprintf("wsd's admin certificate at %s: %v (connect by a name or address the certificate holds)", g.serverURL(), badHost)
+	case errors.As(err, &invalid):
+		return exitError, fmt.Sprintf("wsd's admin certificate at %s: %v", g.serverURL(), invalid)
 	case errors.As(err, &nf):
 		return exitNotFound, nf.Error()
 	case errors.As(err, &amb):
@@ -209,6 +254,11 @@ func describe(err error, g *globals) (int, string) {
 		return exitUsage, err.Error() + g.seeHelp()
 	}
 	return exitError, err.Error()
+}
+
+// serverURL is the admin API address in use.
+func (g *globals) serverURL() string {
+	return firstOf(g.server, g.getenv("WSCTL_SERVER"), client.DefaultServer)
 }
 
 // seeHelp points at the help of the command that ran.

@@ -3,10 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -73,6 +82,7 @@ func TestScripts(t *testing.T) {
 			"wsctl-stdin":       cmdWsctlStdin,
 			"unique-prefix":     cmdUniquePrefix,
 			"probe-param":       cmdProbeParam,
+			"gen-cert":          cmdGenCert,
 			"common-prefix":     cmdCommonPrefix,
 		},
 	})
@@ -132,7 +142,11 @@ func cmdWSDStart(ts *testscript.TestScript, neg bool, args []string) {
 	case m := <-lines:
 		ts.Setenv("WS_URL", "ws://"+m["addr"].(string))
 		ts.Setenv("WS_ADDR", m["addr"].(string))
-		ts.Setenv("WSCTL_SERVER", "http://"+m["admin"].(string))
+		scheme := "http://"
+		if slices.Contains(args, "--admin-tls-cert") {
+			scheme = "https://"
+		}
+		ts.Setenv("WSCTL_SERVER", scheme+m["admin"].(string))
 	case <-exited:
 		ts.Fatalf("wsd exited before listening")
 	case <-time.After(waitFor):
@@ -143,8 +157,18 @@ func cmdWSDStart(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("WSCTL_TOKEN", strings.TrimSpace(string(out)))
 }
 
+// adminClient is the tests' own client of the admin API; it trusts
+// $TEST_CA (set by gen-cert) for an https listener.
 func adminClient(ts *testscript.TestScript) *client.Client {
-	c, err := client.New(ts.Getenv("WSCTL_SERVER"), ts.Getenv("WSCTL_TOKEN"), nil)
+	var opts *client.Options
+	if ca := ts.Getenv("TEST_CA"); ca != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(ts.ReadFile(ca))) {
+			ts.Fatalf("no certificate in %s", ca)
+		}
+		opts = &client.Options{TLSConfig: &tls.Config{RootCAs: pool}}
+	}
+	c, err := client.New(ts.Getenv("WSCTL_SERVER"), ts.Getenv("WSCTL_TOKEN"), opts)
 	ts.Check(err)
 	return c
 }
@@ -509,4 +533,47 @@ func condition(cond string) (bool, error) {
 		return false, fmt.Errorf("condition %q: run probe-param %s %s first", cond, path, param)
 	}
 	return v.(bool), nil
+}
+
+// gen-cert: write a CA (ca.pem), a certificate it signs for 127.0.0.1
+// (cert.pem, key.pem) and a second CA that signed nothing (other-ca.pem)
+// into $WORK, and set $TEST_CA for the tests' own admin client.
+func cmdGenCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: gen-cert")
+	}
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		ts.Check(err)
+		return k
+	}
+	writePEM := func(name, typ string, der []byte) {
+		ts.Check(os.WriteFile(ts.MkAbs(name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
+	}
+	now := time.Now()
+	newCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+		k := newKey()
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+			KeyUsage: x509.KeyUsageCertSign}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		ts.Check(err)
+		c, err := x509.ParseCertificate(der)
+		ts.Check(err)
+		writePEM(name+".pem", "CERTIFICATE", der)
+		return c, k
+	}
+	ca, caKey := newCA("ca")
+	newCA("other-ca")
+	k := newKey()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano() + 1), Subject: pkix.Name{CommonName: "wsd admin"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+	ts.Check(err)
+	writePEM("cert.pem", "CERTIFICATE", der)
+	kder, err := x509.MarshalECPrivateKey(k)
+	ts.Check(err)
+	writePEM("key.pem", "EC PRIVATE KEY", kder)
+	ts.Setenv("TEST_CA", ts.MkAbs("ca.pem"))
 }
