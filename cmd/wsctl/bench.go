@@ -39,7 +39,7 @@ func newBench(g *globals) *cobra.Command {
 		Short: "Load generator: echo, idle, churn and broadcast scenarios with a latency summary",
 		Long: `Run a load scenario against a WebSocket server (ws:// URL) and summarize it.
 
-  echo       -c connections each send --size-byte messages and wait for the echo
+  echo       -c connections each send --size byte messages and wait for the echo
              (closed loop, or --pipeline k messages in flight); msgs/s, p50/p99/p999
   idle       open -c connections and hold them for -d; connections/s while opening
   churn      -c workers open and close connections; handshakes/s
@@ -52,7 +52,13 @@ Every scenario stops by itself: after -d (default 10s), or after -n operations
 127.0.0.x source addresses (--sources) when the target is loopback.
 On a terminal a progress line is shown; -o json prints the result for scripts.
 The client's own CPU time per operation is reported to verify it costs less than
-the server.`,
+the server.
+
+A handshake the server refuses for now (429, 503) is retried after its Retry-After while
+the run lasts and counted as refused, not as an error. wsd limits handshakes per client
+IP (--handshake-rate, --handshake-burst) and connections per IP (--max-connections-per-ip):
+for a load test from one address start wsd with those lifted (0: unlimited). bench
+exits 1 when the server refused more handshakes than it accepted.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usagef("want a ws:// URL and optionally a scenario (echo, idle, churn, broadcast)")
@@ -93,6 +99,12 @@ the server.`,
 				if perr := g.printer().bench(res); perr != nil {
 					return perr
 				}
+				if res.Refused > 0 {
+					fmt.Fprintln(g.stderr, "wsctl: "+refusalHint(res))
+				}
+			}
+			if err == nil && res != nil && res.MostlyRefused() {
+				return fmt.Errorf("wsd refused %d handshakes and accepted %d: the run measured its limits, not its speed", res.Refused, res.Handshakes)
 			}
 			return err
 		},
@@ -161,8 +173,8 @@ func (o *benchOpts) config(g *globals) (loadgen.Config, error) {
 	if isTerminal(g.stdout) && g.output != "json" {
 		unit, last := loadgen.Unit(o.scenario), int64(0)
 		cfg.Progress = func(p loadgen.Progress) {
-			fmt.Fprintf(g.stdout, "\r\033[K%s  %s %d %s (%d/s)  errors %d", o.scenario,
-				span(p.Elapsed), p.Operations, unit, p.Operations-last, p.Errors)
+			fmt.Fprintf(g.stdout, "\r\033[K%s  %s %d %s (%d/s)  errors %d  refused %d", o.scenario,
+				span(p.Elapsed), p.Operations, unit, p.Operations-last, p.Errors, p.Refused)
 			last = p.Operations
 		}
 	}
@@ -199,4 +211,18 @@ func (o *benchOpts) broadcaster(g *globals) (loadgen.BroadcastFunc, error) {
 		}
 		return int64(r.Queued), nil
 	}, nil
+}
+
+// refusalHint says which of wsd's limits refused handshakes and the flags
+// that lift them.
+func refusalHint(r *loadgen.Result) string {
+	var why []string
+	if r.RefusedRate > 0 {
+		why = append(why, fmt.Sprintf("%d with 429 (the per-IP handshake rate: wsd --handshake-rate, --handshake-burst)", r.RefusedRate))
+	}
+	if r.RefusedBusy > 0 {
+		why = append(why, fmt.Sprintf("%d with 503 (connections per IP or in all, or draining: wsd --max-connections-per-ip, --max-connections)", r.RefusedBusy))
+	}
+	return fmt.Sprintf("wsd refused %d handshakes (retried after their Retry-After while the run lasted): %s. For a load test from one address, start wsd with --handshake-rate 0 --max-connections-per-ip 0, as bench/run.sh does",
+		r.Refused, strings.Join(why, "; "))
 }

@@ -505,8 +505,13 @@ func (p *printer) bench(r *loadgen.Result) error {
 	if r.FirstError != "" {
 		errs += " (first: " + r.FirstError + ")"
 	}
+	refused := strconv.FormatInt(r.Refused, 10)
+	if r.FirstRefusal != "" {
+		refused += " (first: " + r.FirstRefusal + ")"
+	}
 	kv = append(kv,
 		[2]string{"Errors", errs},
+		[2]string{"Refused", refused},
 		[2]string{"Source addresses", strconv.Itoa(r.Sources)},
 		[2]string{"Client CPU", fmt.Sprintf("%.2fs (%.1fµs per %s)", r.ClientCPUS, r.ClientCPUPerOpUS, per)},
 	)

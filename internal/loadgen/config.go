@@ -86,6 +86,7 @@ type Progress struct {
 	Elapsed    time.Duration // since Run started
 	Operations int64         // done so far in the current phase
 	Errors     int64
+	Refused    int64 // handshakes refused (429, 503) so far
 }
 
 // ErrNoBroadcast is returned by Validate for a broadcast without Config.Broadcast.

@@ -33,6 +33,15 @@ type Result struct {
 	Latency    *Latency `json:"latency,omitempty"`
 	Errors     int64    `json:"errors"`
 	FirstError string   `json:"first_error,omitempty"`
+	// Handshakes counts the handshakes that succeeded, in every scenario.
+	Handshakes int64 `json:"handshakes"`
+	// Refused counts handshakes the server refused for now (429 and 503,
+	// RefusedRate and RefusedBusy apart); each was retried after its
+	// Retry-After while the run lasted. They are not Errors.
+	Refused      int64  `json:"refused"`
+	RefusedRate  int64  `json:"refused_429,omitempty"`
+	RefusedBusy  int64  `json:"refused_503,omitempty"`
+	FirstRefusal string `json:"first_refusal,omitempty"`
 	// ClientCPUS is this process's CPU time (user+system) during the run,
 	// and ClientCPUPerOpUS its share per operation: compare it with the
 	// server's to check that the load generator is the cheaper side.
@@ -46,6 +55,10 @@ type Result struct {
 	ServerRSS        int64   `json:"server_rss_bytes,omitempty"`
 	ServerRSSPerConn float64 `json:"server_rss_per_conn_bytes,omitempty"`
 }
+
+// MostlyRefused reports whether the server refused more handshakes than
+// it accepted: the run measured its limits, not its performance.
+func (r *Result) MostlyRefused() bool { return r.Refused > r.Handshakes }
 
 // Latency summarizes a run's latency histogram, in milliseconds.
 type Latency struct {
@@ -78,12 +91,20 @@ type run struct {
 	claimed  atomic.Int64 // operations started (for Count)
 	errs     atomic.Int64
 	firstErr atomic.Pointer[error]
-	stop     atomic.Bool
-	dials    atomic.Int64
-	payload  []byte
-	typ      protocol.MessageType
-	openTime time.Duration // idle: how long opening took
-	phase    phase
+	// handshakes succeeded; refusals (429, 503) and the first of them.
+	handshakes   atomic.Int64
+	refused429   atomic.Int64
+	refused503   atomic.Int64
+	firstRefusal atomic.Pointer[string]
+	// retryUntil ends the retries of refused handshakes: Duration after
+	// the run's start.
+	retryUntil time.Time
+	stop       atomic.Bool
+	dials      atomic.Int64
+	payload    []byte
+	typ        protocol.MessageType
+	openTime   time.Duration // idle: how long opening took
+	phase      phase
 }
 
 // Run validates cfg and runs its scenario until Duration has passed, Count
@@ -94,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	r := &run{cfg: &cfg, typ: protocol.BinaryMessage}
+	r := &run{cfg: &cfg, typ: protocol.BinaryMessage, retryUntil: time.Now().Add(cfg.Duration)}
 	r.payload = make([]byte, cfg.Size)
 	if cfg.Text {
 		r.typ = protocol.TextMessage
@@ -152,6 +173,12 @@ func (r *run) fill(res *Result, lat *latencies) {
 	if e := r.firstErr.Load(); e != nil {
 		res.FirstError = (*e).Error()
 	}
+	res.Handshakes = r.handshakes.Load()
+	res.RefusedRate, res.RefusedBusy = r.refused429.Load(), r.refused503.Load()
+	res.Refused = res.RefusedRate + res.RefusedBusy
+	if e := r.firstRefusal.Load(); e != nil {
+		res.FirstRefusal = *e
+	}
 	res.ClientCPUS = cpu.Seconds()
 	per := res.Operations
 	if res.Deliveries > 0 {
@@ -189,7 +216,8 @@ func (r *run) progress() func() {
 			case <-done:
 				return
 			case now := <-t.C:
-				r.cfg.Progress(Progress{Elapsed: now.Sub(start), Operations: r.ops.Load(), Errors: r.errs.Load()})
+				r.cfg.Progress(Progress{Elapsed: now.Sub(start), Operations: r.ops.Load(), Errors: r.errs.Load(),
+					Refused: r.refused429.Load() + r.refused503.Load()})
 			}
 		}
 	})
@@ -259,10 +287,11 @@ func (r *run) openAll(ctx context.Context, n int, keepGoing bool, lat *latencies
 				if i >= n || ctx.Err() != nil {
 					break
 				}
-				t0 := time.Now()
-				c, err := r.dial(ctx)
+				c, took, refused, err := r.dialRetry(ctx)
 				if err != nil {
-					r.fail(err)
+					if !refused {
+						r.fail(err)
+					}
 					mu.Lock()
 					if first == nil {
 						first = err
@@ -273,7 +302,7 @@ func (r *run) openAll(ctx context.Context, n int, keepGoing bool, lat *latencies
 					}
 					continue
 				}
-				l.record(time.Since(t0))
+				l.record(took)
 				conns[i] = c
 				r.ops.Add(1)
 			}

@@ -163,13 +163,15 @@ func (r *run) churn(ctx context.Context, lat *latencies) error {
 		wg.Go(func() {
 			var l latencies
 			for r.claim() {
-				t0 := time.Now()
-				c, err := r.dial(ctx)
+				c, took, refused, err := r.dialRetry(ctx)
+				if refused {
+					break // the run is over for this worker
+				}
 				if err != nil {
 					r.fail(err)
 					continue
 				}
-				l.record(time.Since(t0))
+				l.record(took)
 				if err := c.Close(protocol.StatusNormalClosure, ""); err != nil {
 					r.fail(err)
 					continue
