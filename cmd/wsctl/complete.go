@@ -15,7 +15,7 @@ import (
 // server's session.AllClosedBy (wsctl links no server package; a test
 // compares the two).
 var closedByValues = []string{"client", "server", "admin", "idle_timeout", "slow_consumer", "protocol_error",
-	"shutdown", "token_expired", "drain", "crash"}
+	"shutdown", "token_expired", "drain", "policy", "crash"}
 
 // completeTimeout bounds the admin API call that completes an id: a shell
 // waiting on tab must not hang on an unreachable daemon.

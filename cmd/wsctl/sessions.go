@@ -30,7 +30,7 @@ func newSessions(g *globals) *cobra.Command {
 		Short: "Query session history, newest first",
 		Long: `Query the history of sessions (live and closed), newest first. --since and --until take
 an RFC 3339 time or a duration before now (90s, 1h, 7d). --closed-by is one of client, server,
-admin, idle_timeout, slow_consumer, protocol_error, shutdown, token_expired, drain, crash.
+admin, idle_timeout, slow_consumer, protocol_error, shutdown, token_expired, drain, policy, crash.
 --remote keeps the sessions of one client IP, -l those whose labels match a selector.
 When more sessions match than --limit, the cursor of the next page is printed on stderr.
 

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/session"
 )
 
 func newWatch(g *globals) *cobra.Command {
@@ -69,51 +69,16 @@ func watchEvents(ctx context.Context, c *client.Client, p *printer, selector str
 	return err
 }
 
-// parseSelector returns a matcher of connections for a selector, the
-// daemon's syntax (key=value and key!=value, comma is AND; id, user, route,
-// remote_addr or a label). The event stream is not filtered by the server,
-// so wsctl matches here; an absent label compares as empty.
+// parseSelector returns a matcher of connections for a selector in the
+// daemon's grammar (package session, standard library only: wsctl links no
+// server). The event stream is not filtered by the server, so wsctl
+// matches here.
 func parseSelector(s string) (func(*apitype.Connection) bool, error) {
-	type req struct {
-		key, value string
-		not        bool
-	}
-	var reqs []req
-	if s = strings.TrimSpace(s); s != "" && s != "all" {
-		for part := range strings.SplitSeq(s, ",") {
-			var r req
-			k, v, ok := strings.Cut(part, "!=")
-			if ok {
-				r.not = true
-			} else if k, v, ok = strings.Cut(part, "="); !ok {
-				return nil, usagef("invalid selector: %q has no = or !=", part)
-			}
-			r.key, r.value = strings.TrimSpace(k), strings.TrimSpace(strings.TrimPrefix(v, "="))
-			if r.key == "" {
-				return nil, usagef("invalid selector: empty key in %q", part)
-			}
-			reqs = append(reqs, r)
-		}
+	sel, err := session.ParseSelector(s)
+	if err != nil {
+		return nil, usageError{err}
 	}
 	return func(c *apitype.Connection) bool {
-		for _, r := range reqs {
-			var have string
-			switch r.key {
-			case "id":
-				have = c.ID
-			case "user":
-				have = c.User
-			case "route":
-				have = c.Route
-			case "remote_addr":
-				have = c.RemoteAddr
-			default:
-				have = c.Labels[r.key]
-			}
-			if (have == r.value) == r.not {
-				return false
-			}
-		}
-		return true
+		return sel.Match(session.Conn{ID: c.ID, User: c.User, Route: c.Route, RemoteAddr: c.RemoteAddr, Labels: c.Labels})
 	}, nil
 }
