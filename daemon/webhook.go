@@ -40,7 +40,7 @@ func newWebhook(d *Daemon, r Route) *webhook {
 
 // Header names of webhook requests.
 const (
-	hdrEvent       = "Wsd-session.Event"
+	hdrEvent       = "Wsd-Event"
 	hdrConnID      = "Wsd-Connection-Id"
 	hdrUser        = "Wsd-User"
 	hdrRoute       = "Wsd-Route"
