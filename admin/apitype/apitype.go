@@ -70,6 +70,55 @@ type Connection struct {
 	RTTMS           *float64          `json:"rtt_ms"`
 	TokenExpiresAt  *time.Time        `json:"token_expires_at"`
 	WebhookInFlight int               `json:"webhook_in_flight"`
+	// Node names the wsd instance that holds the connection; absent on a
+	// single node.
+	Node string `json:"node,omitempty"`
+}
+
+// Fleet says whether a fleet-wide answer (several nodes joined by
+// --cluster) lacks nodes: Partial is true when at least one node did not
+// answer within the deadline (or the bus is down), and MissingNodes names
+// those known. Absent on complete answers and on a single node.
+type Fleet struct {
+	Partial      bool     `json:"partial,omitempty"`
+	MissingNodes []string `json:"missing_nodes,omitempty"`
+}
+
+// NodeCount is one node's share of a fleet-wide broadcast or bulk close.
+type NodeCount struct {
+	Matched int `json:"matched"`
+	Queued  int `json:"queued"`
+	Dropped int `json:"dropped"`
+}
+
+// Node is one wsd instance of the fleet, as GET /v1/nodes lists it.
+type Node struct {
+	Name          string    `json:"name"`
+	Address       string    `json:"address,omitempty"` // its admin listener
+	Version       string    `json:"version"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	Connections   int       `json:"connections"`
+	// Health is "ok", "draining" (shutting down), "degraded" (its history
+	// fails) or "disconnected" (the node that answered has lost the bus).
+	Health        string    `json:"health"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// Self marks the node that answered.
+	Self bool `json:"self,omitempty"`
+}
+
+// Node health values.
+const (
+	HealthOK           = "ok"
+	HealthDraining     = "draining"
+	HealthDegraded     = "degraded"
+	HealthDisconnected = "disconnected"
+)
+
+// NodeList answers GET /v1/nodes, by name.
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+	Fleet
 }
 
 // ConnectionList is one page of live connections, in id (connection)
@@ -78,6 +127,7 @@ type Connection struct {
 type ConnectionList struct {
 	Connections []Connection `json:"connections"`
 	Next        string       `json:"next,omitempty"`
+	Fleet
 }
 
 // Message is the body of POST /v1/connections/{id}/messages: exactly one of
@@ -115,6 +165,9 @@ type BulkResult struct {
 	Dropped int          `json:"dropped"`
 	DryRun  bool         `json:"dry_run,omitempty"`
 	Sample  []Connection `json:"sample,omitempty"`
+	// Nodes gives each node's counts in a fleet (absent on a single node).
+	Nodes map[string]NodeCount `json:"nodes,omitempty"`
+	Fleet
 }
 
 // CloseRequest is the body of POST /v1/close. Above the daemon's bulk
@@ -196,6 +249,7 @@ const (
 type SessionList struct {
 	Sessions []Session `json:"sessions"`
 	Next     string    `json:"next,omitempty"`
+	Fleet
 }
 
 // Event types of GET /v1/events (the SSE "event:" field).
@@ -253,6 +307,21 @@ type Stats struct {
 	Rates              Rates             `json:"rates"`
 	EventSubscribers   int               `json:"event_subscribers"`
 	History            History           `json:"history"`
+	// Node names the node these stats are of; in a fleet the top level
+	// is the total and Nodes holds each node's own (absent on a single
+	// node).
+	Node  string  `json:"node,omitempty"`
+	Nodes []Stats `json:"nodes,omitempty"`
+	// Cluster is the state of the bus, absent on a single node.
+	Cluster *Cluster `json:"cluster,omitempty"`
+	Fleet
+}
+
+// Cluster is the state of the node's link to the fleet's bus (NATS).
+type Cluster struct {
+	Node      string `json:"node"`
+	Connected bool   `json:"connected"`
+	Nodes     int    `json:"nodes"` // nodes alive, this one included
 }
 
 // Rates are per second, over the last WindowSeconds: the server samples
@@ -291,6 +360,9 @@ type AuditEntry struct {
 	Matched    int64          `json:"matched"`
 	Affected   int64          `json:"affected"`
 	Result     string         `json:"result"`
+	// Node names the node that received the call and wrote the entry (in
+	// a fleet; absent on a single node).
+	Node string `json:"node,omitempty"`
 }
 
 // AuditList is one page of audit entries, newest first; Next is the
@@ -298,6 +370,7 @@ type AuditEntry struct {
 type AuditList struct {
 	Entries []AuditEntry `json:"entries"`
 	Next    string       `json:"next,omitempty"`
+	Fleet
 }
 
 // Audit actions.

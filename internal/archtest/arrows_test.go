@@ -84,9 +84,11 @@ var arrows = []arrow{
 		ours: []string{"tracing"}, forbid: append([]string{"google.golang.org/protobuf/..."}, otelSDK...)},
 	{name: "tracing/setup is used by cmd/wsd alone", pkg: "tracing/setup", importedBy: []string{"cmd/wsd"}},
 
-	// No package exists yet: cluster implements the interfaces admin and
-	// daemon declare, so that neither imports NATS.
-	// {name: "cluster → session, apitype, NATS", pkg: "cluster", ours: []string{"cluster/...", "session", "admin/apitype"}},
+	// cluster implements the interfaces admin and daemon declare, so that
+	// neither imports NATS.
+	{name: "cluster → session, apitype, NATS", pkg: "cluster", ours: []string{"cluster/...", "session", "admin/apitype"}},
+	{name: "cluster links no daemon, store or admin server", pkg: "cluster", forbid: []string{"daemon/...", "store/...", "admin", "github.com/mattn/go-sqlite3"}},
+	{name: "admin links no NATS", pkg: "admin", forbid: []string{"github.com/nats-io/...", "cluster/..."}},
 
 	{name: "internal/loadgen → protocol", pkg: "internal/loadgen", ours: []string{"internal/loadgen", "protocol"}, noCgo: true},
 
