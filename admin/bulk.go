@@ -52,7 +52,8 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.DryRun {
-		res := apitype.BulkResult{Matched: s.hub.Count(sel), DryRun: true}
+		matched, fleet := s.count(sel)
+		res := apitype.BulkResult{Matched: matched, DryRun: true, Fleet: fleet}
 		if res.Sample, err = s.sample(sel); err != nil {
 			return err
 		}
@@ -63,10 +64,23 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res := s.hub.BroadcastContext(r.Context(), sel, typ, p) // traced: links to the sends
+	var (
+		res   session.BroadcastResult
+		nodes map[string]apitype.NodeCount
+		fleet apitype.Fleet
+	)
+	if s.fleet != nil {
+		res, nodes, fleet = s.fleet.FleetBroadcast(r.Context(), sel, typ, p)
+	} else {
+		res = s.hub.BroadcastContext(r.Context(), sel, typ, p) // traced: links to the sends
+	}
+	params := map[string]any{"type": typ.String(), "bytes": len(p), "dropped": res.Dropped}
+	if fleet.Partial {
+		params["missing_nodes"] = fleet.MissingNodes
+	}
 	s.audit(r, session.AuditEntry{Action: apitype.ActionBroadcast, Target: sel.String(), Matched: int64(res.Matched), Affected: int64(res.Queued)},
-		map[string]any{"type": typ.String(), "bytes": len(p), "dropped": res.Dropped}, nil)
-	s.writeJSON(w, r, http.StatusOK, apitype.BulkResult{Matched: res.Matched, Queued: res.Queued, Dropped: res.Dropped})
+		params, nil)
+	s.writeJSON(w, r, http.StatusOK, apitype.BulkResult{Matched: res.Matched, Queued: res.Queued, Dropped: res.Dropped, Nodes: nodes, Fleet: fleet})
 	return nil
 }
 
@@ -89,9 +103,9 @@ func (s *Server) closeSelected(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	matched := s.hub.Count(sel)
+	matched, fleet := s.count(sel)
 	if req.DryRun {
-		res := apitype.BulkResult{Matched: matched, DryRun: true}
+		res := apitype.BulkResult{Matched: matched, DryRun: true, Fleet: fleet}
 		if res.Sample, err = s.sample(sel); err != nil {
 			return err
 		}
@@ -116,14 +130,30 @@ func (s *Server) closeSelected(w http.ResponseWriter, r *http.Request) error {
 		s.audit(r, entry, params, e)
 		return e
 	}
-	n, err := s.hub.CloseSelected(sel, all, req.Code, req.Reason)
+	var (
+		n     int
+		per   map[string]int
+		nodes map[string]apitype.NodeCount
+	)
+	if s.fleet != nil {
+		n, per, fleet, err = s.fleet.FleetCloseSelected(sel, all, req.Code, req.Reason)
+		if fleet.Partial {
+			params["missing_nodes"] = fleet.MissingNodes
+		}
+		nodes = map[string]apitype.NodeCount{}
+		for name, k := range per {
+			nodes[name] = apitype.NodeCount{Matched: k, Queued: k}
+		}
+	} else {
+		n, err = s.hub.CloseSelected(sel, all, req.Code, req.Reason)
+	}
 	entry.Affected = int64(n)
 	s.audit(r, entry, params, err)
 	if err != nil {
 		return err
 	}
 	matched = max(matched, n)
-	s.writeJSON(w, r, http.StatusOK, apitype.BulkResult{Matched: matched, Queued: n, Dropped: matched - n})
+	s.writeJSON(w, r, http.StatusOK, apitype.BulkResult{Matched: matched, Queued: n, Dropped: matched - n, Nodes: nodes, Fleet: fleet})
 	return nil
 }
 

@@ -26,14 +26,21 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conns, next, err := s.hub.Connections(sel, q.Get("after"), limit)
+	var conns []session.Conn
+	var next string
+	var fleet apitype.Fleet
+	if s.fleet != nil {
+		conns, next, fleet, err = s.fleet.FleetConnections(sel, q.Get("after"), limit)
+	} else {
+		conns, next, err = s.hub.Connections(sel, q.Get("after"), limit)
+	}
 	if errors.Is(err, session.ErrInvalidID) {
 		return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "after=%q is not a connection id", q.Get("after"))
 	}
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, apitype.ConnectionList{Connections: connections(conns), Next: next})
+	s.writeJSON(w, r, http.StatusOK, apitype.ConnectionList{Connections: connections(conns), Next: next, Fleet: fleet})
 	return nil
 }
 

@@ -30,6 +30,7 @@ func connection(c session.Conn) apitype.Connection {
 		Subprotocol:     c.Subprotocol,
 		Extensions:      c.Extensions,
 		ConnectedAt:     c.ConnectedAt.UTC(),
+		Node:            c.Node,
 		LastActivityAt:  timePtr(c.LastActivityAt),
 		MessagesIn:      c.MessagesIn,
 		MessagesOut:     c.MessagesOut,

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 
+	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/session"
 )
@@ -37,4 +38,37 @@ type History interface {
 // Tokens verifies admin tokens (*token.Verifier).
 type Tokens interface {
 	Verify(raw string) (*token.Claims, error)
+}
+
+// FleetHub is what the admin API uses besides Hub when the Hub answers for
+// several nodes (package cluster): the same calls, each saying whether
+// nodes were missing (apitype.Fleet) and giving per-node counts, plus this
+// node's own view where an answer is about the node that answers. A single
+// node's Hub (the daemon) does not implement it, and the API answers as it
+// always did.
+type FleetHub interface {
+	Hub
+	FleetConnections(sel session.Selector, after string, limit int) ([]session.Conn, string, apitype.Fleet, error)
+	FleetCount(sel session.Selector) (int, apitype.Fleet)
+	FleetBroadcast(ctx context.Context, sel session.Selector, typ session.MessageType, p []byte) (session.BroadcastResult, map[string]apitype.NodeCount, apitype.Fleet)
+	FleetCloseSelected(sel session.Selector, all bool, code int, reason string) (int, map[string]int, apitype.Fleet, error)
+	// FleetStats returns each node's stats by node name.
+	FleetStats() (map[string]session.Stats, apitype.Fleet)
+	// Nodes lists the fleet's nodes by name.
+	Nodes() ([]apitype.Node, apitype.Fleet)
+	ClusterState() apitype.Cluster
+	// LocalConnection and LocalStats are this node's alone.
+	LocalConnection(id string) (session.Conn, error)
+	LocalStats() session.Stats
+}
+
+// FleetHistory is what the admin API uses besides History when the
+// History answers for several nodes: pages merged from every node's, with
+// composite cursors, saying whether nodes were missing.
+type FleetHistory interface {
+	History
+	FleetSessions(ctx context.Context, f session.Filter) (session.Page, apitype.Fleet, error)
+	// FleetAudit ignores f.BeforeID: before is its own cursor ("" for the
+	// first page). nodes[i] names the node that wrote entries[i].
+	FleetAudit(ctx context.Context, f session.AuditFilter, before string) (entries []session.AuditEntry, nodes []string, next string, fleet apitype.Fleet, err error)
 }

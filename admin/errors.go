@@ -42,7 +42,10 @@ func apiError(err error) *Error {
 		return e
 	}
 	var tooBig *http.MaxBytesError
+	var fu fleetUnavailable
 	switch {
+	case errors.As(err, &fu) && fu.FleetUnavailable():
+		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: err.Error(), Err: err}
 	case errors.As(err, &tooBig):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: apitype.CodePayloadTooLarge,
 			Message: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit), Err: err}
@@ -68,6 +71,13 @@ func apiError(err error) *Error {
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "timed out", Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: apitype.CodeInternal, Message: "internal error", Err: err}
+}
+
+// fleetUnavailable is an error of a fleet's Hub or History saying that
+// the nodes a call needed did not answer (the bus or the node is down).
+type fleetUnavailable interface {
+	error
+	FleetUnavailable() bool
 }
 
 // writeError renders err. It is the only place errors are written.

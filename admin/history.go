@@ -40,11 +40,17 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "closed_by=%q: want one of %v", cb, session.AllClosedBy())
 		}
 	}
-	page, err := s.hist.ListSessions(r.Context(), f)
+	var page session.Page
+	var fleet apitype.Fleet
+	if s.fleetHist != nil {
+		page, fleet, err = s.fleetHist.FleetSessions(r.Context(), f)
+	} else {
+		page, err = s.hist.ListSessions(r.Context(), f)
+	}
 	if err != nil {
 		return err
 	}
-	out := apitype.SessionList{Sessions: make([]apitype.Session, len(page.Sessions)), Next: page.Next}
+	out := apitype.SessionList{Sessions: make([]apitype.Session, len(page.Sessions)), Next: page.Next, Fleet: fleet}
 	for i, ss := range page.Sessions {
 		out.Sessions[i] = s.session(ss)
 	}
@@ -75,7 +81,7 @@ func (s *Server) session(ss session.Record) apitype.Session {
 	}
 	// A miss is normal: the connection is on another node, or it has just
 	// ended and history does not have its close yet.
-	if c, err := s.hub.Connection(ss.ID); err == nil {
+	if c, err := s.localConnection(ss.ID); err == nil {
 		out = withLive(out, c)
 	}
 	return out
@@ -97,6 +103,19 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	if f.Limit, err = intParam(q, "limit", session.DefaultLimit, 1, session.MaxLimit); err != nil {
 		return err
+	}
+	if s.fleetHist != nil {
+		entries, nodes, next, fleet, err := s.fleetHist.FleetAudit(r.Context(), f, q.Get("before"))
+		if err != nil {
+			return err
+		}
+		out := apitype.AuditList{Entries: make([]apitype.AuditEntry, len(entries)), Next: next, Fleet: fleet}
+		for i, e := range entries {
+			out.Entries[i] = auditEntry(e)
+			out.Entries[i].Node = nodes[i]
+		}
+		s.writeJSON(w, r, http.StatusOK, out)
+		return nil
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeID <= 0 {

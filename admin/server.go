@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/tracing"
 )
 
@@ -70,8 +71,14 @@ type Config struct {
 	// CloseWait bounds how long DELETE /v1/connections/{id} waits for the
 	// closing handshake before answering 202.
 	CloseWait time.Duration
-	// Version is reported by /v1/stats.
+	// Version is reported by /v1/stats and /v1/nodes.
 	Version string
+	// Node names this node in GET /v1/nodes on a single node (a fleet's
+	// Hub names its nodes itself).
+	Node string
+	// Address is this node's admin address, for GET /v1/nodes on a single
+	// node.
+	Address string
 }
 
 // DefaultConfig returns the defaults.
@@ -123,6 +130,10 @@ type Server struct {
 	cfg    Config
 	hub    Hub
 	hist   History
+	// fleet and fleetHist are hub and hist when they answer for several
+	// nodes (package cluster); nil on a single node.
+	fleet     FleetHub
+	fleetHist FleetHistory
 	tokens Tokens
 	log    *slog.Logger
 	now    func() time.Time
@@ -155,6 +166,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		tp:       deps.TracerProvider,
 		policies: map[string]policy{},
 	}
+	s.fleet, _ = deps.Hub.(FleetHub)
+	s.fleetHist, _ = deps.History.(FleetHistory)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -162,7 +175,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.now = time.Now
 	}
 	s.life, s.shutdown = context.WithCancel(context.Background())
-	go s.rates.run(s.life, s.hub, s.now) // ends with Shutdown
+	go s.rates.run(s.life, s.localStats, s.now) // ends with Shutdown
 	s.router = s.routes()
 	return s, nil
 }
@@ -202,7 +215,33 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodGet, "/v1/events", scope(apitype.ScopeConnectionsRead), s.events)
 	s.handle(r, http.MethodGet, "/v1/stats", scope(apitype.ScopeConnectionsRead), s.stats)
 	s.handle(r, http.MethodGet, "/v1/audit", scope(apitype.ScopeAuditRead), s.listAudit)
+	s.handle(r, http.MethodGet, "/v1/nodes", scope(apitype.ScopeConnectionsRead), s.listNodes)
 	return r
+}
+
+// localStats are this node's own stats (in a fleet, the Hub's Stats are
+// the fleet's total).
+func (s *Server) localStats() session.Stats {
+	if s.fleet != nil {
+		return s.fleet.LocalStats()
+	}
+	return s.hub.Stats()
+}
+
+// localConnection finds a connection on this node only.
+func (s *Server) localConnection(id string) (session.Conn, error) {
+	if s.fleet != nil {
+		return s.fleet.LocalConnection(id)
+	}
+	return s.hub.Connection(id)
+}
+
+// count counts the connections sel matches (fleet-wide in a fleet).
+func (s *Server) count(sel session.Selector) (int, apitype.Fleet) {
+	if s.fleet != nil {
+		return s.fleet.FleetCount(sel)
+	}
+	return s.hub.Count(sel), apitype.Fleet{}
 }
 
 // allowed lists the methods r routes for path, for a 405's Allow header

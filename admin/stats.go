@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -16,7 +17,84 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.now()
-	st := s.hub.Stats()
+	if s.fleet != nil {
+		return s.fleetStats(w, r, now)
+	}
+	out := s.nodeStats(s.hub.Stats(), now)
+	out.Rates = s.rates.rates(now, out.StartedAt, out.Accepted, out.Closed)
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// fleetStats answers GET /v1/stats for a fleet: the total at the top, each
+// node's own in Nodes. Rates are this node's (its sampler's).
+func (s *Server) fleetStats(w http.ResponseWriter, r *http.Request, now time.Time) error {
+	per, fleet := s.fleet.FleetStats()
+	names := make([]string, 0, len(per))
+	for name := range per {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	total := session.Stats{
+		HandshakeFailures: map[string]uint64{}, ClosedBy: map[session.ClosedBy]uint64{}, ConnectionsByRoute: map[string]int{},
+	}
+	out := apitype.Stats{}
+	for _, name := range names {
+		st := per[name]
+		ns := s.nodeStats(st, now)
+		ns.Node = name
+		ns.Version = ""
+		ns.EventSubscribers = 0
+		ns.History = apitype.History{}
+		if name == s.fleet.ClusterState().Node {
+			ns.Rates = s.rates.rates(now, st.StartedAt, ns.Accepted, ns.Closed)
+			ns.EventSubscribers = s.hub.Watchers()
+			ns.History = history(s.hist.Health())
+			ns.Version = s.cfg.Version
+		}
+		out.Nodes = append(out.Nodes, ns)
+		if total.StartedAt.IsZero() || st.StartedAt.Before(total.StartedAt) {
+			total.StartedAt = st.StartedAt
+		}
+		total.Connections += st.Connections
+		total.Handshaking += st.Handshaking
+		total.Draining = total.Draining || st.Draining
+		total.Accepted += st.Accepted
+		total.SlowConsumers += st.SlowConsumers
+		total.Panics += st.Panics
+		total.WebhookFailures += st.WebhookFailures
+		total.WebhookEventsDropped += st.WebhookEventsDropped
+		total.SendQueueBytes += st.SendQueueBytes
+		for k, v := range st.HandshakeFailures {
+			total.HandshakeFailures[k] += v
+		}
+		for k, v := range st.ClosedBy {
+			total.ClosedBy[k] += v
+		}
+		for k, v := range st.ConnectionsByRoute {
+			total.ConnectionsByRoute[k] += v
+		}
+	}
+	if total.StartedAt.IsZero() {
+		total.StartedAt = now
+	}
+	nodes := out.Nodes
+	out = s.nodeStats(total, now)
+	out.Nodes = nodes
+	out.Fleet = fleet
+	cs := s.fleet.ClusterState()
+	out.Cluster = &cs
+	for _, ns := range nodes {
+		out.Rates.WindowSeconds = max(out.Rates.WindowSeconds, ns.Rates.WindowSeconds)
+		out.Rates.ConnectsPerSecond += ns.Rates.ConnectsPerSecond
+		out.Rates.ClosesPerSecond += ns.Rates.ClosesPerSecond
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// nodeStats is st on the wire, without rates.
+func (s *Server) nodeStats(st session.Stats, now time.Time) apitype.Stats {
 	out := apitype.Stats{
 		Version:            s.cfg.Version,
 		StartedAt:          st.StartedAt.UTC(),
@@ -46,9 +124,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	if out.ConnectionsByRoute == nil {
 		out.ConnectionsByRoute = map[string]int{}
 	}
-	out.Rates = s.rates.rates(now, st.StartedAt, out.Accepted, out.Closed)
-	s.writeJSON(w, r, http.StatusOK, out)
-	return nil
+	return out
 }
 
 // rateSampler turns the daemon's totals into rates over a fixed window. It
@@ -84,11 +160,11 @@ func totals(st session.Stats) (accepted, closed uint64) {
 }
 
 // run samples hub every rateEvery, at once first, until ctx ends.
-func (rs *rateSampler) run(ctx context.Context, hub Hub, now func() time.Time) {
+func (rs *rateSampler) run(ctx context.Context, stats func() session.Stats, now func() time.Time) {
 	tick := time.NewTicker(rateEvery)
 	defer tick.Stop()
 	for {
-		accepted, closed := totals(hub.Stats())
+		accepted, closed := totals(stats())
 		rs.add(rateSample{at: now(), accepted: accepted, closed: closed})
 		select {
 		case <-ctx.Done():

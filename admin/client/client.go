@@ -329,6 +329,12 @@ func (c *Client) Stats(ctx context.Context) (*apitype.Stats, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/stats", nil, nil, &out)
 }
 
+// Nodes lists the fleet's nodes (this one alone on a single node).
+func (c *Client) Nodes(ctx context.Context) (*apitype.NodeList, error) {
+	var out apitype.NodeList
+	return &out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, nil, &out)
+}
+
 // AuditQuery filters GET /v1/audit.
 type AuditQuery struct {
 	Since, Until string
