@@ -127,17 +127,17 @@ type Deps struct {
 
 // Server is the admin API. It is an http.Handler for the /v1 tree.
 type Server struct {
-	cfg    Config
-	hub    Hub
-	hist   History
+	cfg  Config
+	hub  Hub
+	hist History
 	// fleet and fleetHist are hub and hist when they answer for several
 	// nodes (package cluster); nil on a single node.
 	fleet     FleetHub
 	fleetHist FleetHistory
-	tokens Tokens
-	log    *slog.Logger
-	now    func() time.Time
-	tp     trace.TracerProvider
+	tokens    Tokens
+	log       *slog.Logger
+	now       func() time.Time
+	tp        trace.TracerProvider
 
 	router   chi.Router
 	policies map[string]policy // "METHOD /pattern" → who may call it
