@@ -16,7 +16,6 @@ import (
 	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/admin/ui"
 	"github.com/wsd-dev/wsd/daemon"
-	"github.com/wsd-dev/wsd/store"
 )
 
 // adminKeyName is the file, in the state directory, of the Ed25519 key
@@ -186,13 +185,14 @@ func (x auth) setKeys(k authKeys) (bool, error) {
 // newAdminAPI returns the admin listener's handler: the admin API under
 // /v1 and health under it, and the API to shut down with the listener.
 // Every route is behind the API's guard (Host, Origin, head size).
-func newAdminAPI(cfg config, d *daemon.Daemon, st *store.Store, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
+func newAdminAPI(cfg config, hub admin.Hub, hist admin.History, node, address string, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
 	acfg := admin.DefaultConfig()
 	acfg.BulkConfirmThreshold = cfg.auth.bulkConfirmThreshold
 	acfg.AllowedHosts = cfg.auth.allowedHosts
 	acfg.CloseWait = 2*cfg.daemon.CloseTimeout + time.Second
 	acfg.Version = buildVersion()
-	api, err := admin.New(acfg, admin.Deps{Hub: d, History: st, Tokens: a.admin, Logger: log, TracerProvider: tp})
+	acfg.Node, acfg.Address = node, address
+	api, err := admin.New(acfg, admin.Deps{Hub: hub, History: hist, Tokens: a.admin, Logger: log, TracerProvider: tp})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -36,8 +36,9 @@ type config struct {
 	logFormat        string
 	historyRetention time.Duration
 	daemon           daemon.Config
-	auth             authConfig   // admin API and tokens (admin.go)
-	tracing          setup.Config // from OTEL_* (setup.FromEnv)
+	auth             authConfig    // admin API and tokens (admin.go)
+	tracing          setup.Config  // from OTEL_* (setup.FromEnv)
+	cluster          clusterConfig // --cluster and its options (cluster.go)
 }
 
 // envPrefix turns a flag name into its environment variable.
@@ -200,6 +201,7 @@ func (c *config) flagSet(getenv func(string) string) (*flag.FlagSet, *registry) 
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.auth.flags(fs)
+	c.cluster.flags(fs)
 	fs.VisitAll(func(f *flag.Flag) { reg.names = append(reg.names, f.Name) })
 	c.daemon.TestHandlers = getenv("WSD_TEST_HANDLERS") == "1"
 	return fs, reg
@@ -229,6 +231,9 @@ func (c config) Validate() error {
 		return fmt.Errorf("--history-retention: %v must be positive", c.historyRetention)
 	}
 	if err := c.auth.validate(); err != nil {
+		return err
+	}
+	if err := c.cluster.validate(); err != nil {
 		return err
 	}
 	if err := c.daemon.Validate(); err != nil {
@@ -264,6 +269,9 @@ func (c config) restartOnly(n config) []string {
 	}
 	if !reflect.DeepEqual(c.auth, n.auth) {
 		out = append(out, "admin API and token settings")
+	}
+	if !reflect.DeepEqual(c.cluster, n.cluster) {
+		out = append(out, "cluster settings")
 	}
 	if !reflect.DeepEqual(c.tracing, n.tracing) {
 		out = append(out, "OTEL_* (tracing)")

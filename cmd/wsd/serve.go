@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsd-dev/wsd/admin"
 	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/store"
 )
 
@@ -60,10 +62,10 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname() // a missing host name only leaves the node column empty
+	nodeName := cfg.cluster.nodeName()
 	st, err := store.Open(ctx, store.Config{
 		Path:      cfg.stateDB(),
-		Node:      host,
+		Node:      nodeName,
 		Retention: cfg.historyRetention,
 		Logger:    log.With("component", "store"),
 		OnCommit:  tel.onCommit,
@@ -84,19 +86,40 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	if err != nil {
 		return err
 	}
+	// The fleet (--cluster): its node carries relay messages for the
+	// daemon and answers the admin API for every node.
+	fleet, err := joinCluster(cfg.cluster, adminLn.Addr().String(), tel.reg, log.With("component", "cluster"))
+	if err != nil {
+		return err
+	}
+	var relayBus daemon.RelayBus
+	if fleet != nil {
+		defer fleet.Stop() // after the drain: other nodes reach this one's connections until then
+		relayBus = fleet
+		cfg.daemon.NodeTag = session.NodeTag(fleet.Name())
+	}
 	d, err := daemon.New(cfg.daemon, daemon.Deps{
 		Logger:         log.With("component", "daemon"),
 		Recorder:       st,
 		Authenticator:  keys.client,
 		TracerProvider: tel.tracing.TracerProvider(),
 		Metrics:        tel.reg,
+		RelayBus:       relayBus,
 	})
 	if err != nil {
 		return err
 	}
+	var hub admin.Hub = d
+	var hist admin.History = st
+	if fleet != nil {
+		if err := fleet.Start(d, st); err != nil {
+			return errors.Join(err, d.Shutdown(ctx))
+		}
+		hub, hist = fleet, fleet
+	}
 	warnFDLimit(log, cfg.daemon.MaxConnections)
 
-	adminMux, api, err := newAdminAPI(cfg, d, st, keys, adminHandler(d), tel.tracing.TracerProvider(), log.With("component", "admin"))
+	adminMux, api, err := newAdminAPI(cfg, hub, hist, nodeName, adminLn.Addr().String(), keys, adminHandler(d), tel.tracing.TracerProvider(), log.With("component", "admin"))
 	if err != nil {
 		return errors.Join(err, d.Shutdown(ctx))
 	}
@@ -134,7 +157,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 		addrs[i] = ln.Addr().String()
 	}
 	log.Info("listening", "addr", strings.Join(addrs, ","), "admin", adminLn.Addr().String(),
-		"state_dir", cfg.stateDir, "routes", routesString(cfg.daemon.Routes), "version", buildVersion())
+		"state_dir", cfg.stateDir, "node", nodeName, "cluster", strings.Join(cfg.cluster.urls, ","), "routes", routesString(cfg.daemon.Routes), "version", buildVersion())
 	sd.notify("READY=1\nSTATUS=serving on " + strings.Join(addrs, ","))
 	stopWatchdog := make(chan struct{})
 	wg.Add(1)
@@ -269,6 +292,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, a auth, ol
 		log.Error("reload refused; keeping the current configuration", "err", err)
 		return old
 	}
+	next.daemon.NodeTag = old.daemon.NodeTag // fixed at start, like the fleet
 	// The key files named by the settings in force: those settings change
 	// only at restart, the files' contents at any reload.
 	keys, err := loadAuthKeys(old.auth, old.stateDir, false, nil)
@@ -298,6 +322,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, d *daemon.Daemon, a auth, ol
 		next.logFormat, next.historyRetention = old.logFormat, old.historyRetention
 		next.auth = old.auth
 		next.tracing = old.tracing
+		next.cluster = old.cluster
 	}
 	if old.logLevel != next.logLevel {
 		changed = append(changed, "LogLevel")
