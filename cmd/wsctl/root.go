@@ -110,6 +110,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newLs(g), newInspect(g), newSend(g), newBroadcast(g), newKill(g), newSessions(g),
 		newSession(g), newWatch(g), newStats(g), newAudit(g), newConnect(g), newBench(g), newVersion(g))
+	root.AddCommand(newNodes(g))
 	return root
 }
 
