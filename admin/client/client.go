@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -235,21 +236,37 @@ func (c *Client) Connections(ctx context.Context, q ConnectionsQuery) (*apitype.
 }
 
 // AllConnections follows the pages of the live connections matching
-// selector.
-func (c *Client) AllConnections(ctx context.Context, selector string) ([]apitype.Connection, error) {
-	var all []apitype.Connection
+// selector, and says whether any page of a fleet-wide listing was partial.
+func (c *Client) AllConnections(ctx context.Context, selector string) ([]apitype.Connection, apitype.Fleet, error) {
+	var (
+		all   []apitype.Connection
+		fleet apitype.Fleet
+	)
 	q := ConnectionsQuery{Selector: selector, Limit: 1000}
 	for {
 		page, err := c.Connections(ctx, q)
 		if err != nil {
-			return nil, err
+			return nil, apitype.Fleet{}, err
 		}
 		all = append(all, page.Connections...)
+		fleet = MergeFleet(fleet, page.Fleet)
 		if page.Next == "" {
-			return all, nil
+			return all, fleet, nil
 		}
 		q.After = page.Next
 	}
+}
+
+// MergeFleet joins the partial-answer marks of two pages of one listing:
+// partial if either is, missing the nodes either misses.
+func MergeFleet(a, b apitype.Fleet) apitype.Fleet {
+	a.Partial = a.Partial || b.Partial
+	for _, n := range b.MissingNodes {
+		if !slices.Contains(a.MissingNodes, n) {
+			a.MissingNodes = append(a.MissingNodes, n)
+		}
+	}
+	return a
 }
 
 // Connection returns one live connection.

@@ -24,6 +24,9 @@ func newAudit(g *globals) *cobra.Command {
 				if err := g.printer().audit(l); err != nil {
 					return err
 				}
+				if err := g.partial(l.Fleet); err != nil {
+					return err
+				}
 				if l.Next != "" && !g.quiet && g.output != "json" {
 					fmt.Fprintf(g.stderr, "more entries: add --before %s\n", l.Next)
 				}

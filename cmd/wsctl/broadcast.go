@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +51,7 @@ func newBroadcast(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return g.printer().bulk("queued", res)
+				return errors.Join(g.printer().bulk("queued", res), g.partial(res.Fleet))
 			})
 		},
 	}

@@ -51,7 +51,7 @@ func completeConnIDs(g *globals, maxArgs int) cobra.CompletionFunc {
 		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), completeTimeout)
 		defer cancel()
-		conns, err := c.AllConnections(ctx, "")
+		conns, _, err := c.AllConnections(ctx, "")
 		if err != nil {
 			cobra.CompDebugln("wsctl: list connections: "+err.Error(), true)
 			return nil, cobra.ShellCompDirectiveError

@@ -124,7 +124,7 @@ func (k killer) selected(cmd *cobra.Command, selector string) error {
 		if k.p.quiet && !k.p.json() {
 			return dryRunIDs(ctx, k.c, k.p, selector)
 		}
-		return k.p.bulk("closed", dry)
+		return errors.Join(k.p.bulk("closed", dry), k.g.partial(dry.Fleet))
 	}
 	if dry.Matched == 0 {
 		if k.p.json() {
@@ -163,13 +163,13 @@ func (k killer) selected(cmd *cobra.Command, selector string) error {
 	if err != nil {
 		return err
 	}
-	return k.p.bulk("closing", res)
+	return errors.Join(k.p.bulk("closing", res), k.g.partial(res.Fleet))
 }
 
 // dryRunIDs prints, for -q --dry-run, the id of every connection the
 // selector matches (the dry run's answer holds only a sample).
 func dryRunIDs(ctx context.Context, c *client.Client, p *printer, selector string) error {
-	conns, err := c.AllConnections(ctx, selector)
+	conns, _, err := c.AllConnections(ctx, selector) // the dry run's own answer warns if partial
 	if err != nil {
 		return err
 	}

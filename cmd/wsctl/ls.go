@@ -34,11 +34,11 @@ its time (RFC 3339) and count. It runs until interrupted or for --count snapshot
 					return usagef("--interval and --count go with -w")
 				}
 				return g.do(cmd, func(ctx context.Context, c *client.Client) error {
-					conns, err := c.AllConnections(ctx, selector)
+					conns, fleet, err := c.AllConnections(ctx, selector)
 					if err != nil {
 						return err
 					}
-					return g.printer().connections(conns)
+					return errors.Join(g.printer().connections(conns), g.partial(fleet))
 				})
 			}
 			if interval < 100*time.Millisecond {
@@ -73,7 +73,10 @@ func watchList(ctx context.Context, g *globals, c *client.Client, selector strin
 	defer t.Stop()
 	for n := 1; ; n++ {
 		cctx, cancel := g.call(ctx)
-		conns, err := c.AllConnections(cctx, selector)
+		conns, fleet, err := c.AllConnections(cctx, selector)
+		if err == nil {
+			err = g.partial(fleet)
+		}
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {

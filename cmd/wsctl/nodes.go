@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -27,21 +27,18 @@ func newNodes(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if nl.Partial {
-					fmt.Fprintf(g.stderr, "wsctl: warning: partial answer: nodes not answering: %s\n", missingNodes(nl.MissingNodes))
-				}
 				p := g.printer()
 				if p.json() {
-					return p.writeJSON(nl, true)
+					return errors.Join(p.writeJSON(nl, true), g.partial(nl.Fleet))
 				}
 				if p.quiet {
 					names := make([]string, len(nl.Nodes))
 					for i, n := range nl.Nodes {
 						names[i] = n.Name
 					}
-					return p.ids(names)
+					return errors.Join(p.ids(names), g.partial(nl.Fleet))
 				}
-				return p.table([]string{"NAME", "ADDRESS", "VERSION", "UPTIME", "CONNECTIONS", "HEALTH", "LAST HEARTBEAT"}, nodeRows(nl.Nodes, time.Now()))
+				return errors.Join(p.table([]string{"NAME", "ADDRESS", "VERSION", "UPTIME", "CONNECTIONS", "HEALTH", "LAST HEARTBEAT"}, nodeRows(nl.Nodes, time.Now())), g.partial(nl.Fleet))
 			})
 		},
 	}

@@ -206,7 +206,7 @@ func (p *printer) connections(cs []apitype.Connection) error {
 	now := p.now()
 	header := []string{"ID", "ROUTE", "USER", "REMOTE", "LABELS", "CONNECTED", "IN", "OUT"}
 	if p.wide() {
-		header = append(header, "BYTES IN", "BYTES OUT", "QUEUE", "RTT", "LAST ACTIVITY", "SUBPROTOCOL", "ORIGIN", "TOKEN EXPIRES")
+		header = append(header, "BYTES IN", "BYTES OUT", "QUEUE", "RTT", "LAST ACTIVITY", "SUBPROTOCOL", "ORIGIN", "TOKEN EXPIRES", "NODE")
 	}
 	rows := make([][]string, len(cs))
 	for i, c := range cs {
@@ -226,7 +226,7 @@ func (p *printer) connections(cs []apitype.Connection) error {
 				exp = "in " + span(c.TokenExpiresAt.Sub(now))
 			}
 			r = append(r, bytesize(c.BytesIn), bytesize(c.BytesOut), bytesize(c.SendQueueBytes), rtt, last,
-				orDash(c.Subprotocol), orDash(c.Origin), exp)
+				orDash(c.Subprotocol), orDash(c.Origin), exp, orDash(c.Node))
 		}
 		rows[i] = r
 	}
@@ -289,7 +289,17 @@ func (p *printer) bulk(verb string, r *apitype.BulkResult) error {
 		}
 		return nil
 	}
-	return p.line("matched %d, %s %d, dropped %d", r.Matched, verb, r.Queued, r.Dropped)
+	if err := p.line("matched %d, %s %d, dropped %d", r.Matched, verb, r.Queued, r.Dropped); err != nil {
+		return err
+	}
+	// A fleet's answer: each node's share, by name.
+	for _, name := range slices.Sorted(maps.Keys(r.Nodes)) {
+		n := r.Nodes[name]
+		if err := p.line("  node %s: matched %d, %s %d, dropped %d", name, n.Matched, verb, n.Queued, n.Dropped); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Sessions.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
 )
 
@@ -46,10 +47,29 @@ type globals struct {
 	warnedTokenFile bool
 	output          string
 	quiet           bool
+	strict          bool
 	timeout         time.Duration
 	// cmdPath is the command that ran ("wsctl kill"), for the help that
 	// usage errors point at.
 	cmdPath string
+}
+
+// errPartial ends a command whose fleet-wide answer missed nodes, under
+// --strict (exit 1, after the output).
+var errPartial = errors.New("partial answer: some nodes did not answer (--strict)")
+
+// partial warns on stderr when a fleet-wide answer lacks nodes (it is
+// printed all the same: a short list is never silent) and, under --strict,
+// returns errPartial.
+func (g *globals) partial(f apitype.Fleet) error {
+	if !f.Partial {
+		return nil
+	}
+	fmt.Fprintf(g.stderr, "wsctl: warning: partial answer: nodes not answering: %s\n", missingNodes(f.MissingNodes))
+	if g.strict {
+		return errPartial
+	}
+	return nil
 }
 
 // usageError marks an error of the command line (exit 2).
@@ -103,6 +123,7 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.ca, "ca", "", "PEM file of the CA certificate(s) that verify an https admin listener (default $WSCTL_CA, else the system's)")
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table, wide or json (sessions also csv or ndjson)")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "print ids only")
+	f.BoolVar(&g.strict, "strict", false, "exit 1 when a fleet-wide answer is partial (a node did not answer)")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "time allowed for each call to the admin API")
 	if err := root.RegisterFlagCompletionFunc("output", completeOutput); err != nil {
 		panic(err) // the flag is defined just above

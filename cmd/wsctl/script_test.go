@@ -219,7 +219,7 @@ func cmdClient(ts *testscript.TestScript, neg bool, args []string) {
 	c := adminClient(ts)
 	deadline := time.Now().Add(waitFor)
 	for {
-		conns, err := c.AllConnections(ctx, "name="+name)
+		conns, _, err := c.AllConnections(ctx, "name="+name)
 		ts.Check(err)
 		if len(conns) == 1 {
 			ts.Setenv(name, conns[0].ID)

@@ -56,7 +56,7 @@ When more sessions match than --limit, the cursor of the next page is printed on
 				}
 				p := g.printer()
 				p.absolute = timestamps || p.wide()
-				if err := p.sessions(l); err != nil {
+				if err := errors.Join(p.sessions(l), g.partial(l.Fleet)); err != nil {
 					return err
 				}
 				if l.Next != "" && !g.quiet && g.output != "json" {
@@ -104,6 +104,7 @@ func exportSessions(ctx context.Context, g *globals, c *client.Client, q client.
 	w := newSessionWriter(g)
 	progress := isTerminal(g.stderr)
 	n := 0
+	var fleet apitype.Fleet
 	for {
 		pctx, cancel := g.call(ctx)
 		l, err := c.Sessions(pctx, q)
@@ -111,6 +112,7 @@ func exportSessions(ctx context.Context, g *globals, c *client.Client, q client.
 		if err != nil {
 			return filterErr(err)
 		}
+		fleet = client.MergeFleet(fleet, l.Fleet)
 		for _, s := range l.Sessions {
 			if err := w.write(s); err != nil {
 				return err
@@ -131,7 +133,7 @@ func exportSessions(ctx context.Context, g *globals, c *client.Client, q client.
 	if progress {
 		fmt.Fprintf(g.stderr, "\r\033[K%d sessions exported\n", n)
 	}
-	return nil
+	return g.partial(fleet)
 }
 
 // sessionColumns are the CSV columns, the JSON names of apitype.Session.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +20,7 @@ func newStats(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return g.printer().stats(s)
+				return errors.Join(g.printer().stats(s), g.partial(s.Fleet))
 			})
 		},
 	}
