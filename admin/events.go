@@ -1,26 +1,27 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
-	"github.com/wsd-dev/wsd/session"
 )
 
 // GET /v1/events: Server-Sent Events, one per connect and close, as they
 // happen (Tailscale's WatchIPNBus model: a synchronous, context-bounded
 // watch that writes and flushes each item).
 //
-// Each subscriber has a bounded buffer in the daemon; a subscriber that
-// falls behind loses events and the next one it gets says how many
-// ("missed"). A comment line goes out every HeartbeatInterval. A client that
-// does not read for EventWriteTimeout is dropped. On Shutdown the stream
-// ends with an "end" event.
+// Every stream reads the server's journal of recent events, each with an
+// SSE id; a client that reconnects with Last-Event-ID (as EventSource does
+// by itself) gets the events it missed while the journal still holds them.
+// A stream that falls behind the journal, or resumes too late, is told how
+// many events it lost ("missed" on the next event). A comment line goes out
+// every HeartbeatInterval. A client that does not read for
+// EventWriteTimeout is dropped. On Shutdown the stream ends with an "end"
+// event.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
@@ -30,6 +31,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusTooManyRequests, apitype.CodeRateLimited, "too many event streams (at most %d)", s.cfg.MaxEventSubscribers)
 	}
 	defer s.subscribers.Add(-1)
+	if err := s.journal.start(s.life, s.hub, s.cfg.EventBuffer); err != nil {
+		return errorf(http.StatusServiceUnavailable, apitype.CodeUnavailable, "event stream unavailable: %v", err)
+	}
+	cursor := s.journal.head()
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		cursor, _ = s.journal.resume(last)
+	}
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -38,15 +46,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stopLife := context.AfterFunc(s.life, cancel)
-	defer stopLife()
-
-	var mu sync.Mutex // one writer at a time: the watcher or the heartbeat
 	write := func(chunk []byte) error {
-		mu.Lock()
-		defer mu.Unlock()
 		if err := rc.SetWriteDeadline(s.now().Add(s.cfg.EventWriteTimeout)); err != nil {
 			return err
 		}
@@ -55,67 +55,71 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		return rc.Flush()
 	}
-	if err := rc.Flush(); err != nil {
+	// The first comment tells the client that every event from now on
+	// reaches it.
+	if err := write([]byte(": subscribed\n\n")); err != nil {
 		return nil // the client is gone; nothing can be answered
 	}
-
-	var writeErr error // set by the watcher before it returns
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		subscribed := func() {
-			// The first comment tells the client that every event from
-			// now on reaches it.
-			if werr := write([]byte(": subscribed\n\n")); werr != nil {
-				writeErr = werr
-				cancel()
-			}
-		}
-		err := s.hub.WatchSubscribed(ctx, s.cfg.EventBuffer, subscribed, func(ev session.Event) bool {
-			if werr := write(sseEvent(event(ev))); werr != nil {
-				writeErr = werr
-				return false
-			}
-			return true
-		})
-		if err != nil && ctx.Err() == nil {
-			writeErr = err
-		}
-		cancel()
-	}()
+	s.attached.Add(1)
+	defer s.attached.Add(-1)
 
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
-loop:
-	for {
-		select {
-		case <-t.C:
-			if err := write([]byte(": keepalive\n\n")); err != nil {
-				cancel()
-				break loop
+	var (
+		writeErr error
+		lost     uint64 // events this stream lost, told with the next one
+	)
+	for writeErr == nil {
+		evs, last, gap, changed, ended := s.journal.since(cursor, 256)
+		lost += gap
+		for i, ev := range evs {
+			ev.Missed += lost
+			lost = 0
+			if writeErr = write(sseEvent(event(ev), s.journal.id(last-uint64(len(evs)-1-i)))); writeErr != nil {
+				break
 			}
-		case <-ctx.Done():
-			break loop
+		}
+		cursor = last
+		if writeErr != nil || len(evs) > 0 {
+			continue // more may be waiting
+		}
+		if ended {
+			break
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			writeErr = write([]byte(": keepalive\n\n"))
+		case <-r.Context().Done():
+			writeErr = r.Context().Err()
+		case <-s.life.Done():
+			writeErr = errShutdown
 		}
 	}
-	<-done
-	if s.life.Err() != nil && r.Context().Err() == nil && writeErr == nil {
-		if err := write(sseEvent(apitype.Event{Type: apitype.EventEnd, At: s.now().UTC(), Reason: "shutdown"})); err != nil {
+	if errors.Is(writeErr, errShutdown) || writeErr == nil && s.life.Err() != nil {
+		if err := write(sseEvent(apitype.Event{Type: apitype.EventEnd, At: s.now().UTC(), Reason: "shutdown"}, "")); err != nil {
 			s.log.Debug("admin: event stream end", "err", err)
 		}
+		return nil
 	}
-	if writeErr != nil {
+	if writeErr != nil && r.Context().Err() == nil {
 		s.log.Debug("admin: event stream ended", "subject", subject(r.Context()), "err", writeErr)
 	}
 	return nil
 }
 
-// sseEvent frames one event. JSON has no raw newlines, so it fits one data
-// line.
-func sseEvent(ev apitype.Event) []byte {
+// errShutdown ends the event streams on Shutdown.
+var errShutdown = errors.New("admin API shutting down")
+
+// sseEvent frames one event with its id ("" for none). JSON has no raw
+// newlines, so it fits one data line.
+func sseEvent(ev apitype.Event, id string) []byte {
 	b, err := json.Marshal(ev)
 	if err != nil { // cannot happen: the type marshals
 		b = []byte(`{}`)
 	}
-	return fmt.Appendf(nil, "event: %s\ndata: %s\n\n", ev.Type, b)
+	if id == "" {
+		return fmt.Appendf(nil, "event: %s\ndata: %s\n\n", ev.Type, b)
+	}
+	return fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", id, ev.Type, b)
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/http"
@@ -125,5 +126,114 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	close(block)
 	if err := <-done; err == nil || err.Error() != "stop" {
 		t.Fatalf("watch: %v", err)
+	}
+}
+
+// sseStream reads raw SSE frames: id, event and data of each.
+type sseFrame struct{ id, event, data string }
+
+func openSSE(t *testing.T, e *testEnv, lastID string) (<-chan sseFrame, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.ts.URL+"/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token(apitype.ScopeConnectionsRead))
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := make(chan sseFrame, 64)
+	subscribed := make(chan struct{})
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var f sseFrame
+		seen := false
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if f.event != "" {
+					frames <- f
+				}
+				f = sseFrame{}
+			case strings.HasPrefix(line, ":"):
+				if !seen {
+					seen = true
+					close(subscribed)
+				}
+			default:
+				k, v, _ := strings.Cut(line, ": ")
+				switch k {
+				case "id":
+					f.id = v
+				case "event":
+					f.event = v
+				case "data":
+					f.data = v
+				}
+			}
+		}
+	}()
+	select {
+	case <-subscribed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not subscribed")
+	}
+	return frames, cancel
+}
+
+func nextFrame(t *testing.T, frames <-chan sseFrame) sseFrame {
+	t.Helper()
+	select {
+	case f := <-frames:
+		return f
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	panic("unreachable")
+}
+
+// TestEventsResume: events carry ids; a client reconnecting with
+// Last-Event-ID gets the events it missed, in order, then live ones; an id
+// it cannot know (another process's) starts from now (issue 21).
+func TestEventsResume(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	frames, stop := openSSE(t, e, "")
+	e.dial("/?name=a")
+	first := nextFrame(t, frames)
+	if first.event != "connect" || first.id == "" || !strings.Contains(first.data, e.idOf("a")) {
+		t.Fatalf("first event %+v", first)
+	}
+	stop()
+	// While the client is away: two more connects.
+	e.dial("/?name=b")
+	e.dial("/?name=c")
+	e.idOf("b") // listed: its connect event is out
+	e.idOf("c")
+	frames, stop = openSSE(t, e, first.id)
+	defer stop()
+	for _, name := range []string{"b", "c"} {
+		f := nextFrame(t, frames)
+		if f.event != "connect" || !strings.Contains(f.data, e.idOf(name)) || f.id <= first.id {
+			t.Fatalf("replayed %s: %+v (after %s)", name, f, first.id)
+		}
+	}
+	e.dial("/?name=d")
+	if f := nextFrame(t, frames); !strings.Contains(f.data, e.idOf("d")) {
+		t.Fatalf("live after replay: %+v", f)
+	}
+
+	// An id from elsewhere: from now on, nothing replayed.
+	other, stopOther := openSSE(t, e, "someoneelse-1")
+	defer stopOther()
+	e.dial("/?name=f")
+	if f := nextFrame(t, other); !strings.Contains(f.data, e.idOf("f")) {
+		t.Fatalf("unknown Last-Event-ID replayed %+v", f)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -142,7 +143,9 @@ type Server struct {
 	router   chi.Router
 	policies map[string]policy // "METHOD /pattern" → who may call it
 
-	subscribers atomic.Int32 // live /v1/events streams
+	subscribers atomic.Int32 // /v1/events streams, counted from their request
+	attached    atomic.Int32 // of those, the ones reading the journal (stats)
+	journal     *journal     // numbered recent events for every stream
 	rates       rateSampler
 	refused     refusedLimiter // audit entries of refused calls
 
@@ -175,6 +178,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.now = time.Now
 	}
 	s.life, s.shutdown = context.WithCancel(context.Background())
+	s.journal = newJournal(DefaultEventJournal, strconv.FormatInt(s.now().UnixNano(), 36))
 	go s.rates.run(s.life, s.localStats, s.now) // ends with Shutdown
 	s.router = s.routes()
 	return s, nil

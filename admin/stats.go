@@ -111,7 +111,7 @@ func (s *Server) nodeStats(st session.Stats, now time.Time) apitype.Stats {
 		Panics:             st.Panics,
 		WebhookFailures:    st.WebhookFailures,
 		WebhookDropped:     st.WebhookEventsDropped,
-		EventSubscribers:   s.hub.Watchers(),
+		EventSubscribers:   int(s.attached.Load()),
 		History:            history(s.hist.Health()),
 	}
 	for k, v := range st.ClosedBy {

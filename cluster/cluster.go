@@ -217,9 +217,11 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.PingInterval(2*time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.ConnectHandler(func(*nats.Conn) { n.setConnected(true, nil) }),
-		nats.ReconnectHandler(func(*nats.Conn) { n.setConnected(true, nil) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.setConnected(false, err) }),
+		// The callbacks get the connection as an argument: n.nc is set
+		// only after Connect returns, while they may already run.
+		nats.ConnectHandler(func(c *nats.Conn) { n.setConnected(true, nil, c.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { n.setConnected(true, nil, c.ConnectedUrlRedacted()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.setConnected(false, err, "") }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
 			subj := ""
 			if s != nil {
@@ -235,7 +237,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	n.nc = nc
 	if nc.IsConnected() {
-		n.setConnected(true, nil)
+		n.setConnected(true, nil, nc.ConnectedUrlRedacted())
 	} else {
 		n.log.Warn("cluster: NATS not reachable yet; serving this node alone and retrying", "servers", strings.Join(cfg.URLs, ","))
 	}
@@ -277,7 +279,7 @@ func (n *Node) Name() string { return n.cfg.Name }
 func (n *Node) Connected() bool { return n.nc.IsConnected() }
 
 // setConnected logs each change of the link's state once.
-func (n *Node) setConnected(up bool, err error) {
+func (n *Node) setConnected(up bool, err error, server string) {
 	n.stateMu.Lock()
 	changed := n.connected != up
 	n.connected = up
@@ -287,7 +289,7 @@ func (n *Node) setConnected(up bool, err error) {
 	}
 	if up {
 		n.peers.reconnected(time.Now())
-		n.log.Info("cluster: connected to NATS", "server", n.nc.ConnectedUrlRedacted())
+		n.log.Info("cluster: connected to NATS", "server", server)
 		return
 	}
 	n.log.Warn("cluster: lost NATS; fleet-wide answers are partial until it is back", "err", err)
