@@ -212,7 +212,7 @@ func TestClientTokens(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		all, err := admin.AllConnections(ctx, "user=alice,room=lobby")
+		all, _, err := admin.AllConnections(ctx, "user=alice,room=lobby")
 		if err != nil {
 			t.Fatal(err)
 		}
