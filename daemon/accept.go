@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
@@ -138,14 +139,13 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	defer a.release() // unless handed to the connection
 	defer d.trackHandshake(nc, false)
 
-	// Refusals that need nothing from the request are answered at once.
+	// Admission, cheapest refusal first: draining, then the peer's own
+	// limits (per-IP handshake rate and connections), and only then a
+	// place under MaxConnections, so that one address cannot take every
+	// place with sockets that will be refused anyway. A socket refused
+	// here holds no place: its answer is written and it is closed at once.
 	if !d.trackHandshake(nc, true) {
 		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "server is shutting down", metric: "draining", retryAfter: time.Second})
-		return nil
-	}
-	a.placed = true
-	if d.admitted.Add(1) > int64(rc.MaxConnections) {
-		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "too many connections", metric: "max_connections", retryAfter: time.Second})
 		return nil
 	}
 	peer := addrIP(nc.RemoteAddr())
@@ -156,7 +156,15 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 			return nil
 		}
 	}
+	if d.admitted.Add(1) > int64(rc.MaxConnections) {
+		d.admitted.Add(-1)
+		a.release()
+		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "too many connections", metric: "max_connections", retryAfter: time.Second})
+		return nil
+	}
+	a.placed = true
 
+	// The head must come within the handshake timeout (slowloris).
 	if err := nc.SetDeadline(start.Add(rc.HandshakeTimeout)); err != nil {
 		d.handshakeFailed(nc, "io", err)
 		return nil
@@ -170,10 +178,12 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		switch {
 		case errors.Is(err, protocol.ErrHeadTooLarge):
 			d.answer(nc, &rejection{status: http.StatusRequestHeaderFieldsTooLarge, reason: "request head too large", metric: "head_too_large"})
+		case isTimeout(err):
+			// Also in the middle of a header line: a slowloris, not a
+			// malformed request, and not worth an answer.
+			d.handshakeFailed(nc, "timeout", err)
 		case errors.As(err, &herr):
 			d.answer(nc, &rejection{status: http.StatusBadRequest, reason: "malformed HTTP request", metric: "bad_request"})
-		case isTimeout(err):
-			d.handshakeFailed(nc, "timeout", err)
 		default:
 			d.handshakeFailed(nc, "io", err)
 		}
@@ -364,22 +374,50 @@ func (d *Daemon) unregister(c *conn) {
 	}
 }
 
-// refuse answers a connection refused before its request was read: the
-// response goes out at once, then the request is read and dropped (for at
-// most a second) so that closing does not reset the connection before the
-// client has read the answer.
+// refuse answers a connection refused before its request was read and
+// closes it at once: it holds no place and no worker while a client takes
+// its time. What the client has already sent is dropped first (without
+// waiting for more), so that closing does not reset the connection under
+// an answer the client has not read yet.
 func (d *Daemon) refuse(nc net.Conn, rej *rejection) {
 	d.stats.handshakeFailed(rej.metric)
-	if err := nc.SetDeadline(time.Now().Add(time.Second)); err == nil {
-		if err := reject(nc, rej); err == nil {
-			if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-				if _, err := io.Copy(io.Discard, io.LimitReader(nc, 64<<10)); err != nil {
-					d.log.Debug("linger after refusal", "remote_addr", nc.RemoteAddr().String(), "err", err)
-				}
-			}
+	if err := nc.SetWriteDeadline(time.Now().Add(refuseWriteTimeout)); err == nil {
+		if err := reject(nc, rej); err != nil {
+			d.log.Debug("write handshake refusal", "remote_addr", nc.RemoteAddr().String(), "err", err)
 		}
 	}
+	dropReceived(nc)
 	d.closeRaw(nc)
+}
+
+// refuseWriteTimeout bounds the write of a refusal (a few hundred bytes
+// into a new socket's empty buffer: it does not wait unless the client
+// shrank its window to nothing).
+const refuseWriteTimeout = 100 * time.Millisecond
+
+// dropReceived reads and drops what nc has already received, up to 64 KiB,
+// without waiting for more.
+func dropReceived(nc net.Conn) {
+	rc := rawConn(nc)
+	if rc == nil {
+		return
+	}
+	var scratch [4096]byte
+	drop := func(fd uintptr) bool {
+		for range 16 { // 64 KiB at most
+			n, _, err := syscall.Recvfrom(int(fd), scratch[:], syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				break
+			}
+		}
+		return true // never wait for readability
+	}
+	if err := rc.Read(drop); err != nil {
+		return // closed already: nothing to drop
+	}
 }
 
 // answer refuses a handshake whose request was read.
