@@ -202,8 +202,10 @@ func TestSlowConsumerByQueueBytes(t *testing.T) {
 	if _, err := d.Connection(fastID); err != nil {
 		t.Fatal("fast consumer closed")
 	}
-	if d.Stats().SlowConsumers == 0 {
-		t.Fatal("slow consumer not counted")
+	// Counted once: not again when the close frame's write times out
+	// (the client reads nothing) after the queue overflowed.
+	if n := d.Stats().SlowConsumers; n != 1 {
+		t.Fatalf("slow consumers counted %d times, want once", n)
 	}
 	_ = slow
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -254,7 +255,8 @@ func TestSlowConsumerByBroadcast(t *testing.T) {
 	cfg.Routes = []Route{{Path: "/", Handler: HandlerSink}}
 	cfg.SendQueueBytes = 1 << 20
 	rec := newMemRecorder()
-	d, url := startDaemonOn(t, cfg, Deps{Recorder: rec}, smallSendBufferListener(t))
+	reg := prometheus.NewPedanticRegistry()
+	d, url := startDaemonOn(t, cfg, Deps{Recorder: rec, Metrics: reg}, smallSendBufferListener(t))
 	noReadDial(t, url)
 	waitConns(t, d, 1)
 	conns, _, _ := d.Connections(session.Selector{}, "", 0)
@@ -284,9 +286,35 @@ func TestSlowConsumerByBroadcast(t *testing.T) {
 	if sc.ID != id || sc.ClosedBy != session.ClosedBySlowConsumer || sc.CloseCode != 1008 {
 		t.Fatalf("recorded %+v", sc)
 	}
-	if d.Stats().SlowConsumers == 0 {
-		t.Fatal("slow consumer not counted")
+	// Counted once, in the stats and the metric: not again when the
+	// writer's blocked write times out under the closing handshake's
+	// deadline (issue 19, defect 4).
+	if n := d.Stats().SlowConsumers; n != 1 {
+		t.Fatalf("slow consumer counted %d times, want once", n)
 	}
+	if got := scrape(t, reg, "wsd_slow_consumer_closes_total"); got != 1 {
+		t.Fatalf("wsd_slow_consumer_closes_total %v, want 1", got)
+	}
+}
+
+// scrape returns the value of an unlabelled metric in reg.
+func scrape(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			m := f.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
 }
 
 // TestCloseAfterPartialBroadcast: a connection closed while the tail of an

@@ -169,7 +169,6 @@ func (c *conn) forceClose(cause closeCause) {
 func (c *conn) WriteFailed(err error) {
 	cause := closeCause{by: session.ClosedByClient, code: int(protocol.StatusAbnormalClosure), err: err.Error()}
 	if isTimeout(err) {
-		c.d.stats.slowConsumers.Add(1)
 		cause = closeCause{by: session.ClosedBySlowConsumer, code: int(protocol.StatusPolicyViolation), reason: "slow consumer", err: "write timed out: " + err.Error()}
 	}
 	c.forceClose(cause)
@@ -375,6 +374,11 @@ func (c *conn) finish(readErr error) {
 	}
 	c.d.rec.RecordClose(rec)
 	c.d.stats.closed(cause.by)
+	if cause.by == session.ClosedBySlowConsumer {
+		// Counted here, once per session: a queue overflow and the
+		// write timeout that may follow it are one slow consumer.
+		c.d.stats.slowConsumers.Add(1)
+	}
 	c.d.met.closed(c, cause)
 	if c.tr != nil {
 		c.tr.closed(c, rec)

@@ -82,7 +82,6 @@ func (c *conn) sent(r sender.Result) sendResult {
 		return sendClosing
 	case sender.Full:
 		c.d.met.dropped(dropSlow, 1)
-		c.d.stats.slowConsumers.Add(1)
 		c.initClose(closeCause{
 			by:     session.ClosedBySlowConsumer,
 			code:   int(protocol.StatusPolicyViolation),
