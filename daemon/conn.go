@@ -52,6 +52,7 @@ type conn struct {
 	rtt          atomic.Int64  // nanoseconds; 0 = not measured yet
 	pingSent     atomic.Int64  // unix nanoseconds of the unanswered ping; 0 = none
 	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
+	inAtPing     uint64        // lr.in when the last ping was sent; the keepalive scanner's
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 	tr           *connTrace    // nil unless the session is traced (trace.go)
 	inFlight     atomic.Int32  // webhook requests in flight
@@ -85,6 +86,9 @@ type closeCause struct {
 	code   int
 	reason string
 	err    string
+	// dead: the peer was declared unresponsive; its answer to the close
+	// frame is not waited for (closeDead).
+	dead bool
 }
 
 // Field implements session.Fields: a built-in field is present when not
@@ -126,6 +130,10 @@ func (c *conn) initClose(cause closeCause) bool {
 	if c.tr != nil {
 		c.tr.closing(trace.SpanContext{})
 	}
+	if cause.dead {
+		go c.closeDead(cause) // resumes the connection itself
+		return true
+	}
 	go func() {
 		defer c.wg.Done()
 		// From now on the closing handshake bounds every write,
@@ -143,6 +151,35 @@ func (c *conn) initClose(cause closeCause) bool {
 	c.resume() // a parked connection needs a reader to see the end
 	return true
 }
+
+// closeDead is initClose's closer for a peer declared unresponsive (pong
+// timeout): it sends the close frame and closes the socket at once, without
+// waiting up to the close timeout for an answer that will not come. Writes
+// and a reader blocked on the socket get deadPeerGrace; reads that would
+// wait fail at once (lazyReader.dead), so that the protocol's own wait for
+// the peer's close frame ends as soon as the frame is out.
+func (c *conn) closeDead(cause closeCause) {
+	defer c.wg.Done()
+	grace := min(c.d.config().CloseTimeout, deadPeerGrace)
+	c.lr.dead.Store(true)
+	if err := c.snd.CloseDeadline(grace); err != nil {
+		c.d.log.Debug("closing: write deadline", "conn_id", c.id.String(), "err", err)
+	}
+	if err := c.ws.SetReadDeadline(time.Now().Add(grace)); err != nil {
+		c.d.log.Debug("closing: read deadline", "conn_id", c.id.String(), "err", err)
+	}
+	if err := c.ws.Close(protocol.StatusCode(cause.code), cause.reason); err != nil {
+		c.d.log.Debug("closing a dead peer", "conn_id", c.id.String(), "err", err)
+	}
+	if err := c.ws.CloseNow(); err != nil {
+		c.d.log.Debug("close", "conn_id", c.id.String(), "err", err)
+	}
+	c.resume() // a parked connection needs a reader to see the end
+}
+
+// deadPeerGrace bounds the write of the close frame to a peer declared
+// dead, and how long a reader blocked on its socket may go on.
+const deadPeerGrace = 100 * time.Millisecond
 
 // forceClose closes the TCP connection without a handshake, recording cause
 // unless another one was recorded first (whose error it then completes).
@@ -372,13 +409,13 @@ func (c *conn) finish(readErr error) {
 		BytesIn:     int64(c.bytesIn.Load()),
 		BytesOut:    int64(bytesOut),
 	}
-	c.d.rec.RecordClose(rec)
-	c.d.stats.closed(cause.by)
 	if cause.by == session.ClosedBySlowConsumer {
 		// Counted here, once per session: a queue overflow and the
 		// write timeout that may follow it are one slow consumer.
 		c.d.stats.slowConsumers.Add(1)
 	}
+	c.d.rec.RecordClose(rec)
+	c.d.stats.closed(cause.by)
 	c.d.met.closed(c, cause)
 	if c.tr != nil {
 		c.tr.closed(c, rec)

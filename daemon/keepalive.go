@@ -12,8 +12,10 @@ import (
 // closes it when its ping has gone unanswered for PongTimeout (closed_by
 // idle_timeout), and closes it when its client token has expired
 // (token_expired). Pings go through the send queue, so the scanner never
-// blocks on a socket. Any message received after a ping proves the client
-// alive as well as its pong does.
+// blocks on a socket. Any frame received after a ping proves the client
+// alive as well as its pong does (NATS's rule: a client busy sending is
+// not dead, even if its pong waits behind its frames). A client declared
+// dead gets its close frame and its socket closed at once (closeDead).
 
 // scanTick returns the scanner's period for a configuration: a quarter of
 // the shorter keepalive timer, between 5 ms and 1 s.
@@ -61,11 +63,14 @@ func (d *Daemon) scan(rc *runtimeConfig, now time.Time) {
 			return true
 		}
 		if sent := c.pingSent.Load(); sent != 0 {
-			if c.lastActivity.Load() > sent {
-				c.pingSent.CompareAndSwap(sent, 0) // a message is as good as a pong
+			if c.lastActivity.Load() > sent || c.lr != nil && c.lr.in.Load() != c.inAtPing {
+				// Anything received since the ping is as good as a
+				// pong: a peer whose frames keep arriving is alive, its
+				// pong may wait behind them (a long upload).
+				c.pingSent.CompareAndSwap(sent, 0)
 			} else if n-sent >= pong {
 				c.initClose(closeCause{by: session.ClosedByIdleTimeout, code: CodePongTimeout, reason: "pong timeout",
-					err: "no pong within " + rc.PongTimeout.String()})
+					err: "no pong within " + rc.PongTimeout.String(), dead: true})
 			}
 			return true
 		}
@@ -75,6 +80,9 @@ func (d *Daemon) scan(rc *runtimeConfig, now time.Time) {
 		}
 		if n-last >= ping {
 			c.lastPing.Store(n)
+			if c.lr != nil {
+				c.inAtPing = c.lr.in.Load()
+			}
 			c.pingSent.Store(n)
 			if c.sendPing(now) != sendQueued {
 				c.pingSent.Store(0)

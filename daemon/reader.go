@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
@@ -44,7 +46,21 @@ type lazyReader struct {
 	readFn func(fd uintptr) bool
 	peekFn func(fd uintptr) bool
 	peekB  [1]byte
+
+	// in counts the bytes the protocol has taken: the keepalive scanner
+	// takes any of them as a sign of life (a pong may be queued behind
+	// a long upload's frames). Counted as they are consumed rather than
+	// as the socket gives them, so that a chunk that takes long to work
+	// through still shows progress.
+	in atomic.Uint64
+	// dead: the peer was declared unresponsive; a read that would wait
+	// for it fails at once instead (errPeerDead).
+	dead atomic.Bool
 }
+
+// errPeerDead is what a read that would wait returns once the peer has been
+// declared unresponsive.
+var errPeerDead = fmt.Errorf("peer declared unresponsive: %w", os.ErrDeadlineExceeded)
 
 // rawConn returns nc's raw socket access, or nil (TLS, pipes). It is
 // allocated: get it once per connection and share it.
@@ -89,7 +105,7 @@ func (l *lazyReader) rawPeek(fd uintptr) bool {
 		if err == syscall.EINTR {
 			continue
 		}
-		return err != syscall.EAGAIN
+		return err != syscall.EAGAIN || l.dead.Load()
 	}
 }
 
@@ -117,6 +133,7 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	}
 	if l.r < l.w {
 		n := copy(p, (*l.buf)[l.r:l.w])
+		l.in.Add(uint64(n))
 		l.r += n
 		if l.r == l.w {
 			l.release()
@@ -125,7 +142,9 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	}
 	if len(p) >= chunkSize || l.rc == nil {
 		// Large reads go straight into the caller's memory.
-		return l.nc.Read(p)
+		n, err := l.nc.Read(p)
+		l.in.Add(uint64(n))
+		return n, err
 	}
 	l.n, l.err = 0, nil
 	if l.readFn == nil {
@@ -142,6 +161,7 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	l.r, l.w = 0, l.n
 	n := copy(p, (*l.buf)[:l.w])
 	l.r = n
+	l.in.Add(uint64(n))
 	if l.r == l.w {
 		l.release()
 	}
@@ -161,6 +181,10 @@ func (l *lazyReader) rawRead(fd uintptr) bool {
 			continue
 		case err == syscall.EAGAIN:
 			l.release()
+			if l.dead.Load() {
+				l.err = errPeerDead
+				return true
+			}
 			return false
 		case err != nil:
 			l.err = os.NewSyscallError("read", err)

@@ -35,9 +35,10 @@ func PutChunk(b *[]byte) {
 }
 
 // Sized is a pool of byte slices by size class. Requests of Unpooled bytes
-// or fewer, and of more than MaxPooled, are served by a fresh allocation
-// of exactly that capacity (small buffers stay with their users; huge ones
-// are rare); the others get the smallest class that holds them. The zero
+// or fewer are served by a fresh allocation of exactly that capacity (small
+// buffers stay with their users), of more than MaxPooled by a fresh one a
+// quarter larger (huge ones are rare, and grow); the others get the
+// smallest class that holds them. The zero
 // value is ready to use.
 type Sized struct {
 	classes [numClasses]sync.Pool // class i: *[]byte of capacity minClass<<i
@@ -83,6 +84,12 @@ func Pooled(n int) bool { return class(n) >= 0 }
 func (p *Sized) Get(n int) []byte {
 	i := class(n)
 	if i < 0 {
+		if n > MaxPooled {
+			// Room to grow by a quarter: a message assembled from
+			// many small fragments asks for a little more each time,
+			// and must not be copied whole for every fragment.
+			return make([]byte, 0, n+n/4)
+		}
 		return make([]byte, 0, n)
 	}
 	if b, ok := p.classes[i].Get().(*[]byte); ok {

@@ -29,8 +29,11 @@ func TestSizedReuse(t *testing.T) {
 		if len(b) != 0 || cap(b) < n {
 			t.Errorf("Get(%d): len %d cap %d", n, len(b), cap(b))
 		}
-		if !Pooled(n) && cap(b) != n {
-			t.Errorf("Get(%d) of an unpooled size: cap %d", n, cap(b))
+		if !Pooled(n) && n <= Unpooled && cap(b) != n {
+			t.Errorf("Get(%d) of a small size: cap %d", n, cap(b))
+		}
+		if n > MaxPooled && cap(b) != n+n/4 {
+			t.Errorf("Get(%d) of a huge size: cap %d, want a quarter more", n, cap(b))
 		}
 	}
 	b := p.Get(40 << 10)
@@ -87,4 +90,24 @@ func TestChunks(t *testing.T) {
 		c = got
 	}
 	t.Error("a returned chunk was never lent again")
+}
+
+// A message past MaxPooled assembled from small fragments (the protocol
+// asks for len+n each time it runs out of room) is copied a bounded
+// number of times, not once per fragment (Autobahn 9.3.1, 9.4.1).
+func TestHugeGrowthIsAmortized(t *testing.T) {
+	var p Sized
+	var buf []byte
+	copied := 0
+	const frag, total = 64, 4 << 20
+	for len(buf) < total {
+		if cap(buf)-len(buf) < frag {
+			copied += len(buf)
+			if copied > 8*total {
+				t.Fatalf("%d bytes copied after %d of a %d-byte message in %d-byte fragments, want at most 8 times its size in all", copied, len(buf), total, frag)
+			}
+			buf = append(p.Get(len(buf)+frag), buf...)
+		}
+		buf = buf[:len(buf)+frag]
+	}
 }
