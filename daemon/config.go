@@ -19,7 +19,7 @@ import (
 const (
 	DefaultMaxMessageSize      = 1 << 20
 	DefaultMaxConnections      = 10000
-	DefaultMaxConnectionsPerIP = 100
+	DefaultMaxConnectionsPerIP = 0 // unlimited: NATed users share an address (README: hardening)
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultPingInterval        = 20 * time.Second
 	DefaultPongTimeout         = 20 * time.Second
@@ -27,7 +27,7 @@ const (
 	DefaultSendQueueBytes      = 1 << 20
 	DefaultCloseTimeout        = 5 * time.Second
 	DefaultDrainTimeout        = 10 * time.Second
-	DefaultHandshakeRate       = 20 // per second and source IP
+	DefaultHandshakeRate       = 0 // per second and source IP; unlimited (README: hardening)
 	DefaultHandshakeBurst      = 40
 	DefaultMaxHeaderBytes      = 16 << 10
 	DefaultWebhookTimeout      = 5 * time.Second
@@ -161,6 +161,19 @@ type Config struct {
 	HandshakeRate  float64
 	HandshakeBurst int
 
+	// MaxMessagesPerSecond and MaxBytesPerSecond bound what one connection
+	// may send: token buckets holding MaxMessagesBurst messages and
+	// MaxBytesBurst bytes, refilled at these rates. A connection that
+	// keeps sending faster, past its burst, is closed with 1008 (closed_by
+	// policy); what it sent past the limit is not handled. 0 (the
+	// default) is unlimited. A burst of 0 is one second's worth; the byte
+	// burst is at least MaxMessageSize, so that one message never
+	// exceeds it alone.
+	MaxMessagesPerSecond float64
+	MaxMessagesBurst     int
+	MaxBytesPerSecond    int64
+	MaxBytesBurst        int64
+
 	// WebhookTimeout bounds each webhook request; WebhookMaxInFlight
 	// bounds the requests in flight per connection (the connection's
 	// reading waits for a slot: backpressure, not a queue).
@@ -292,6 +305,12 @@ func (c Config) Validate() error {
 	}
 	if c.HandshakeRate > 0 && c.HandshakeBurst < 1 {
 		bad("handshake-burst: %d must be at least 1", c.HandshakeBurst)
+	}
+	if c.MaxMessagesPerSecond < 0 || c.MaxMessagesBurst < 0 {
+		bad("max-messages-per-second: rate %v and burst %d must be 0 (unlimited, one second's worth) or positive", c.MaxMessagesPerSecond, c.MaxMessagesBurst)
+	}
+	if c.MaxBytesPerSecond < 0 || c.MaxBytesBurst < 0 {
+		bad("max-bytes-per-second: rate %v and burst %d must be 0 (unlimited, one second's worth) or positive", c.MaxBytesPerSecond, c.MaxBytesBurst)
 	}
 	if c.WebhookMaxInFlight <= 0 {
 		bad("webhook-max-in-flight: %d must be positive", c.WebhookMaxInFlight)

@@ -56,6 +56,7 @@ type conn struct {
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 	tr           *connTrace    // nil unless the session is traced (trace.go)
 	inFlight     atomic.Int32  // webhook requests in flight
+	inLimit      inboundBucket // the reading goroutine's (inbound.go)
 
 	// pstate is running while a goroutine owns the connection's reading,
 	// parked while the poller holds it instead. preg is the poller's.
@@ -282,7 +283,9 @@ func (c *conn) read(resumed bool) bool {
 		c.lastActivity.Store(now.UnixNano())
 		c.msgsIn.Add(1)
 		c.bytesIn.Add(uint64(len(msg)))
-		c.handle(typ, msg)
+		if rc := c.d.config(); !rc.inbound || c.inboundAllowed(rc, now.UnixNano(), len(msg)) {
+			c.handle(typ, msg)
+		}
 		buf = msg[:0]
 		if cap(buf) > maxKeptBuffer {
 			// A large buffer goes back to the daemon's pool (handlers

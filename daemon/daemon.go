@@ -99,6 +99,9 @@ type runtimeConfig struct {
 	exact       map[string]*route
 	prefix      []*route // paths ending in "/", longest first
 	compression *protocol.CompressionOptions
+	// inbound: the inbound limits apply; their bursts, as set or derived.
+	inbound              bool
+	inMsgBurst, inBBurst float64
 }
 
 // New validates cfg and returns a daemon ready to Serve.
@@ -193,6 +196,7 @@ func (d *Daemon) compile(cfg Config, old *runtimeConfig) *runtimeConfig {
 	if rc.MaxFrameSize == 0 {
 		rc.MaxFrameSize = rc.MaxMessageSize
 	}
+	rc.compileInbound()
 	if cfg.Compression != protocol.CompressionDisabled {
 		rc.compression = &protocol.CompressionOptions{Mode: cfg.Compression}
 	}

@@ -51,6 +51,8 @@ func (c *conn) info() session.Conn {
 type stats struct {
 	accepted        atomic.Uint64
 	slowConsumers   atomic.Uint64
+	limitedMsgs     atomic.Uint64 // closed over the inbound message rate
+	limitedBytes    atomic.Uint64 // closed over the inbound byte rate
 	panics          atomic.Uint64
 	webhookFailures atomic.Uint64
 	handshake       counterMap

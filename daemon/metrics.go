@@ -46,6 +46,7 @@ type metrics struct {
 	descHandshakes, descHandshakeFailures     *prometheus.Desc
 	descMessages, descBytes, descQueueBytes   *prometheus.Desc
 	descCloses, descDrops, descSlow           *prometheus.Desc
+	descInboundLimited                        *prometheus.Desc
 	descPanics, descHookDropped, descWatchers *prometheus.Desc
 }
 
@@ -53,7 +54,7 @@ type metrics struct {
 // anything else.
 var closedByLabels = [...]session.ClosedBy{
 	session.ClosedByClient, session.ClosedByServer, session.ClosedByAdmin, session.ClosedByIdleTimeout, session.ClosedBySlowConsumer,
-	session.ClosedByProtocolError, session.ClosedByShutdown, session.ClosedByTokenExpired, "other",
+	session.ClosedByProtocolError, session.ClosedByShutdown, session.ClosedByTokenExpired, session.ClosedByPolicy, "other",
 }
 
 // codeLabels are the close code label values: the codes registered for
@@ -141,6 +142,7 @@ func newMetrics(d *Daemon, reg prometheus.Registerer) (*metrics, error) {
 	m.descCloses = desc("wsd_closes_total", "Ended sessions, by close code (registered codes, else class) and by who closed them.", "code", "closed_by")
 	m.descDrops = desc("wsd_send_queue_drops_total", "Messages not delivered from send queues, by reason.", "reason")
 	m.descSlow = desc("wsd_slow_consumer_closes_total", "Connections closed as slow consumers (queue over send-queue-bytes, or a write timed out).")
+	m.descInboundLimited = desc("wsd_inbound_limit_closes_total", "Connections closed (1008, closed_by policy) for sending over --max-messages-per-second or --max-bytes-per-second, by limit (messages, bytes).", "limit")
 	m.descPanics = desc("wsd_handler_panics_total", "Panics contained to one connection (handler or webhook).")
 	m.descHookDropped = desc("wsd_webhook_close_events_dropped_total", "Webhook close events dropped because their queue was full.")
 	m.descWatchers = desc("wsd_event_watchers", "Subscribers to connection events (admin /v1/events streams).")
@@ -157,7 +159,7 @@ func newMetrics(d *Daemon, reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.descConns, m.descHandshaking, m.descDraining, m.descHandshakes,
 		m.descHandshakeFailures, m.descMessages, m.descBytes, m.descQueueBytes, m.descCloses, m.descDrops,
-		m.descSlow, m.descPanics, m.descHookDropped, m.descWatchers} {
+		m.descSlow, m.descInboundLimited, m.descPanics, m.descHookDropped, m.descWatchers} {
 		ch <- d
 	}
 }
@@ -229,6 +231,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.descDrops, m.drops[i].Load(), l)
 	}
 	counter(m.descSlow, d.stats.slowConsumers.Load())
+	counter(m.descInboundLimited, d.stats.limitedMsgs.Load(), "messages")
+	counter(m.descInboundLimited, d.stats.limitedBytes.Load(), "bytes")
 	counter(m.descPanics, d.stats.panics.Load())
 	counter(m.descHookDropped, d.hooks.dropped.Load())
 }

@@ -167,3 +167,26 @@ func TestJSONLogDurations(t *testing.T) {
 		t.Fatalf("elapsed = %#v, want \"1.5s\"", m["elapsed"])
 	}
 }
+
+// The inbound limits have flags (off by default), and the per-IP limits
+// are off by default (issue 21: NATed users share an address).
+func TestInboundLimitFlags(t *testing.T) {
+	c, err := loadConfig(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.daemon
+	if d.MaxMessagesPerSecond != 0 || d.MaxBytesPerSecond != 0 || d.MaxConnectionsPerIP != 0 || d.HandshakeRate != 0 || d.MaxConnections <= 0 {
+		t.Errorf("defaults: %v msg/s, %v B/s, %d per IP, %v handshakes/s per IP, %d connections",
+			d.MaxMessagesPerSecond, d.MaxBytesPerSecond, d.MaxConnectionsPerIP, d.HandshakeRate, d.MaxConnections)
+	}
+	c, err = loadConfig([]string{"--max-messages-per-second", "200", "--max-messages-burst", "400",
+		"--max-bytes-per-second", "1MiB", "--max-bytes-burst", "4MiB"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = c.daemon
+	if d.MaxMessagesPerSecond != 200 || d.MaxMessagesBurst != 400 || d.MaxBytesPerSecond != 1<<20 || d.MaxBytesBurst != 4<<20 {
+		t.Errorf("flags: %v/%d msg, %d/%d B", d.MaxMessagesPerSecond, d.MaxMessagesBurst, d.MaxBytesPerSecond, d.MaxBytesBurst)
+	}
+}
