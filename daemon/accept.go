@@ -238,7 +238,11 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		return nil
 	}
 	d.trackHandshake(nc, false) // from here on Shutdown finds it in the hub
-	if err := nc.SetDeadline(time.Time{}); err != nil {
+	// Only the read deadline goes: the write deadline is the sender's,
+	// set when it wrote the 101 (internal/sender moves it only when half
+	// of it is used up, so clearing it here would leave the first writes
+	// of a client that never reads without any bound).
+	if err := nc.SetReadDeadline(time.Time{}); err != nil {
 		up.failed("io", err)
 		d.handshakeFailed(nc, "io", errors.Join(err, ws.CloseNow()))
 		return nil
