@@ -36,6 +36,7 @@ type stormReport struct {
 	Refused       int64   `json:"refused"`        // handshakes answered with an HTTP error
 	ConnFailures  int64   `json:"conn_failures"`  // TCP connects refused or failed (wsd down)
 	Sessions      int64   `json:"sessions"`       // successful upgrades, both rounds
+	LastBack      int64   `json:"last_back"`      // unix nanoseconds of the last reconnect
 }
 
 // TestReconnectStorm restarts wsd (SIGTERM, then a new process on the same
@@ -123,7 +124,8 @@ func storm(t *testing.T, n int, mode string) {
 	t0 := time.Now()
 	drain := stop(t, p, 2*time.Minute)
 	p2 := start(t, wsdtest.Options{StateDir: dir, Listen: addr, Args: args})
-	down := time.Since(t0)
+	listening := time.Now()
+	down := listening.Sub(t0)
 	var rep stormReport
 	if err := json.Unmarshal([]byte(next(10*time.Minute)), &rep); err != nil {
 		t.Fatal(err)
@@ -138,10 +140,10 @@ func storm(t *testing.T, n int, mode string) {
 	stop(t, p2, 2*time.Minute)
 	rs := history(t, dir)
 	dropped := rep.Sessions - int64(len(rs))
-	t.Logf("reconnect storm, %s, %d clients: drain %v, restart (SIGTERM to listening) %v; all back %.2fs after the first disconnect; "+
+	t.Logf("reconnect storm, %s, %d clients: drain %v, restart (SIGTERM to listening) %v; all back %.2fs after the first disconnect, %v after the new process listened; "+
 		"refused handshakes %d (server counted %.0f after the restart), connects refused while down %d; "+
 		"sessions %d, history rows %d, dropped %d (wsd_store_dropped_records_total %.0f)",
-		mode, rep.Clients, drain.Round(time.Millisecond), down.Round(time.Millisecond), rep.ReconnectSecs,
+		mode, rep.Clients, drain.Round(time.Millisecond), down.Round(time.Millisecond), rep.ReconnectSecs, time.Unix(0, rep.LastBack).Sub(listening).Round(time.Millisecond),
 		rep.Refused, serverRefused, rep.ConnFailures, rep.Sessions, len(rs), dropped, m["wsd_store_dropped_records_total"])
 	if dropped != 0 || m["wsd_store_dropped_records_total"] != 0 {
 		t.Errorf("%d history records dropped, want none", dropped)
@@ -238,7 +240,7 @@ func stormClientMain() int {
 	}
 	back.Wait()
 	rep := stormReport{Clients: n, Mode: mode, ReconnectSecs: float64(lastBack.Load()-firstDown.Load()) / 1e9,
-		Refused: refused.Load(), ConnFailures: connFailures.Load(), Sessions: sessions.Load()}
+		Refused: refused.Load(), ConnFailures: connFailures.Load(), Sessions: sessions.Load(), LastBack: lastBack.Load()}
 	b, err := json.Marshal(rep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
