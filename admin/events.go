@@ -20,8 +20,11 @@ import (
 // A stream that falls behind the journal, or resumes too late, is told how
 // many events it lost ("missed" on the next event). A comment line goes out
 // every HeartbeatInterval. A client that does not read for
-// EventWriteTimeout is dropped. On Shutdown the stream ends with an "end"
-// event.
+// EventWriteTimeout is dropped; every stream is renewed after
+// EventStreamMaxAge (an "end" event of reason "reconnect": the client
+// comes back with Last-Event-ID), so that one that never reads cannot hold
+// a slot for ever on a quiet server. On Shutdown the stream ends with an
+// "end" event.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
@@ -65,6 +68,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
+	age := time.NewTimer(s.cfg.EventStreamMaxAge)
+	defer age.Stop()
 	var (
 		writeErr error
 		lost     uint64 // events this stream lost, told with the next one
@@ -94,7 +99,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			writeErr = r.Context().Err()
 		case <-s.life.Done():
 			writeErr = errShutdown
+		case <-age.C:
+			writeErr = errRenew
 		}
+	}
+	if errors.Is(writeErr, errRenew) {
+		if err := write(sseEvent(apitype.Event{Type: apitype.EventEnd, At: s.now().UTC(), Reason: apitype.EndReconnect}, "")); err != nil {
+			s.log.Debug("admin: event stream renewal", "err", err)
+		}
+		return nil
 	}
 	if errors.Is(writeErr, errShutdown) || writeErr == nil && s.life.Err() != nil {
 		if err := write(sseEvent(apitype.Event{Type: apitype.EventEnd, At: s.now().UTC(), Reason: "shutdown"}, "")); err != nil {
@@ -108,8 +121,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// errShutdown ends the event streams on Shutdown.
-var errShutdown = errors.New("admin API shutting down")
+// errShutdown ends the event streams on Shutdown; errRenew ends one at
+// EventStreamMaxAge.
+var (
+	errShutdown = errors.New("admin API shutting down")
+	errRenew    = errors.New("event stream renewed")
+)
 
 // sseEvent frames one event with its id ("" for none). JSON has no raw
 // newlines, so it fits one data line.

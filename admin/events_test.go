@@ -237,3 +237,33 @@ func TestEventsResume(t *testing.T) {
 		t.Fatalf("unknown Last-Event-ID replayed %+v", f)
 	}
 }
+
+// TestEventStreamRenewed: a stream is renewed at EventStreamMaxAge, which
+// frees the slot of a client that never reads (issue 19 #8); client.Watch
+// reconnects with Last-Event-ID and misses nothing across renewals.
+func TestEventStreamRenewed(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{EventStreamMaxAge: 150 * time.Millisecond, MaxEventSubscribers: 2}})
+	// A stream's slot comes back at its maximum age, whether its client
+	// reads or not.
+	_, stop := openSSE(t, e, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.subscribers.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams still held after the max age", e.srv.subscribers.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+
+	// client.Watch goes on across renewals and sees every connect.
+	events, _ := watch(t, e.client())
+	for i := range 4 {
+		name := "r" + string(rune('a'+i))
+		e.dial("/?name=" + name)
+		id := e.idOf(name)
+		if ev := nextEvent(t, events); ev.Type != apitype.EventConnect || ev.Connection.ID != id {
+			t.Fatalf("event %d: %+v, want the connect of %s", i, ev, name)
+		}
+		time.Sleep(100 * time.Millisecond) // spans renewals on purpose
+	}
+}

@@ -28,8 +28,13 @@ const (
 	DefaultMaxEventSubscribers  = 64
 	DefaultHeartbeatInterval    = 15 * time.Second
 	DefaultEventWriteTimeout    = 10 * time.Second
-	DefaultCloseWait            = 30 * time.Second
-	DefaultMaxHeaderBytes       = 16 << 10
+	// DefaultEventStreamMaxAge renews every event stream this often (the
+	// client reconnects with Last-Event-ID and loses nothing), so that a
+	// client that never reads cannot hold a stream for ever while too
+	// little is written to fill its socket and trip EventWriteTimeout.
+	DefaultEventStreamMaxAge = 15 * time.Minute
+	DefaultCloseWait         = 30 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
 	// DefaultRefusedAuditPerSecond bounds the audit entries of refused
 	// calls, so that a client hammering the API with bad tokens cannot
 	// grow the audit log without limit.
@@ -69,6 +74,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// EventWriteTimeout ends a stream whose client does not read.
 	EventWriteTimeout time.Duration
+	// EventStreamMaxAge ends a stream with an "end" event of reason
+	// "reconnect" once it is this old.
+	EventStreamMaxAge time.Duration
 	// CloseWait bounds how long DELETE /v1/connections/{id} waits for the
 	// closing handshake before answering 202.
 	CloseWait time.Duration
@@ -108,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EventWriteTimeout <= 0 {
 		c.EventWriteTimeout = DefaultEventWriteTimeout
+	}
+	if c.EventStreamMaxAge <= 0 {
+		c.EventStreamMaxAge = DefaultEventStreamMaxAge
 	}
 	if c.CloseWait <= 0 {
 		c.CloseWait = DefaultCloseWait

@@ -259,6 +259,10 @@ const (
 	// EventEnd is the last event of a stream that the server ends
 	// (shutdown); Reason says why.
 	EventEnd = "end"
+	// EndReconnect is the Reason of an end event that asks the client to
+	// reconnect with Last-Event-ID (the stream reached its maximum age);
+	// nothing is lost.
+	EndReconnect = "reconnect"
 )
 
 // Event is the data of one server-sent event.

@@ -163,6 +163,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 
 // send returns a 2xx response, or the error its body describes.
 func (c *Client) send(ctx context.Context, method, path string, q url.Values, body any, accept string) (*http.Response, error) {
+	return c.sendHeader(ctx, method, path, q, body, accept, nil)
+}
+
+// sendHeader is send with extra request headers.
+func (c *Client) sendHeader(ctx context.Context, method, path string, q url.Values, body any, accept string, hdr http.Header) (*http.Response, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = q.Encode()
@@ -180,6 +185,9 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.UserAgent)
