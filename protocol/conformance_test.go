@@ -8,8 +8,11 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 )
@@ -346,8 +349,25 @@ func TestAutobahn7Close(t *testing.T) {
 		p.send(true, OpText, big)
 		p.send(true, OpClose, closePayload(StatusNormalClosure, ""))
 		p.send(true, OpPing, []byte("Hello World!"))
-		p.expectFrame(OpText, big)
-		p.expectClose(StatusNormalClosure)
+		// Autobahn leaves the outcome to the implementation: the ping
+		// after the close may reach a server that has already closed its
+		// socket, whose reset can destroy the echo still in flight. What
+		// arrives must be right; a reset is allowed.
+		h, payload, err := p.readFrame()
+		if isReset(err) {
+			t.Logf("connection reset before the echo was read (allowed by 7.1.6)")
+			return
+		}
+		if err != nil || h.opcode != OpText || !bytes.Equal(payload, big) {
+			t.Fatalf("expected the echo: %+v %d bytes %v", h, len(payload), err)
+		}
+		h, payload, err = p.readFrame()
+		if isReset(err) {
+			return
+		}
+		if err != nil || h.opcode != OpClose || closeCodeOf(payload) != StatusNormalClosure {
+			t.Fatalf("expected a 1000 close: %+v %v", h, err)
+		}
 	})
 	t.Run("7.3.1 empty close", func(t *testing.T) {
 		p := dialPeer(t, url)
@@ -470,4 +490,15 @@ func TestAutobahn10Fragments(t *testing.T) {
 			p.expectMessage(OpBinary, payload)
 		})
 	}
+}
+
+// isReset reports a connection reset by the peer.
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// closeCodeOf is the status code of a close frame's payload (1005 for none).
+func closeCodeOf(p []byte) StatusCode {
+	if len(p) < 2 {
+		return StatusNoStatusReceived
+	}
+	return StatusCode(binary.BigEndian.Uint16(p))
 }
