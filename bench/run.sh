@@ -5,10 +5,16 @@
 #   bench/run.sh [--quick] [--rounds N] [--cases LIST] [--servers LIST] [--base REV]
 #
 # --cases and --servers pick a comma-separated subset (cases: echo, idle,
-# churn, broadcast; servers: wsd, gorilla, coder, gws, gobwas, floor);
-# gorilla, the reference, is always measured. --base REV also builds wsd
-# from git revision REV and measures it as server wsd-base beside the
-# working tree's wsd: an interleaved A/B of a change.
+# churn, broadcast; servers: wsd, gorilla, coder, gws, gws-http, gobwas,
+# gobwas-http, floor); gorilla, the reference, is always measured. --base
+# REV also builds wsd from git revision REV and measures it as server
+# wsd-base beside the working tree's wsd: an interleaved A/B of a change.
+#
+# Each peer is in its fastest idiomatic form (bench/README.md): gws and
+# gobwas on their own raw listeners (gws.NewServer; gobwas's zero-copy
+# ws.Upgrader and frame-level echo); gws-http and gobwas-http are the same
+# libraries through net/http (gobwas-http with its wsutil convenience
+# reads), kept for comparison.
 #
 # Each scenario runs against every server, interleaved (A B C ..., the order
 # rotated every round), for 3 rounds unless --rounds says otherwise, each
@@ -17,13 +23,16 @@
 # over the measured phase only (connections open). wsd runs with session
 # recording on (its default) and tracing off (no OTEL_* variables).
 # The table gives each server's figure divided by gorilla's in the same
-# round: the median ratio and its min-max spread over the rounds.
-# Manual, not part of CI. Full mode takes about 13 minutes, --quick about 4.
+# round: the median ratio and its min-max spread over the rounds. Its last
+# two columns name the best peer of each row (the peer, floor aside, with
+# the lowest median ratio) and give wsd's figure divided by that peer's in
+# the same round, median [min-max].
+# Manual, not part of CI. Full mode takes about 18 minutes, --quick about 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-	echo "usage: $0 [--quick] [--rounds N] [--cases echo,idle,churn,broadcast] [--servers wsd,gorilla,...] [--base REV]" >&2
+	echo "usage: $0 [--quick] [--rounds N] [--cases echo,idle,churn,broadcast] [--servers wsd,gorilla,gws,gobwas,...] [--base REV]" >&2
 	exit 2
 }
 QUICK=0
@@ -31,7 +40,7 @@ ROUNDS=3
 CASES="echo idle churn broadcast"
 # floor is a yardstick, not a peer: the least a Go server can do per
 # connection (bench/cmd/floor).
-SERVERS="wsd gorilla coder gws gobwas floor"
+SERVERS="wsd gorilla coder gws gws-http gobwas gobwas-http floor"
 BASE=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -54,7 +63,7 @@ for c in $CASES; do
 	case "$c" in echo|idle|churn|broadcast) ;; *) echo "run.sh: unknown case '$c' (echo, idle, churn, broadcast)" >&2; exit 2 ;; esac
 done
 for s in $SERVERS; do
-	case "$s" in wsd|gorilla|coder|gws|gobwas|floor) ;; *) echo "run.sh: unknown server '$s' (wsd, gorilla, coder, gws, gobwas, floor)" >&2; exit 2 ;; esac
+	case "$s" in wsd|gorilla|coder|gws|gws-http|gobwas|gobwas-http|floor) ;; *) echo "run.sh: unknown server '$s' (wsd, gorilla, coder, gws, gws-http, gobwas, gobwas-http, floor)" >&2; exit 2 ;; esac
 done
 [[ " $SERVERS " == *" gorilla "* ]] || SERVERS="$SERVERS gorilla"
 if [ -n "$BASE" ]; then
@@ -125,10 +134,12 @@ start() {
 	else
 		"$BIN/$s" >"$out" &
 		SRV_PID=$!
-		for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
-		local addr; addr=$(head -1 "$out")
+		# A peer prints its address, then its broadcast URL (floor only
+		# the address: its broadcast is on the same port).
+		for _ in $(seq 100); do [ -s "$out" ] && [ "$(wc -l <"$out")" -ge 2 -o "$s" = floor ] && break; sleep 0.1; done
+		local addr trig; addr=$(sed -n 1p "$out"); trig=$(sed -n 2p "$out")
 		WS_URL="ws://$addr/"
-		TRIGGER="--trigger http://$addr/broadcast"
+		TRIGGER="--trigger ${trig:-http://$addr/broadcast}"
 	fi
 	# Warm up pools and the runtime.
 	"$BIN/wsctl" bench "$WS_URL" echo -c 4 -n 200 -o json >/dev/null
@@ -193,19 +204,37 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "measured in $(( $(date +%s) - T0 ))s on $(nproc) cores, $(uname -sr), $(go env GOVERSION)" >&2
 
-# table REF SERVERS: per case and server, the figure divided by REF's in
-# the same round; median [min-max] over the rounds; REF's own median in
-# absolute units.
+# table REF SERVERS [BEST]: per case and server, the figure divided by
+# REF's in the same round; median [min-max] over the rounds; REF's own
+# median in absolute units. With BEST=1, two more columns: the best peer
+# of the row (lowest median ratio; wsd, wsd-base and floor are not peers)
+# and wsd's figure divided by that peer's in the same round.
 table() {
-	awk -F'\t' -v ref="$1" -v servers="$2" '
+	awk -F'\t' -v ref="$1" -v servers="$2" -v best="${3:-0}" '
 { v[$2 SUBSEP $3 SUBSEP $4 SUBSEP $1] = $5; cases[$2] = 1; rounds[$1] = 1; metrics[$2 SUBSEP $4] = 1 }
 function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+# ratios C M A B: fills r with A/B per round; returns how many.
+function ratios(c, m, a, b,   rd, g, x, n) {
+	n = 0; delete r
+	for (rd in rounds) {
+		g = v[c SUBSEP b SUBSEP m SUBSEP rd]; x = v[c SUBSEP a SUBSEP m SUBSEP rd]
+		if (g != "" && g + 0 > 0 && x != "") r[++n] = x / g
+	}
+	sort(r, n)
+	return n
+}
 END {
 	ns = split(servers, sv, " ")
+	haswsd = 0; for (i = 1; i <= ns; i++) if (sv[i] == "wsd") haswsd = 1
+	if (!haswsd) best = 0
 	unit["cpu"] = "server CPU/op"; unit["p99"] = "p99 latency"; unit["rss"] = "RSS/conn"
 	abs["cpu"] = "us"; abs["p99"] = "ms"; abs["rss"] = "B"
-	printf "| case | metric |"; for (i = 1; i <= ns; i++) printf " %s |", sv[i]; printf "\n"
-	printf "|---|---|"; for (i = 1; i <= ns; i++) printf "---|"; printf "\n"
+	printf "| case | metric |"; for (i = 1; i <= ns; i++) printf " %s |", sv[i]
+	if (best) printf " best peer | wsd ÷ best |"
+	printf "\n"
+	printf "|---|---|"; for (i = 1; i <= ns; i++) printf "---|"
+	if (best) printf "---|---|"
+	printf "\n"
 	nc = 0; for (c in cases) cl[++nc] = c
 	for (i = 2; i <= nc; i++) for (j = i; j > 1 && cl[j-1] > cl[j]; j--) { t = cl[j]; cl[j] = cl[j-1]; cl[j-1] = t }
 	split("cpu rss p99", ml, " ")
@@ -214,24 +243,34 @@ END {
 		if (!((c SUBSEP m) in metrics)) continue
 		if (m == "p99" && c !~ /^echo-64/ && c !~ /^broadcast/) continue
 		printf "| %s | %s |", c, unit[m]
+		bs = ""; bm = 0
 		for (i = 1; i <= ns; i++) {
-			s = sv[i]; n = 0; delete r
-			for (rd in rounds) {
-				g = v[c SUBSEP ref SUBSEP m SUBSEP rd]; x = v[c SUBSEP s SUBSEP m SUBSEP rd]
-				if (s == ref && x != "") r[++n] = x
-				else if (g != "" && g + 0 > 0 && x != "") r[++n] = x / g
-			}
+			s = sv[i]
+			if (s == ref) {
+				n = 0; delete r
+				for (rd in rounds) { x = v[c SUBSEP s SUBSEP m SUBSEP rd]; if (x != "") r[++n] = x }
+				sort(r, n)
+			} else n = ratios(c, m, s, ref)
 			if (n == 0) { printf " - |"; continue }
-			sort(r, n); med = r[int((n + 1) / 2)]
+			med = r[int((n + 1) / 2)]
 			if (s == ref) printf " %.3g %s |", med, abs[m]
 			else printf " %.2f [%.2f-%.2f] |", med, r[1], r[n]
+			if (s != "wsd" && s != "wsd-base" && s != "floor") {
+				rel = (s == ref) ? 1 : med
+				if (bs == "" || rel < bm) { bs = s; bm = rel }
+			}
+		}
+		if (best) {
+			n = (bs == "") ? 0 : ratios(c, m, "wsd", bs)
+			if (n == 0) printf " %s | - |", (bs == "" ? "-" : bs)
+			else printf " %s | %.2f [%.2f-%.2f] |", bs, r[int((n + 1) / 2)], r[1], r[n]
 		}
 		printf "\n"
 	}
 }' "$RESULTS"
 }
 
-table gorilla "$SERVERS"
+table gorilla "$SERVERS" 1
 if [ -n "$BASE" ] && [[ " $SERVERS " == *" wsd "* ]]; then
 	printf '\nwsd divided by wsd-base (%s) in the same round:\n\n' "$BASE"
 	table wsd-base "wsd-base wsd"

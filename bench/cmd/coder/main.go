@@ -13,7 +13,10 @@ import (
 	"github.com/wsd-dev/wsd/bench/internal/peer"
 )
 
-func main() {
+func main() { peer.Main(server()) }
+
+// server is the peer, for main and the echo test.
+func server() peer.Server {
 	reg := peer.NewRegistry[*websocket.Conn]()
 	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
@@ -34,7 +37,7 @@ func main() {
 			}
 		}
 	})
-	peer.Serve(ws, func(msg []byte) int {
+	return peer.Server{Handler: ws, Broadcast: func(msg []byte) int {
 		n := 0
 		for _, c := range reg.Snapshot() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -44,5 +47,5 @@ func main() {
 			cancel()
 		}
 		return n
-	})
+	}}
 }

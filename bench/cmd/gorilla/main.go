@@ -20,7 +20,10 @@ type conn struct {
 	mu sync.Mutex // serializes writes
 }
 
-func main() {
+func main() { peer.Main(server()) }
+
+// server is the peer, for main and the echo test.
+func server() peer.Server {
 	reg := peer.NewRegistry[*conn]()
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +47,7 @@ func main() {
 			}
 		}
 	})
-	peer.Serve(ws, func(msg []byte) int {
+	return peer.Server{Handler: ws, Broadcast: func(msg []byte) int {
 		pm, err := websocket.NewPreparedMessage(websocket.BinaryMessage, msg)
 		if err != nil {
 			return 0
@@ -59,7 +62,7 @@ func main() {
 			c.mu.Unlock()
 		}
 		return n
-	})
+	}}
 }
 
 func echo(c *websocket.Conn, typ int, rd io.Reader) error {
