@@ -78,7 +78,19 @@ func (h *HeadReader) Reset(r io.Reader, maxHeaderBytes int) {
 //
 // After a successful read, Reader returns the bytes the client sent past the
 // head and the size limit no longer applies.
+//
+// A head that lies whole in h's buffer, in the form WebSocket clients send
+// (GET, an origin-form target, HTTP/1.1, one Host, no body), is parsed in
+// place with a few allocations; any other goes through
+// net/http.ReadRequest. Both build the same request and refuse the same
+// heads. The request's header values share one string, but for Origin and
+// User-Agent, which have their own: a server that keeps another value for
+// long may strings.Clone it.
 func (h *HeadReader) ReadRequest() (*http.Request, error) {
+	if req, ok := h.readLean(); ok {
+		h.lim.left = -1
+		return req, nil
+	}
 	req, err := http.ReadRequest(h.br)
 	if err == nil {
 		h.lim.left = -1 // the head is read: no more limit

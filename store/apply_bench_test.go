@@ -17,6 +17,24 @@ func BenchmarkApplyBatch(b *testing.B) { benchApply(b, batchPrevious) }
 // them on the queue.
 func BenchmarkApplyBatchChurn(b *testing.B) { benchApply(b, batchChurn) }
 
+// BenchmarkApplyBatchChurnIndexes is BenchmarkApplyBatchChurn with indexes
+// of the sessions table dropped first: where a row's cost goes.
+func BenchmarkApplyBatchChurnIndexes(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		drop []string
+	}{
+		{"all", nil},
+		{"no-user", []string{"sessions_user"}},
+		{"no-route", []string{"sessions_route"}},
+		{"no-closed", []string{"sessions_closed"}},
+		{"no-connected", []string{"sessions_connected"}},
+		{"none", []string{"sessions_user", "sessions_route", "sessions_closed", "sessions_connected"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchApplyDropping(b, batchChurn, bc.drop) })
+	}
+}
+
 // BenchmarkSessionPairs measures the writer's search for opens and closes
 // of one session in a batch, on the batches of the two benchmarks above.
 func BenchmarkSessionPairs(b *testing.B) {
@@ -69,8 +87,18 @@ func batchChurn(b *testing.B, recs []record, i, half int) []record {
 // records of the batch starting at record i, half sessions' worth) through
 // writer.apply and reports the process CPU per record.
 func benchApply(b *testing.B, fill func(b *testing.B, recs []record, i, half int) []record) {
+	benchApplyDropping(b, fill, nil)
+}
+
+// benchApplyDropping is benchApply after dropping the named indexes.
+func benchApplyDropping(b *testing.B, fill func(b *testing.B, recs []record, i, half int) []record, drop []string) {
 	var cs commitStats
 	s := benchStore(b, &cs)
+	for _, ix := range drop {
+		if _, err := s.wdb.Exec("DROP INDEX " + ix); err != nil {
+			b.Fatal(err)
+		}
+	}
 	w, err := newWriter(s)
 	if err != nil {
 		b.Fatal(err)
