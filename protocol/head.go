@@ -25,13 +25,17 @@ import (
 
 // leanMaxFields bounds the header fields of a lean head; a head with more
 // goes to net/http.
-const leanMaxFields = 32
+const leanMaxFields = 64
+
+// leanInlineFields is how many field values a leanRequest holds itself;
+// a head with more gets a slice of its own for them.
+const leanInlineFields = 10
 
 // leanRequest is a request and everything it points to, allocated together.
 type leanRequest struct {
 	req  http.Request
 	url  url.URL
-	vals [leanMaxFields]string
+	vals [leanInlineFields]string
 }
 
 // commonKeys interns the canonical names of the header fields WebSocket
@@ -156,6 +160,10 @@ func parseLean(head []byte) (*http.Request, bool) {
 	}
 
 	lr := &leanRequest{}
+	vals := lr.vals[:]
+	if n > len(vals) {
+		vals = make([]string, n)
+	}
 	hdr := make(http.Header, max(n-1, 0)) // but Host
 	block := string(fields)               // one string for all the values but those kept
 	var hosts int
@@ -184,8 +192,8 @@ func parseLean(head []byte) (*http.Request, bool) {
 			hdr[name] = append(vv, v)
 			continue
 		}
-		lr.vals[k] = v
-		hdr[name] = lr.vals[k : k+1 : k+1]
+		vals[k] = v
+		hdr[name] = vals[k : k+1 : k+1]
 	}
 	if hosts != 1 {
 		return nil, false
