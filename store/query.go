@@ -50,7 +50,9 @@ func (s *Store) ListSessions(ctx context.Context, f session.Filter) (session.Pag
 		args = append(args, f.Until.UnixNano())
 	}
 	if f.User != "" {
-		where = append(where, "user = ?")
+		// The user index is partial (WHERE user != ''): SQLite uses it only
+		// when the query states that condition too.
+		where = append(where, "user = ? AND user != ''")
 		args = append(args, f.User)
 	}
 	if f.Route != "" {
