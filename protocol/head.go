@@ -131,8 +131,9 @@ func (h *HeadReader) readLean() (req *http.Request, ok bool) {
 	return req, true
 }
 
-// parseLean parses head, a request head that ends with CRLF CRLF, if it is
-// one of the subset it takes.
+// parseLean parses head, a request head from peekHead (every line of it
+// checked, each ending in CRLF, the last one blank), if it is one of the
+// subset it takes.
 func parseLean(head []byte) (*http.Request, bool) {
 	// Request line: GET SP origin-form SP HTTP/1.1 CRLF.
 	eol := bytes.IndexByte(head, '\n')
@@ -146,17 +147,10 @@ func parseLean(head []byte) (*http.Request, bool) {
 	pathLen, _ := leanTarget(target)
 	fields := head[eol+1 : len(head)-2] // the field lines, each ending in CRLF
 
-	// A first pass validates the field lines and counts them.
-	n := 0
-	for rest := fields; len(rest) > 0; n++ {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 1 || rest[i-1] != '\r' || n == leanMaxFields {
-			return nil, false
-		}
-		if !leanField(rest[:i-1]) {
-			return nil, false
-		}
-		rest = rest[i+1:]
+	// peekHead has checked every line (leanField): count them.
+	n := bytes.Count(fields, []byte("\n"))
+	if n > leanMaxFields {
+		return nil, false
 	}
 
 	lr := &leanRequest{}
@@ -245,13 +239,30 @@ func leanTarget(t []byte) (pathLen int, ok bool) {
 
 // pathByte reports whether c stands for itself in a URL path: unreserved,
 // or one of the reserved bytes url.URL.EscapedPath leaves as they are.
-func pathByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func pathByte(c byte) bool { return byteClass[c]&classPath != 0 }
+
+// Byte classes of the lean parser, looked up in byteClass.
+const (
+	classToken = 1 << iota // an RFC 7230 tchar (isTokenChar)
+	classValue             // may appear in a field value (net/textproto's rule)
+	classPath              // stands for itself in a URL path (pathByte)
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := range 256 {
+		b := byte(c)
+		if isTokenChar(b) {
+			t[c] |= classToken
+		}
+		if b >= ' ' && b != 0x7f || b == '\t' {
+			t[c] |= classValue
+		}
+		if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._~$&+,/:;=@", b) >= 0 {
+			t[c] |= classPath
+		}
 	}
-	return strings.IndexByte("-._~$&+,/:;=@", c) >= 0
-}
+	return t
+}()
 
 // leanField checks a field line (without its CRLF): a token, a colon, and
 // a value of visible ASCII, obs-text, spaces and tabs.
@@ -261,12 +272,12 @@ func leanField(ln []byte) bool {
 		return false
 	}
 	for _, c := range ln[:colon] {
-		if !isTokenChar(c) {
+		if byteClass[c]&classToken == 0 {
 			return false
 		}
 	}
 	for _, c := range ln[colon+1:] {
-		if c < ' ' && c != '\t' || c == 0x7f {
+		if byteClass[c]&classValue == 0 {
 			return false
 		}
 	}
