@@ -27,7 +27,7 @@
 # two columns name the best peer of each row (the peer, floor aside, with
 # the lowest median ratio) and give wsd's figure divided by that peer's in
 # the same round, median [min-max].
-# Manual, not part of CI. Full mode takes about 18 minutes, --quick about 5.
+# Manual, not part of CI. Full mode takes about 19 minutes, --quick about 7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
