@@ -318,7 +318,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			ReadBufferSize:  16,
 			WriteBufferSize: rc.WriteBufferSize,
 			OnPong:          c.onPong,
-			OnFrame:         c.frameHook(),
+			OnFrame:         c.onFrame, // the black box, and traced frames
 			// Keepalive pongs end a read, so that an idle connection
 			// parks again (see conn.read).
 			YieldAfterControl: true,

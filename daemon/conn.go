@@ -54,6 +54,7 @@ type conn struct {
 	inAtPing     uint64        // lr.in when the last ping was sent; the keepalive scanner's
 	hook         chan struct{} // webhook in-flight slots; nil on other routes
 	tr           *connTrace    // nil unless the session is traced (trace.go)
+	bb           blackBoxRef   // the last frame headers, allocated at the first frame (blackbox.go)
 	inFlight     atomic.Int32  // webhook requests in flight
 	inLimit      inboundBucket // the reading goroutine's (inbound.go)
 
@@ -381,6 +382,9 @@ func (c *conn) finish(readErr error) {
 		MessagesOut: int64(msgsOut),
 		BytesIn:     int64(c.bytesIn.Load()),
 		BytesOut:    int64(bytesOut),
+	}
+	if abnormal(cause) {
+		rec.BlackBox = c.bb.p.Load().frames()
 	}
 	if cause.by == session.ClosedBySlowConsumer {
 		// Counted here, once per session: a queue overflow and the

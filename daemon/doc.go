@@ -74,6 +74,8 @@
 //	connTrace.mu           (a traced session's frame segment; taken inside protocol
 //	                        writes and reads through OnFrame; a leaf but for the
 //	                        OpenTelemetry span's own lock)
+//	blackBox.mu            (a connection's ring of frame headers; taken inside
+//	                        protocol writes and reads through OnFrame; a leaf)
 //
 // conn.mu is never held while calling the protocol, starting a goroutine or
 // doing I/O. hubShard.mu and relayShard.mu are held only to copy or to

@@ -442,12 +442,11 @@ func endWebhookSpan(span trace.Span, resp *http.Response, err error, reason stri
 	span.End()
 }
 
-// frameHook returns the protocol's OnFrame hook for c: nil, which costs
-// the protocol one nil check per frame, unless the session is traced and
-// --trace-frames records frames.
-func (c *conn) frameHook() func(protocol.FrameEvent) {
+// frameTrace returns the trace that records c's frames: nil unless the
+// session is traced and --trace-frames records frames.
+func (c *conn) frameTrace() *connTrace {
 	if c.tr == nil || c.tr.frames == tracing.FramesNone {
 		return nil
 	}
-	return c.tr.frame
+	return c.tr
 }

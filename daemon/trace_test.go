@@ -298,7 +298,7 @@ func TestTraceBroadcast(t *testing.T) {
 }
 
 // TestTraceOff: without a provider, or with a no-op one, no session has
-// trace state and the protocol gets no frame hook.
+// trace state and no frame is traced.
 func TestTraceOff(t *testing.T) {
 	for name, tp := range map[string]trace.TracerProvider{"nil": nil, "noop": noop.NewTracerProvider()} {
 		t.Run(name, func(t *testing.T) {
@@ -320,7 +320,7 @@ func TestTraceOff(t *testing.T) {
 				t.Fatal("upgrade traced")
 			}
 			c := &conn{d: d}
-			if c.frameHook() != nil {
+			if c.frameTrace() != nil {
 				t.Fatal("frame hook set")
 			}
 		})
