@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/token"
@@ -21,6 +22,16 @@ type Hub interface {
 	Stats() session.Stats
 	WatchSubscribed(ctx context.Context, buffer int, subscribed func(), fn func(session.Event) bool) error
 	Watchers() int
+}
+
+// Node is what the admin API needs of the node that answers to cordon
+// and drain it (*daemon.Daemon; in a fleet too, these act on this node).
+type Node interface {
+	Cordon()
+	Uncordon() error
+	Cordoned() bool
+	Drain(ctx context.Context, sel session.Selector, over time.Duration, code int, reason string) (session.DrainStatus, error)
+	DrainStatus() (session.DrainStatus, bool)
 }
 
 // History is what the admin API needs of session history (wsd passes its

@@ -76,7 +76,7 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 	if o.history != nil {
 		hist = o.history(st)
 	}
-	srv, err := New(o.cfg, Deps{Hub: d, History: hist, Tokens: ver})
+	srv, err := New(o.cfg, Deps{Hub: d, Node: d, History: hist, Tokens: ver})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,8 @@ type Deps struct {
 	Now     func() time.Time // nil: time.Now
 	// TracerProvider traces every request (tracing.Middleware); nil: none.
 	TracerProvider trace.TracerProvider
+	// Node cordons and drains this node; nil: those endpoints answer 501.
+	Node Node
 }
 
 // Server is the admin API. It is an http.Handler for the /v1 tree.
@@ -147,6 +149,7 @@ type Server struct {
 	fleet     FleetHub
 	fleetHist FleetHistory
 	tokens    Tokens
+	local     Node // nil: no cordon or drain
 	log       *slog.Logger
 	now       func() time.Time
 	tp        trace.TracerProvider
@@ -175,6 +178,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		hub:      deps.Hub,
 		hist:     deps.History,
 		tokens:   deps.Tokens,
+		local:    deps.Node,
 		log:      deps.Logger,
 		now:      deps.Now,
 		tp:       deps.TracerProvider,
@@ -231,6 +235,10 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodGet, "/v1/stats", scope(apitype.ScopeConnectionsRead), s.stats)
 	s.handle(r, http.MethodGet, "/v1/audit", scope(apitype.ScopeAuditRead), s.listAudit)
 	s.handle(r, http.MethodGet, "/v1/nodes", scope(apitype.ScopeConnectionsRead), s.listNodes)
+	s.handle(r, http.MethodPost, "/v1/cordon", scope(apitype.ScopeConnectionsClose), s.cordon)
+	s.handle(r, http.MethodDelete, "/v1/cordon", scope(apitype.ScopeConnectionsClose), s.uncordon)
+	s.handle(r, http.MethodPost, "/v1/drain", scope(apitype.ScopeConnectionsClose), s.startDrain)
+	s.handle(r, http.MethodGet, "/v1/drain", scope(apitype.ScopeConnectionsRead), s.getDrain)
 	return r
 }
 

@@ -135,6 +135,11 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		d.refuse(nc, &rejection{status: http.StatusServiceUnavailable, reason: "server is shutting down", metric: "draining", retryAfter: time.Second})
 		return nil
 	}
+	if d.cordoned.Load() {
+		rej := cordonRejection
+		d.refuse(nc, &rej)
+		return nil
+	}
 	peer := addrIP(nc.RemoteAddr())
 	fromProxy := trusted(rc.TrustedProxies, peer)
 	if !fromProxy {

@@ -80,6 +80,8 @@ type Daemon struct {
 	listeners map[net.Listener]struct{}
 	pending   map[net.Conn]struct{} // connections in their handshake
 	draining  atomic.Bool
+	cordoned  atomic.Bool // refuse new upgrades; live connections stay (drain.go)
+	drain     drainer
 
 	connWG  sync.WaitGroup // serveConn goroutines and live connections
 	bgWG    sync.WaitGroup // keepalive scanner, poller
@@ -122,6 +124,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		listeners: make(map[net.Listener]struct{}),
 		pending:   make(map[net.Conn]struct{}),
 		stopBG:    make(chan struct{}),
+		drain:     drainer{stop: make(chan struct{})},
 	}
 	d.ids.tag = cfg.NodeTag
 	if d.log == nil {
@@ -319,8 +322,9 @@ func (d *Daemon) trackHandshake(nc net.Conn, add bool) bool {
 	return true
 }
 
-// Ready reports whether the daemon takes new connections (not draining).
-func (d *Daemon) Ready() bool { return !d.draining.Load() }
+// Ready reports whether the daemon takes new connections: not shutting
+// down, not cordoned.
+func (d *Daemon) Ready() bool { return !d.draining.Load() && !d.cordoned.Load() }
 
 // Healthy reports whether the daemon's own machinery runs: the keepalive
 // scanner has completed a pass recently. The systemd watchdog is fed from
@@ -355,6 +359,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 }
 
 func (d *Daemon) shutdown(ctx context.Context) error {
+	d.stopDrain() // the connections a drain had left get going away below
 	d.lnMu.Lock()
 	d.draining.Store(true)
 	var errs []error

@@ -297,7 +297,7 @@ func (m *metrics) webhookError(event, reason string) {
 // with (rejection.metric, handshakeFailed), reported at zero before they
 // first happen; a reason missing here still shows once counted.
 var handshakeReasons = [...]string{
-	"bad_request", "draining", "head_too_large", "io", "max_connections", "max_connections_per_ip",
+	"bad_request", "cordoned", "draining", "head_too_large", "io", "max_connections", "max_connections_per_ip",
 	"missing_label", "no_route", "protocol", "rate_limited", "timeout", "unauthorized", "webhook", "webhook_refused",
 }
 

@@ -383,6 +383,9 @@ const (
 	ActionClose     = "connection.close"
 	ActionBroadcast = "broadcast"
 	ActionBulkClose = "connections.close"
+	ActionCordon    = "node.cordon"
+	ActionUncordon  = "node.uncordon"
+	ActionDrain     = "node.drain"
 	// ActionRefused is a call refused for its token (401) or its scope
 	// (403); Target is "METHOD /path".
 	ActionRefused = "refused"
@@ -390,3 +393,40 @@ const (
 	// result is the error code of the answer.
 	ResultOK = "ok"
 )
+
+// Cordon answers POST and DELETE /v1/cordon: whether the node now refuses
+// new upgrades (503 with Retry-After, /readyz failing).
+type Cordon struct {
+	Cordoned bool `json:"cordoned"`
+}
+
+// DrainRequest is the body of POST /v1/drain. Selector picks the
+// connections to close ("" or "all": every one); Over is the window the
+// closes are spread over, as a Go duration ("5m"; "" or "0s": at once);
+// Code and Reason default to 1012 and "draining".
+type DrainRequest struct {
+	Selector string `json:"selector,omitempty"`
+	Over     string `json:"over,omitempty"`
+	Code     int    `json:"code,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Drain is the progress of the node's drain (the running one, or the
+// last): POST /v1/drain answers it as the drain starts, GET /v1/drain
+// while it runs and after.
+type Drain struct {
+	Running     bool       `json:"running"`
+	Cordoned    bool       `json:"cordoned"`
+	Selector    string     `json:"selector"`
+	Code        int        `json:"code"`
+	Reason      string     `json:"reason"`
+	OverSeconds float64    `json:"over_seconds"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	Total       int        `json:"total"`
+	Closed      int        `json:"closed"`
+	Remaining   int        `json:"remaining"`
+	ETASeconds  float64    `json:"eta_seconds"`
+	// Error says why a drain ended early (the node shut down).
+	Error string `json:"error,omitempty"`
+}

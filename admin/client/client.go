@@ -395,3 +395,32 @@ func setInt(v url.Values, k string, n int) {
 		v.Set(k, strconv.Itoa(n))
 	}
 }
+
+// Cordon makes the node refuse new upgrades and report not ready.
+func (c *Client) Cordon(ctx context.Context) (*apitype.Cordon, error) {
+	var out apitype.Cordon
+	return &out, c.do(ctx, http.MethodPost, "/v1/cordon", nil, nil, &out)
+}
+
+// Uncordon undoes Cordon (409 while a drain runs).
+func (c *Client) Uncordon(ctx context.Context) (*apitype.Cordon, error) {
+	var out apitype.Cordon
+	return &out, c.do(ctx, http.MethodDelete, "/v1/cordon", nil, nil, &out)
+}
+
+// Drain starts draining the node (409 when a drain runs already); the
+// drain goes on whether or not the caller stays.
+func (c *Client) Drain(ctx context.Context, r apitype.DrainRequest) (*apitype.Drain, error) {
+	var out apitype.Drain
+	return &out, c.do(ctx, http.MethodPost, "/v1/drain", nil, r, &out)
+}
+
+// DrainStatus returns the progress of the node's drain (404 when it never
+// drained).
+func (c *Client) DrainStatus(ctx context.Context) (*apitype.Drain, error) {
+	var out apitype.Drain
+	return &out, c.do(ctx, http.MethodGet, "/v1/drain", nil, nil, &out)
+}
+
+// IsConflict reports whether err is a 409 answer.
+func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }

@@ -184,15 +184,16 @@ func (x auth) setKeys(k authKeys) (bool, error) {
 
 // newAdminAPI returns the admin listener's handler: the admin API under
 // /v1 and health under it, and the API to shut down with the listener.
+// local is this node's daemon, which the API cordons and drains.
 // Every route is behind the API's guard (Host, Origin, head size).
-func newAdminAPI(cfg config, hub admin.Hub, hist admin.History, node, address string, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
+func newAdminAPI(cfg config, hub admin.Hub, local admin.Node, hist admin.History, node, address string, a auth, health http.Handler, tp trace.TracerProvider, log *slog.Logger) (http.Handler, *admin.Server, error) {
 	acfg := admin.DefaultConfig()
 	acfg.BulkConfirmThreshold = cfg.auth.bulkConfirmThreshold
 	acfg.AllowedHosts = cfg.auth.allowedHosts
 	acfg.CloseWait = 2*cfg.daemon.CloseTimeout + time.Second
 	acfg.Version = buildVersion()
 	acfg.Node, acfg.Address = node, address
-	api, err := admin.New(acfg, admin.Deps{Hub: hub, History: hist, Tokens: a.admin, Logger: log, TracerProvider: tp})
+	api, err := admin.New(acfg, admin.Deps{Hub: hub, Node: local, History: hist, Tokens: a.admin, Logger: log, TracerProvider: tp})
 	if err != nil {
 		return nil, nil, err
 	}

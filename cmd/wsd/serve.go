@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg config, args []string, getenv func(string) s
 	}
 	warnFDLimit(log, cfg.daemon.MaxConnections)
 
-	adminMux, api, err := newAdminAPI(cfg, hub, hist, nodeName, adminLn.Addr().String(), keys, adminHandler(d), tel.tracing.TracerProvider(), log.With("component", "admin"))
+	adminMux, api, err := newAdminAPI(cfg, hub, d, hist, nodeName, adminLn.Addr().String(), keys, adminHandler(d), tel.tracing.TracerProvider(), log.With("component", "admin"))
 	if err != nil {
 		return errors.Join(err, d.Shutdown(ctx))
 	}
@@ -384,7 +384,11 @@ func adminHandler(d *daemon.Daemon) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !d.Ready() {
-			http.Error(w, "draining", http.StatusServiceUnavailable)
+			why := "draining"
+			if d.Cordoned() {
+				why = "cordoned"
+			}
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -1,0 +1,136 @@
+package admin
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
+)
+
+// The operator verbs of PRODUCT.md §10 that act on the node that answers:
+// cordon and drain.
+
+// DefaultDrainReason is the close reason of a drain that gives none.
+const DefaultDrainReason = "draining"
+
+// maxDrainOver bounds a drain's window.
+const maxDrainOver = 24 * time.Hour
+
+func (s *Server) node() (Node, error) {
+	if s.local == nil {
+		return nil, errorf(http.StatusNotImplemented, apitype.CodeUnavailable, "this server cannot cordon or drain its node")
+	}
+	return s.local, nil
+}
+
+// POST /v1/cordon
+func (s *Server) cordon(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	n.Cordon()
+	s.audit(r, session.AuditEntry{Action: apitype.ActionCordon, Target: s.cfg.Node}, nil, nil)
+	s.writeJSON(w, r, http.StatusOK, apitype.Cordon{Cordoned: true})
+	return nil
+}
+
+// DELETE /v1/cordon
+func (s *Server) uncordon(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	err = n.Uncordon()
+	s.audit(r, session.AuditEntry{Action: apitype.ActionUncordon, Target: s.cfg.Node}, nil, err)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, apitype.Cordon{Cordoned: n.Cordoned()})
+	return nil
+}
+
+// POST /v1/drain
+func (s *Server) startDrain(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	var req apitype.DrainRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	var over time.Duration
+	if req.Over != "" {
+		over, err = time.ParseDuration(req.Over)
+		if err != nil || over < 0 || over > maxDrainOver {
+			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "over: want a duration between 0s and %v, like \"5m\"", maxDrainOver)
+		}
+	}
+	if req.Code == 0 {
+		req.Code = int(protocol.StatusServiceRestart)
+	}
+	if req.Reason == "" {
+		req.Reason = DefaultDrainReason
+	}
+	if err := checkClose(req.Code, req.Reason); err != nil {
+		return err
+	}
+	sel, err := session.ParseSelector(strings.TrimSpace(req.Selector))
+	if err != nil {
+		return err
+	}
+	if sel.All() {
+		sel = session.Selector{}
+	}
+	st, err := n.Drain(r.Context(), sel, over, req.Code, req.Reason)
+	s.audit(r, session.AuditEntry{Action: apitype.ActionDrain, Target: sel.String(), Matched: int64(st.Total), Affected: int64(st.Total)},
+		map[string]any{"over": over.String(), "code": req.Code, "reason": req.Reason}, err)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusAccepted, drainStatus(st, n.Cordoned()))
+	return nil
+}
+
+// GET /v1/drain
+func (s *Server) getDrain(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	st, ok := n.DrainStatus()
+	if !ok {
+		return errorf(http.StatusNotFound, apitype.CodeNotFound, "this node has not drained since it started")
+	}
+	s.writeJSON(w, r, http.StatusOK, drainStatus(st, n.Cordoned()))
+	return nil
+}
+
+func drainStatus(st session.DrainStatus, cordoned bool) apitype.Drain {
+	out := apitype.Drain{
+		Running: st.Running, Cordoned: cordoned, Selector: st.Selector, Code: st.Code, Reason: st.Reason,
+		OverSeconds: st.Over.Seconds(), StartedAt: st.StartedAt, Total: st.Total, Closed: st.Closed,
+		Remaining: st.Remaining, ETASeconds: st.ETA.Seconds(), Error: st.Error,
+	}
+	if !st.FinishedAt.IsZero() {
+		t := st.FinishedAt
+		out.FinishedAt = &t
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/session"
+)
+
+// TestDrainEndToEnd drains 200 real connections over a second through the
+// API: every client sees the code, history says drain, the call is
+// audited, the node stays cordoned (refusing upgrades, not ready) until
+// uncordoned.
+func TestDrainEndToEnd(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	const n = 200
+	clients := make([]*wsClient, n)
+	for i := range clients {
+		clients[i] = e.dial("/chat")
+	}
+	eventually(t, "registrations", func() bool { return e.d.Count(session.Selector{}) == n })
+	c := e.client(apitype.ScopeConnectionsClose, apitype.ScopeConnectionsRead, apitype.ScopeSessionsRead, apitype.ScopeAuditRead)
+
+	// The caller goes away as soon as the drain started: it goes on.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	start := time.Now()
+	st, err := c.Drain(ctx, apitype.DrainRequest{Over: "1s", Reason: "maintenance"})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running || st.Total != n || st.Code != 1012 || !st.Cordoned || st.OverSeconds != 1 {
+		t.Fatalf("drain started: %+v", st)
+	}
+	if _, err := c.Drain(t.Context(), apitype.DrainRequest{}); !client.IsConflict(err) {
+		t.Fatalf("second drain: %v", err)
+	}
+	if _, err := c.Uncordon(t.Context()); !client.IsConflict(err) {
+		t.Fatalf("uncordon during the drain: %v", err)
+	}
+	if e.d.Ready() {
+		t.Fatal("ready while draining")
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, resp, err := protocol.Dial(ctx, e.wsURL+"/chat", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("upgrade during the drain: %v %v", resp, err)
+	}
+	for _, w := range clients {
+		w.expectClose(t, 1012, "maintenance")
+	}
+	took := time.Since(start)
+	if took < 500*time.Millisecond {
+		t.Fatalf("200 closes over 1s took %v: not paced", took)
+	}
+	eventually(t, "drain end", func() bool {
+		st, err := c.DrainStatus(t.Context())
+		return err == nil && !st.Running && st.Closed == n && st.Remaining == 0 && st.FinishedAt != nil
+	})
+	eventually(t, "history", func() bool {
+		page, err := c.Sessions(t.Context(), client.SessionsQuery{ClosedBy: string(session.ClosedByDrain), Limit: 500})
+		return err == nil && len(page.Sessions) == n
+	})
+	audit, err := c.Audit(t.Context(), client.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range audit.Entries {
+		actions = append(actions, a.Action+"/"+a.Result)
+	}
+	want := map[string]bool{apitype.ActionDrain + "/ok": false, apitype.ActionDrain + "/conflict": false, apitype.ActionUncordon + "/conflict": false}
+	for _, a := range actions {
+		if _, ok := want[a]; ok {
+			want[a] = true
+		}
+	}
+	for a, seen := range want {
+		if !seen {
+			t.Errorf("audit lacks %s: %v", a, actions)
+		}
+	}
+	if e.d.Ready() {
+		t.Fatal("ready after the drain: the node stays cordoned")
+	}
+	if cs, err := c.Uncordon(t.Context()); err != nil || cs.Cordoned {
+		t.Fatalf("uncordon: %+v %v", cs, err)
+	}
+	if !e.d.Ready() {
+		t.Fatal("not ready after uncordon")
+	}
+	e.dial("/chat")
+	t.Logf("drained %d connections over 1s in %v", n, took)
+}
+
+func TestCordonAPI(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.client(apitype.ScopeConnectionsClose, apitype.ScopeConnectionsRead)
+	if _, err := c.DrainStatus(t.Context()); err == nil || !client.IsNotFound(err) {
+		t.Fatalf("drain status before any: %v", err)
+	}
+	if cs, err := c.Cordon(t.Context()); err != nil || !cs.Cordoned || e.d.Ready() {
+		t.Fatalf("cordon: %+v %v", cs, err)
+	}
+	if cs, err := c.Uncordon(t.Context()); err != nil || cs.Cordoned || !e.d.Ready() {
+		t.Fatalf("uncordon: %+v %v", cs, err)
+	}
+	for _, body := range []string{`{"over":"-1s"}`, `{"over":"soon"}`, `{"code":1006}`, `{"selector":"=="}`} {
+		if status, ans := e.do(http.MethodPost, "/v1/drain", "application/json", body, http.Header{"Authorization": {"Bearer " + e.token(apitype.ScopeConnectionsClose)}}); status != http.StatusBadRequest {
+			t.Errorf("drain %s: %d %s", body, status, ans)
+		}
+	}
+	if _, err := e.client(apitype.ScopeConnectionsRead).Cordon(t.Context()); !client.IsAuth(err) {
+		t.Fatalf("cordon with connections:read: %v", err)
+	}
+}

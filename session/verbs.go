@@ -1,0 +1,43 @@
+package session
+
+import (
+	"errors"
+	"time"
+)
+
+// Vocabulary of the operator verbs (PRODUCT.md §10): cordon and drain.
+
+// Errors of cordon and drain, matched with errors.Is.
+var (
+	// ErrDrainRunning: a drain is running on the node; a second one, or
+	// an uncordon, must wait for it to end (409).
+	ErrDrainRunning = errors.New("a drain is already running")
+)
+
+// DrainStatus is the progress of a node's drain: the one running, or the
+// last one.
+type DrainStatus struct {
+	// Running is true until every matched connection has been told to
+	// close (or the drain was cut short by a shutdown).
+	Running bool
+	// Selector is the drain's selector ("" for every connection).
+	Selector string
+	// Code and Reason are what the connections are closed with.
+	Code   int
+	Reason string
+	// Over is the window the closes are spread over.
+	Over time.Duration
+	// StartedAt is when the drain began; FinishedAt when it ended (zero
+	// while it runs).
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Total is how many connections the drain matched when it began;
+	// Closed how many it has told to close so far; Remaining the rest.
+	Total     int
+	Closed    int
+	Remaining int
+	// ETA is how long until the last close is due (0 once finished).
+	ETA time.Duration
+	// Error says why a drain ended early ("" when it completed).
+	Error string
+}
