@@ -32,6 +32,8 @@ type Node interface {
 	Cordoned() bool
 	Drain(ctx context.Context, sel session.Selector, over time.Duration, code int, reason string) (session.DrainStatus, error)
 	DrainStatus() (session.DrainStatus, bool)
+	// Limits names the configured limits that end sessions closed so.
+	Limits(by session.ClosedBy, code int, errText string) []session.Limit
 }
 
 // History is what the admin API needs of session history (wsd passes its

@@ -88,6 +88,9 @@ type Config struct {
 	// Address is this node's admin address, for GET /v1/nodes on a single
 	// node.
 	Address string
+	// TraceURL is a link to a trace, "{trace_id}" standing for its id
+	// (wsd --trace-url), for GET /v1/sessions/{id}/why; "": none.
+	TraceURL string
 }
 
 // DefaultConfig returns the defaults.
@@ -231,6 +234,7 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodPost, "/v1/close", scope(apitype.ScopeConnectionsClose), s.closeSelected)
 	s.handle(r, http.MethodGet, "/v1/sessions", scope(apitype.ScopeSessionsRead), s.listSessions)
 	s.handle(r, http.MethodGet, "/v1/sessions/{id}", scope(apitype.ScopeSessionsRead), s.getSession)
+	s.handle(r, http.MethodGet, "/v1/sessions/{id}/why", scope(apitype.ScopeSessionsRead), s.why)
 	s.handle(r, http.MethodGet, "/v1/events", scope(apitype.ScopeConnectionsRead), s.events)
 	s.handle(r, http.MethodGet, "/v1/stats", scope(apitype.ScopeConnectionsRead), s.stats)
 	s.handle(r, http.MethodGet, "/v1/audit", scope(apitype.ScopeAuditRead), s.listAudit)

@@ -41,3 +41,22 @@ type DrainStatus struct {
 	// Error says why a drain ended early ("" when it completed).
 	Error string
 }
+
+// Limit is a configured limit or timeout that explains a session's end,
+// named as wsd's flag is ("pong-timeout") with its value as configured
+// ("20s").
+type Limit struct {
+	Name  string
+	Value string
+}
+
+// ErrTracingOff: tracing is not set up on the node, so a connection's
+// frames cannot be traced on demand (503).
+var ErrTracingOff = errors.New("tracing is off on this node")
+
+// TraceArm is a connection's tracing on demand: every frame of it is
+// traced, whatever the sampler and --trace-frames say, until Until.
+type TraceArm struct {
+	TraceID string
+	Until   time.Time
+}

@@ -430,3 +430,42 @@ type Drain struct {
 	// Error says why a drain ended early (the node shut down).
 	Error string `json:"error,omitempty"`
 }
+
+// Why answers GET /v1/sessions/{id}/why: in plain words why a session
+// ended (or, for a live one, how it is doing), with what explains it.
+type Why struct {
+	ID string `json:"id"`
+	// Live is true when the connection is open on the node that answered.
+	Live bool `json:"live"`
+	// Summary says it in one or two sentences.
+	Summary     string     `json:"summary"`
+	ClosedAt    *time.Time `json:"closed_at,omitempty"`
+	CloseCode   int        `json:"close_code,omitempty"`
+	CloseReason string     `json:"close_reason,omitempty"`
+	ClosedBy    string     `json:"closed_by,omitempty"`
+	// Meaning is what ClosedBy means, in plain words.
+	Meaning string `json:"closed_by_meaning,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Limits are the configured limits or timeouts that ended the
+	// session, with their values now.
+	Limits []Limit `json:"limits,omitempty"`
+	// BlackBox holds the last frame headers of a session that ended
+	// abnormally, oldest first.
+	BlackBox []Frame `json:"black_box,omitempty"`
+	// Actions are the admin calls that targeted the connection (by its
+	// id), oldest first, with who made them.
+	Actions []AuditEntry `json:"admin_actions"`
+	TraceID string       `json:"trace_id,omitempty"`
+	// TraceURL links to the trace (wsd --trace-url), when configured.
+	TraceURL string `json:"trace_url,omitempty"`
+	// Connection is the live connection (queue, RTT, last activity).
+	Connection *Connection `json:"connection,omitempty"`
+	// Session is the session's history row, when history has it.
+	Session *Session `json:"session,omitempty"`
+}
+
+// Limit is a configured limit or timeout, named as wsd's flag is.
+type Limit struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}

@@ -424,3 +424,9 @@ func (c *Client) DrainStatus(ctx context.Context) (*apitype.Drain, error) {
 
 // IsConflict reports whether err is a 409 answer.
 func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
+
+// Why explains why a session ended, or how a live one is doing.
+func (c *Client) Why(ctx context.Context, id string) (*apitype.Why, error) {
+	var out apitype.Why
+	return &out, c.do(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(id)+"/why", nil, nil, &out)
+}

@@ -193,6 +193,7 @@ func newAdminAPI(cfg config, hub admin.Hub, local admin.Node, hist admin.History
 	acfg.CloseWait = 2*cfg.daemon.CloseTimeout + time.Second
 	acfg.Version = buildVersion()
 	acfg.Node, acfg.Address = node, address
+	acfg.TraceURL = cfg.traceURL
 	api, err := admin.New(acfg, admin.Deps{Hub: hub, Node: local, History: hist, Tokens: a.admin, Logger: log, TracerProvider: tp})
 	if err != nil {
 		return nil, nil, err

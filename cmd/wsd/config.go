@@ -39,6 +39,7 @@ type config struct {
 	auth             authConfig    // admin API and tokens (admin.go)
 	tracing          setup.Config  // from OTEL_* (setup.FromEnv)
 	cluster          clusterConfig // --cluster and its options (cluster.go)
+	traceURL         string        // link to a trace for `wsctl why`; {trace_id} is replaced
 }
 
 // envPrefix turns a flag name into its environment variable.
@@ -197,6 +198,7 @@ func (c *config) flagSet(getenv func(string) string) (*flag.FlagSet, *registry) 
 	fs.DurationVar(&c.daemon.WebhookTimeout, "webhook-timeout", d.WebhookTimeout, "time allowed for each webhook request")
 	fs.IntVar(&c.daemon.WebhookMaxInFlight, "webhook-max-in-flight", d.WebhookMaxInFlight, "webhook requests in flight per connection at most (1 keeps replies in order)")
 	fs.Var((*compressionValue)(&c.daemon.Compression), "compression", "permessage-deflate: off, no-context-takeover (no state kept on idle connections) or context-takeover")
+	fs.StringVar(&c.traceURL, "trace-url", "", "link to a session's trace that `wsctl why` shows, {trace_id} standing for its id (e.g. http://localhost:16686/trace/{trace_id})")
 	fs.Var(&c.daemon.TraceFrames, "trace-frames", "frames recorded in traced sessions: none, control (ping, pong, close) or all (tracing is set up by the OTEL_* variables)")
 	fs.Var((*intSizeValue)(&c.daemon.WriteBufferSize), "write-buffer-size", "protocol write buffer kept per connection (message data is batched in pooled buffers)")
 	c.historyRetention = 30 * 24 * time.Hour
