@@ -53,7 +53,13 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, connection(c))
+	out := connection(c)
+	if s.local != nil {
+		if arm, ok := s.local.ConnectionTrace(c.ID); ok {
+			out.Trace = s.traceArm("", arm)
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
 	return nil
 }
 

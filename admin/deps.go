@@ -34,6 +34,10 @@ type Node interface {
 	DrainStatus() (session.DrainStatus, bool)
 	// Limits names the configured limits that end sessions closed so.
 	Limits(by session.ClosedBy, code int, errText string) []session.Limit
+	// TraceConnection traces every frame of a connection for a while;
+	// ConnectionTrace reports it while armed.
+	TraceConnection(id string, span time.Duration) (session.TraceArm, error)
+	ConnectionTrace(id string) (session.TraceArm, bool)
 }
 
 // History is what the admin API needs of session history (wsd passes its

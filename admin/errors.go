@@ -63,6 +63,8 @@ func apiError(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: apitype.CodeConflict, Message: "the connection's send queue is full; it is being closed as a slow consumer", Err: err}
 	case errors.Is(err, session.ErrDrainRunning):
 		return &Error{Status: http.StatusConflict, Code: apitype.CodeConflict, Message: "a drain is running on this node; follow it with GET /v1/drain (wsctl drain --status) and wait for it to end", Err: err}
+	case errors.Is(err, session.ErrTracingOff):
+		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "tracing is off on this node: set OTEL_EXPORTER_OTLP_ENDPOINT (see the README's tracing section)", Err: err}
 	case errors.Is(err, session.ErrDraining):
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: "wsd is shutting down", Err: err}
 	case errors.Is(err, session.ErrInvalidFilter):

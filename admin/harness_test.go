@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
 	"github.com/wsd-dev/wsd/admin/token"
@@ -38,6 +40,7 @@ type testEnv struct {
 type envOpts struct {
 	cfg     Config
 	history func(History) History // wraps the store (degraded-store tests)
+	tp      trace.TracerProvider  // the daemon's; nil: tracing off
 }
 
 func newEnv(t *testing.T, o envOpts) *testEnv {
@@ -52,7 +55,7 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 	dcfg.LabelsFromQuery = []string{"room", "name"}
 	dcfg.HandshakeRate = 0
 	dcfg.CloseTimeout = time.Second
-	d, err := daemon.New(dcfg, daemon.Deps{Recorder: st})
+	d, err := daemon.New(dcfg, daemon.Deps{Recorder: st, TracerProvider: o.tp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,6 +230,7 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodGet, "/v1/connections/{id}", scope(apitype.ScopeConnectionsRead), s.getConnection)
 	s.handle(r, http.MethodPost, "/v1/connections/{id}/messages", scope(apitype.ScopeConnectionsWrite), s.sendMessage)
 	s.handle(r, http.MethodDelete, "/v1/connections/{id}", scope(apitype.ScopeConnectionsClose), s.closeConnection)
+	s.handle(r, http.MethodPost, "/v1/connections/{id}/trace", scope(apitype.ScopeConnectionsWrite), s.traceConnection)
 	s.handle(r, http.MethodPost, "/v1/broadcast", scope(apitype.ScopeConnectionsWrite), s.broadcast)
 	s.handle(r, http.MethodPost, "/v1/close", scope(apitype.ScopeConnectionsClose), s.closeSelected)
 	s.handle(r, http.MethodGet, "/v1/sessions", scope(apitype.ScopeSessionsRead), s.listSessions)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
@@ -131,6 +133,52 @@ func drainStatus(st session.DrainStatus, cordoned bool) apitype.Drain {
 	if !st.FinishedAt.IsZero() {
 		t := st.FinishedAt
 		out.FinishedAt = &t
+	}
+	return out
+}
+
+// DefaultTraceFor is how long POST /v1/connections/{id}/trace traces a
+// connection when the call does not say.
+const DefaultTraceFor = 5 * time.Minute
+
+// maxTraceFor bounds it.
+const maxTraceFor = time.Hour
+
+// POST /v1/connections/{id}/trace {"for":"5m"}
+func (s *Server) traceConnection(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	var req apitype.TraceRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	span := DefaultTraceFor
+	if req.For != "" {
+		span, err = time.ParseDuration(req.For)
+		if err != nil || span < time.Second || span > maxTraceFor {
+			return errorf(http.StatusBadRequest, apitype.CodeBadRequest, "for: want a duration between 1s and %v, like \"5m\"", maxTraceFor)
+		}
+	}
+	id := chi.URLParam(r, "id")
+	arm, err := n.TraceConnection(id, span)
+	s.audit(r, session.AuditEntry{Action: apitype.ActionTrace, Target: id, Matched: 1, Affected: boolInt(err == nil)},
+		map[string]any{"for": span.String()}, err)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, s.traceArm(id, arm))
+	return nil
+}
+
+func (s *Server) traceArm(id string, arm session.TraceArm) *apitype.TraceArm {
+	out := &apitype.TraceArm{ID: id, TraceID: arm.TraceID, Until: arm.Until}
+	if s.cfg.TraceURL != "" && arm.TraceID != "" {
+		out.TraceURL = strings.ReplaceAll(s.cfg.TraceURL, "{trace_id}", arm.TraceID)
 	}
 	return out
 }

@@ -3,8 +3,11 @@ package admin
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
@@ -117,5 +120,38 @@ func TestCordonAPI(t *testing.T) {
 	}
 	if _, err := e.client(apitype.ScopeConnectionsRead).Cordon(t.Context()); !client.IsAuth(err) {
 		t.Fatalf("cordon with connections:read: %v", err)
+	}
+}
+
+func TestTraceOnDemandAPI(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+	defer tp.Shutdown(t.Context())
+	e := newEnv(t, envOpts{tp: tp, cfg: Config{TraceURL: "http://j/{trace_id}"}})
+	c := e.client(apitype.ScopeConnectionsWrite, apitype.ScopeConnectionsRead)
+	e.dial("/chat?name=t")
+	id := e.idOf("t")
+	conn, err := c.Connection(t.Context(), id)
+	if err != nil || conn.Trace != nil {
+		t.Fatalf("before arming: %+v %v", conn, err)
+	}
+	arm, err := c.Trace(t.Context(), id, "2m")
+	if err != nil || arm.TraceID == "" || arm.TraceURL != "http://j/"+arm.TraceID || time.Until(arm.Until) > 2*time.Minute {
+		t.Fatalf("arm: %+v %v", arm, err)
+	}
+	conn, err = c.Connection(t.Context(), id)
+	if err != nil || conn.Trace == nil || conn.Trace.TraceID != arm.TraceID {
+		t.Fatalf("inspect while armed: %+v %v", conn, err)
+	}
+	if _, err := c.Trace(t.Context(), id, "2h"); !client.IsBadRequest(err) {
+		t.Fatalf("2h: %v", err)
+	}
+	if _, err := c.Trace(t.Context(), "01a2503b-9878-7000-ab66-fa8c5d46ac7b", ""); !client.IsNotFound(err) {
+		t.Fatalf("unknown id: %v", err)
+	}
+
+	off := newEnv(t, envOpts{})
+	off.dial("/chat?name=u")
+	if _, err := off.client(apitype.ScopeConnectionsWrite).Trace(t.Context(), off.idOf("u"), ""); err == nil || !strings.Contains(err.Error(), "tracing is off") {
+		t.Fatalf("tracing off: %v", err)
 	}
 }

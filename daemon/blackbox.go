@@ -125,10 +125,13 @@ func (r *blackBoxRef) get() *blackBox {
 
 // onFrame is the protocol's OnFrame hook of every connection (on the
 // goroutine doing the I/O): it feeds the black box and, when the session's
-// frames are traced, the trace.
+// frames are traced (or the connection is traced on demand), the trace.
 func (c *conn) onFrame(ev protocol.FrameEvent) {
-	c.bb.get().record(ev, time.Now().UnixNano())
-	if t := c.frameTrace(); t != nil {
+	now := time.Now().UnixNano()
+	c.bb.get().record(ev, now)
+	if t := c.armedFrameTrace(now); t != nil {
+		t.frame(ev) // traced on demand: every frame, whatever --trace-frames says
+	} else if t := c.frameTrace(); t != nil {
 		t.frame(ev)
 	}
 }

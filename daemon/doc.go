@@ -22,9 +22,10 @@
 // handshakes and webhook requests run on short-lived goroutines the
 // connection owns and waits for (conn.wg). Per daemon: one accept loop per
 // listener, the poller, idle workers (each ends after workerIdle), one
-// keepalive scanner (pings, pong timeouts, token expiry: no timer per
-// connection), and a fixed pool of webhook close-event workers. Shutdown
-// waits for all of them.
+// keepalive scanner (pings, pong timeouts, token expiry, the end of a
+// trace on demand: no timer per connection), a fixed pool of webhook
+// close-event workers, and while a drain runs its pacing goroutine
+// (drain.go). Shutdown waits for all of them.
 //
 // # Memory
 //

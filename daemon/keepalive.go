@@ -58,6 +58,7 @@ func (d *Daemon) scan(rc *runtimeConfig, now time.Time) {
 		if c.tr != nil {
 			c.tr.tick(n) // export the frames of a long segment
 		}
+		c.tickArmed(n)
 		if c.expiresAt != 0 && n >= c.expiresAt {
 			c.initClose(closeCause{by: session.ClosedByTokenExpired, code: CodeTokenExpired, reason: "token expired"})
 			return true

@@ -73,6 +73,9 @@ type Connection struct {
 	// Node names the wsd instance that holds the connection; absent on a
 	// single node.
 	Node string `json:"node,omitempty"`
+	// Trace is the connection's tracing on demand while armed (GET
+	// /v1/connections/{id} on the node that holds it).
+	Trace *TraceArm `json:"trace,omitempty"`
 }
 
 // Fleet says whether a fleet-wide answer (several nodes joined by
@@ -384,6 +387,7 @@ const (
 	ActionBroadcast = "broadcast"
 	ActionBulkClose = "connections.close"
 	ActionCordon    = "node.cordon"
+	ActionTrace     = "connection.trace"
 	ActionUncordon  = "node.uncordon"
 	ActionDrain     = "node.drain"
 	// ActionRefused is a call refused for its token (401) or its scope
@@ -468,4 +472,20 @@ type Why struct {
 type Limit struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+}
+
+// TraceRequest is the body of POST /v1/connections/{id}/trace: how long
+// to trace every frame of the connection, as a Go duration ("5m";
+// default 5m, at most 1h).
+type TraceRequest struct {
+	For string `json:"for,omitempty"`
+}
+
+// TraceArm is a connection's tracing on demand: every frame goes into
+// trace TraceID until Until, whatever the sampler says.
+type TraceArm struct {
+	ID       string    `json:"id,omitempty"`
+	TraceID  string    `json:"trace_id"`
+	Until    time.Time `json:"until"`
+	TraceURL string    `json:"trace_url,omitempty"`
 }

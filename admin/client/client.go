@@ -430,3 +430,10 @@ func (c *Client) Why(ctx context.Context, id string) (*apitype.Why, error) {
 	var out apitype.Why
 	return &out, c.do(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(id)+"/why", nil, nil, &out)
 }
+
+// Trace traces every frame of a connection for a while (a Go duration;
+// "" for the server's default).
+func (c *Client) Trace(ctx context.Context, id, span string) (*apitype.TraceArm, error) {
+	var out apitype.TraceArm
+	return &out, c.do(ctx, http.MethodPost, "/v1/connections/"+url.PathEscape(id)+"/trace", nil, apitype.TraceRequest{For: span}, &out)
+}

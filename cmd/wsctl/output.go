@@ -245,7 +245,7 @@ func (p *printer) connection(c *apitype.Connection) error {
 	if c.RTTMS != nil {
 		rtt = strconv.FormatFloat(*c.RTTMS, 'f', 1, 64) + "ms"
 	}
-	return p.fields([][2]string{
+	kv := [][2]string{
 		{"ID", c.ID},
 		{"Route", c.Route},
 		{"Remote", c.RemoteAddr},
@@ -262,7 +262,20 @@ func (p *printer) connection(c *apitype.Connection) error {
 		{"Send queue", fmt.Sprintf("%s (oldest %dms)", bytesize(c.SendQueueBytes), c.OldestQueuedMS)},
 		{"RTT", rtt},
 		{"Token expires", stamp(c.TokenExpiresAt, now)},
-	})
+	}
+	if c.Trace != nil {
+		// Only while traced on demand (wsctl trace): other connections'
+		// output is unchanged.
+		kv = append(kv, [2]string{"Traced until", stamp(&c.Trace.Until, now) + ", trace " + c.Trace.TraceID + traceLink(c.Trace.TraceURL)})
+	}
+	return p.fields(kv)
+}
+
+func traceLink(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " " + u
 }
 
 // Bulk results.
