@@ -38,6 +38,9 @@ type Node interface {
 	// ConnectionTrace reports it while armed.
 	TraceConnection(id string, span time.Duration) (session.TraceArm, error)
 	ConnectionTrace(id string) (session.TraceArm, bool)
+	// Tap streams the messages of one connection (id) or of the ones sel
+	// matches to fn, dropping what fn does not keep up with.
+	Tap(ctx context.Context, sel session.Selector, id string, preview, buffer int, subscribed func(), fn func(ev session.TapEvent, dropped uint64) bool) error
 }
 
 // History is what the admin API needs of session history (wsd passes its

@@ -237,6 +237,7 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodGet, "/v1/sessions/{id}", scope(apitype.ScopeSessionsRead), s.getSession)
 	s.handle(r, http.MethodGet, "/v1/sessions/{id}/why", scope(apitype.ScopeSessionsRead), s.why)
 	s.handle(r, http.MethodGet, "/v1/events", scope(apitype.ScopeConnectionsRead), s.events)
+	s.handle(r, http.MethodGet, "/v1/tap", scope(apitype.ScopeConnectionsRead), s.tap)
 	s.handle(r, http.MethodGet, "/v1/stats", scope(apitype.ScopeConnectionsRead), s.stats)
 	s.handle(r, http.MethodGet, "/v1/audit", scope(apitype.ScopeAuditRead), s.listAudit)
 	s.handle(r, http.MethodGet, "/v1/nodes", scope(apitype.ScopeConnectionsRead), s.listNodes)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -153,5 +154,96 @@ func TestTraceOnDemandAPI(t *testing.T) {
 	off.dial("/chat?name=u")
 	if _, err := off.client(apitype.ScopeConnectionsWrite).Trace(t.Context(), off.idOf("u"), ""); err == nil || !strings.Contains(err.Error(), "tracing is off") {
 		t.Fatalf("tracing off: %v", err)
+	}
+}
+
+// TestTail: metadata of messages both ways; payload previews only with
+// the tap scope; a tap that is not read never slows the connection.
+func TestTail(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	w := e.dial("/chat?name=a")
+	id := e.idOf("a")
+
+	type result struct {
+		evs []apitype.TapEvent
+		err error
+	}
+	tail := func(c *client.Client, q client.TailQuery, n int) (<-chan result, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(t.Context())
+		sub := make(chan struct{})
+		out := make(chan result, 1)
+		go func() {
+			var r result
+			r.err = c.Tail(ctx, q, func() { close(sub) }, func(ev apitype.TapEvent) error {
+				r.evs = append(r.evs, ev)
+				if len(r.evs) == n {
+					cancel()
+				}
+				return nil
+			})
+			out <- r
+		}()
+		select {
+		case <-sub:
+		case r := <-out:
+			t.Fatalf("tail did not subscribe: %v", r.err)
+		}
+		return out, cancel
+	}
+
+	meta, cancel := tail(e.client(apitype.ScopeConnectionsRead), client.TailQuery{ID: id}, 2)
+	defer cancel()
+	full, cancel2 := tail(e.client(apitype.ScopeConnectionsRead, apitype.ScopeConnectionsTap), client.TailQuery{Selector: "name=a", Payload: true}, 2)
+	defer cancel2()
+	if err := w.conn.Write(t.Context(), protocol.TextMessage, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "text:hello")
+	r := <-meta
+	if len(r.evs) != 2 || r.evs[0].Direction != "in" || r.evs[1].Direction != "out" || r.evs[0].Size != 5 ||
+		r.evs[0].Message != "text" || r.evs[0].Payload != nil || r.evs[0].ID != id {
+		t.Fatalf("metadata tail: %+v %v", r.evs, r.err)
+	}
+	r = <-full
+	if len(r.evs) != 2 || string(r.evs[0].Payload) != "hello" || string(r.evs[1].Payload) != "hello" {
+		t.Fatalf("payload tail: %+v %v", r.evs, r.err)
+	}
+
+	if err := e.client(apitype.ScopeConnectionsRead).Tail(t.Context(), client.TailQuery{ID: id, Payload: true}, nil, nil); !client.IsAuth(err) {
+		t.Fatalf("payload without the tap scope: %v", err)
+	}
+	if err := e.client(apitype.ScopeConnectionsRead).Tail(t.Context(), client.TailQuery{}, nil, nil); !client.IsBadRequest(err) {
+		t.Fatalf("neither id nor selector: %v", err)
+	}
+
+	// A tap registered in the daemon that nobody reads: the connection
+	// goes on at full speed, and the tap counts what it dropped.
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	subscribed := make(chan struct{})
+	block := make(chan struct{})
+	var dropped uint64
+	calls := 0
+	tapped := make(chan error, 1)
+	go func() {
+		tapped <- e.d.Tap(ctx, session.Selector{}, id, 0, 4, func() { close(subscribed) }, func(_ session.TapEvent, d uint64) bool {
+			<-block // the reader is stuck until the messages went through
+			dropped += d
+			calls++
+			return calls < 2 // the second call tells what was dropped meanwhile
+		})
+	}()
+	<-subscribed
+	for i := range 50 {
+		msg := fmt.Sprintf("m%d", i)
+		if err := w.conn.Write(t.Context(), protocol.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		w.expect(t, "text:"+msg)
+	}
+	close(block)
+	<-tapped
+	if dropped == 0 {
+		t.Fatal("a stuck tap dropped nothing")
 	}
 }

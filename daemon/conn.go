@@ -255,6 +255,7 @@ func (c *conn) read(resumed bool) bool {
 		c.lastActivity.Store(now.UnixNano())
 		c.msgsIn.Add(1)
 		c.bytesIn.Add(uint64(len(msg)))
+		c.tapIn(typ, msg)
 		if rc := c.d.config(); !rc.inbound || c.inboundAllowed(rc, now.UnixNano(), len(msg)) {
 			c.handle(typ, msg)
 		}

@@ -81,6 +81,7 @@ type Daemon struct {
 	pending   map[net.Conn]struct{} // connections in their handshake
 	draining  atomic.Bool
 	cordoned  atomic.Bool // refuse new upgrades; live connections stay (drain.go)
+	taps      tapper      // wsctl tail (tap.go)
 	drain     drainer
 
 	connWG  sync.WaitGroup // serveConn goroutines and live connections

@@ -74,6 +74,9 @@
 //	                        tries it, and then only tries the protocol's locks:
 //	                        it never waits)
 //	ipShard.mu             (per-IP counters; a leaf)
+//	tapper.mu              (the taps of wsctl tail; taken on the reading
+//	                        goroutine and the send paths, relayShard.mu
+//	                        possibly held; a leaf: it only offers events)
 //	poller.Poller.mu       (poller slots; held around epoll_ctl and while it
 //	                        wakes connections: conn.Wake takes no lock)
 //	connTrace.mu           (a traced session's frame segment; taken inside protocol

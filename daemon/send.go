@@ -31,11 +31,13 @@ const (
 // enqueue queues a message without blocking. data must not be modified
 // afterwards.
 func (c *conn) enqueue(typ protocol.MessageType, data []byte, now time.Time) sendResult {
+	c.tapOut(typ, data)
 	return c.sent(c.snd.Send(typ, data, nil, now))
 }
 
 // enqueuePrepared queues a message prepared for many connections.
 func (c *conn) enqueuePrepared(typ protocol.MessageType, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
+	c.tapOut(typ, data)
 	return c.sent(c.snd.Send(typ, data, pm, now))
 }
 
@@ -44,6 +46,7 @@ func (c *conn) enqueuePrepared(typ protocol.MessageType, data []byte, pm *protoc
 // written to the connection, else through the queue. Like enqueue, it
 // never blocks.
 func (c *conn) sendPrepared(typ protocol.MessageType, data []byte, pm *protocol.PreparedMessage, now time.Time) sendResult {
+	c.tapOut(typ, data)
 	r := c.snd.SendNB(typ, data, pm, now)
 	if testHookInline != nil {
 		testHookInline(r)
@@ -65,7 +68,10 @@ func (c *conn) sendPing(now time.Time) sendResult {
 // reply sends a message from the connection's reading goroutine: inline
 // when nothing else is being written, else through the queue (p is then
 // copied).
-func (c *conn) reply(typ protocol.MessageType, p []byte) { c.sent(c.snd.Reply(typ, p)) }
+func (c *conn) reply(typ protocol.MessageType, p []byte) {
+	c.tapOut(typ, p)
+	c.sent(c.snd.Reply(typ, p))
+}
 
 // testHookInline, set by tests before any daemon starts, sees the result
 // of every broadcast and ping handed to a sender.

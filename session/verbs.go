@@ -60,3 +60,18 @@ type TraceArm struct {
 	TraceID string
 	Until   time.Time
 }
+
+// TapEvent is one message a tapped connection received or was sent
+// (`wsctl tail`): its metadata, and a preview of its payload only when the
+// tap asked for one.
+type TapEvent struct {
+	At     time.Time
+	ConnID string
+	In     bool // received from the client; false: sent to it
+	Type   MessageType
+	Size   int // the message's payload length
+	// Payload is the first bytes of the payload (a copy), nil unless the
+	// tap asked for a preview; Truncated says it is shorter than Size.
+	Payload   []byte
+	Truncated bool
+}

@@ -15,7 +15,9 @@ const (
 	ScopeConnectionsClose = "connections:close"
 	ScopeSessionsRead     = "sessions:read"
 	ScopeAuditRead        = "audit:read"
-	ScopeAdmin            = "admin"
+	// ScopeConnectionsTap lets GET /v1/tap show payload previews.
+	ScopeConnectionsTap = "connections:tap"
+	ScopeAdmin          = "admin"
 )
 
 // Error codes, the "code" of an ErrorBody.
@@ -489,3 +491,31 @@ type TraceArm struct {
 	Until    time.Time `json:"until"`
 	TraceURL string    `json:"trace_url,omitempty"`
 }
+
+// Tap event types of GET /v1/tap (one JSON object a line).
+const (
+	TapSubscribed = "subscribed" // the first line: every message from now on is streamed
+	TapMessage    = "message"
+	TapEnd        = "end" // the server ends the stream (shutdown, or it reached its maximum age)
+)
+
+// TapEvent is one line of GET /v1/tap: a message a tapped connection
+// received (direction "in") or was sent ("out"). Payload (base64 in JSON)
+// is a preview of at most MaxTapPreview bytes, only with payload=1 and the
+// connections:tap scope; Truncated says it is shorter than Size. Dropped
+// counts the events this stream lost because it read too slowly, since the
+// previous one.
+type TapEvent struct {
+	Type      string    `json:"type"`
+	At        time.Time `json:"at,omitempty"`
+	ID        string    `json:"id,omitempty"`
+	Direction string    `json:"direction,omitempty"`
+	Message   string    `json:"message,omitempty"` // text or binary
+	Size      int       `json:"size"`
+	Payload   []byte    `json:"payload,omitempty"`
+	Truncated bool      `json:"truncated,omitempty"`
+	Dropped   uint64    `json:"dropped,omitempty"`
+}
+
+// MaxTapPreview is the most payload bytes a tap event shows.
+const MaxTapPreview = 256

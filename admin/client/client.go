@@ -9,6 +9,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -436,4 +437,61 @@ func (c *Client) Why(ctx context.Context, id string) (*apitype.Why, error) {
 func (c *Client) Trace(ctx context.Context, id, span string) (*apitype.TraceArm, error) {
 	var out apitype.TraceArm
 	return &out, c.do(ctx, http.MethodPost, "/v1/connections/"+url.PathEscape(id)+"/trace", nil, apitype.TraceRequest{For: span}, &out)
+}
+
+// TailQuery selects what Tail streams: one connection (ID) or the ones
+// Selector matches; Payload asks for previews (scope connections:tap).
+type TailQuery struct {
+	ID       string
+	Selector string
+	Payload  bool
+}
+
+// Tail streams the messages of the tapped connections to fn until ctx is
+// done, fn fails, or the server ends the stream (ErrStreamEnded).
+// subscribed, if not nil, is called once every message from then on will
+// be streamed.
+func (c *Client) Tail(ctx context.Context, q TailQuery, subscribed func(), fn func(apitype.TapEvent) error) error {
+	v := url.Values{}
+	set(v, "id", q.ID)
+	set(v, "selector", q.Selector)
+	if q.Payload {
+		v.Set("payload", "1")
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/v1/tap", v, nil, "application/x-ndjson")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), maxEventLine)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue // keepalive
+		}
+		var ev apitype.TapEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return fmt.Errorf("tap stream: %w", err)
+		}
+		switch ev.Type {
+		case apitype.TapSubscribed:
+			if subscribed != nil {
+				subscribed()
+			}
+		case apitype.TapEnd:
+			return ErrStreamEnded
+		default:
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("tap stream: %w", err)
+	}
+	return fmt.Errorf("tap stream: %w", io.ErrUnexpectedEOF)
 }

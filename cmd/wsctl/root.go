@@ -132,7 +132,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(newLs(g), newInspect(g), newSend(g), newBroadcast(g), newKill(g), newSessions(g),
 		newSession(g), newWatch(g), newStats(g), newAudit(g), newConnect(g), newBench(g), newVersion(g))
 	root.AddCommand(newNodes(g))
-	root.AddCommand(newCordon(g), newUncordon(g), newDrain(g), newWhy(g), newTrace(g))
+	root.AddCommand(newCordon(g), newUncordon(g), newDrain(g), newWhy(g), newTrace(g), newTail(g))
 	return root
 }
 

@@ -41,7 +41,7 @@ func (t *tokenFlags) flagSet() *flag.FlagSet {
 }
 
 var scopes = []string{apitype.ScopeConnectionsRead, apitype.ScopeConnectionsWrite, apitype.ScopeConnectionsClose,
-	apitype.ScopeSessionsRead, apitype.ScopeAuditRead, apitype.ScopeAdmin}
+	apitype.ScopeSessionsRead, apitype.ScopeAuditRead, apitype.ScopeConnectionsTap, apitype.ScopeAdmin}
 
 // tokenCommand runs `wsd token create`: it prints a token signed with the
 // admin key of the state directory (or --admin-key-file). It never creates
