@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,4 +137,58 @@ func TestDrainShutdown(t *testing.T) {
 	if _, err := d.Drain(context.Background(), session.Selector{}, 0, 1012, ""); !errors.Is(err, session.ErrDraining) {
 		t.Fatalf("drain after shutdown: %v", err)
 	}
+}
+
+// TestMeasureDrainPacing drains N connections over a window and reports
+// when their clients saw the close, per tenth of the window: how evenly a
+// drain spreads the reconnections. Skipped unless WSD_MEASURE_DRAIN=N
+// (optionally WSD_MEASURE_DRAIN_OVER=3s):
+//
+//	WSD_MEASURE_DRAIN=1000 go test -run TestMeasureDrainPacing -v ./daemon
+func TestMeasureDrainPacing(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("WSD_MEASURE_DRAIN"))
+	if n <= 0 {
+		t.Skip("set WSD_MEASURE_DRAIN=N to measure")
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if need := uint64(2*n + 200); lim.Cur < need {
+		// Both ends of every connection are in this process.
+		t.Fatalf("%d connections need %d open files here; the limit is %d", n, need, lim.Cur)
+	}
+	over := 3 * time.Second
+	if v := os.Getenv("WSD_MEASURE_DRAIN_OVER"); v != "" {
+		var err error
+		if over, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig()
+	cfg.MaxConnections = n + 10
+	d, url, _ := startDaemon(t, cfg)
+	seen := make(chan time.Time, n)
+	for range n {
+		c := dial(t, url+"/", nil)
+		go func() {
+			_, _, err := c.Read(context.Background())
+			if err != nil {
+				seen <- time.Now()
+			}
+		}()
+	}
+	waitFor(t, "registrations", func() bool { return d.Count(session.Selector{}) == n })
+	start := time.Now()
+	if _, err := d.Drain(context.Background(), session.Selector{}, over, 1012, "drain"); err != nil {
+		t.Fatal(err)
+	}
+	buckets := make([]int, 11)
+	var last time.Duration
+	for range n {
+		at := (<-seen).Sub(start)
+		last = max(last, at)
+		buckets[min(int(at*10/over), 10)]++
+	}
+	t.Logf("%d connections drained over %v: last close seen after %v; per tenth of the window: %v (ideal %d each)", n, over, last.Round(time.Millisecond), buckets, n/10)
 }
