@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsd-dev/wsd/internal/tcptest"
 )
 
 // waker counts its wake-ups and signals each on ch without blocking.
@@ -51,39 +53,12 @@ type side struct {
 // pair returns a loopback TCP connection, closed when the test ends.
 func pair(t *testing.T, ln net.Listener) *side {
 	t.Helper()
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			acc <- nil
-			return
-		}
-		acc <- c
-	}()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc := <-acc
-	if nc == nil {
-		t.Fatal("accept failed")
-	}
+	peer, nc := tcptest.Pair(t, ln)
 	rc, err := nc.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close(); peer.Close() })
 	return &side{nc: nc, rc: rc, peer: peer, w: newWaker()}
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
 }
 
 // start returns a running Poller, shut down (and Run waited for) when the
@@ -135,7 +110,7 @@ func marker(t *testing.T, p *Poller, ln net.Listener) {
 }
 
 func TestArmWakesOnceWhenReadable(t *testing.T) {
-	p, ln := start(t), listen(t)
+	p, ln := start(t), tcptest.Listen(t)
 	a, b := pair(t, ln), pair(t, ln)
 	a.arm(t, p)
 	b.arm(t, p)
@@ -173,7 +148,7 @@ func TestArmWakesOnceWhenReadable(t *testing.T) {
 }
 
 func TestHangUpWakes(t *testing.T) {
-	p, ln := start(t), listen(t)
+	p, ln := start(t), tcptest.Listen(t)
 	fin, rst := pair(t, ln), pair(t, ln)
 	fin.arm(t, p)
 	rst.arm(t, p)
@@ -194,7 +169,7 @@ func TestHangUpWakes(t *testing.T) {
 // way; its slot is reused, and the stale event does not reach the slot's
 // new registration.
 func TestReleaseDropsStaleEvents(t *testing.T) {
-	p, ln := start(t), listen(t)
+	p, ln := start(t), tcptest.Listen(t)
 	a := pair(t, ln)
 	a.arm(t, p)
 	slot := a.reg.slot
@@ -256,7 +231,7 @@ func TestLookupGenerations(t *testing.T) {
 }
 
 func TestManyConnections(t *testing.T) {
-	p, ln := start(t), listen(t)
+	p, ln := start(t), tcptest.Listen(t)
 	const n = 300
 	ss := make([]*side, n)
 	for i := range ss {
@@ -321,7 +296,7 @@ func (w *releaseWaker) Wake() {
 // Arms, wake-ups, peer writes and closes, local closes and releases race;
 // no registration is woken after its Release, slots are all given back.
 func TestArmReleaseCloseRace(t *testing.T) {
-	p, ln := start(t), listen(t)
+	p, ln := start(t), tcptest.Listen(t)
 	const goroutines, rounds = 4, 50
 	var woken atomic.Int32
 	var wg sync.WaitGroup
@@ -366,7 +341,7 @@ func TestArmReleaseCloseRace(t *testing.T) {
 }
 
 func TestArmClosedSocket(t *testing.T) {
-	p, ln := start(t), listen(t)
+	p, ln := start(t), tcptest.Listen(t)
 	s := pair(t, ln)
 	s.nc.Close()
 	if err := p.Arm(&s.reg, s.rc, s.w); err == nil {
@@ -381,7 +356,7 @@ func TestArmClosedSocket(t *testing.T) {
 // Shutdown makes Run return nil, whether Run is waiting or not started
 // yet; Arm fails afterwards.
 func TestShutdown(t *testing.T) {
-	ln := listen(t)
+	ln := tcptest.Listen(t)
 	for _, runFirst := range []bool{true, false} {
 		p, err := New()
 		if err != nil {
@@ -420,7 +395,7 @@ func TestShutdown(t *testing.T) {
 // Shutdown while Run is waking registrations: neither waits for the other
 // (Close waits for Run's wait to return, and Run takes the lock to wake).
 func TestShutdownWhileWaking(t *testing.T) {
-	ln := listen(t)
+	ln := tcptest.Listen(t)
 	ss := make([]*side, 20)
 	for i := range ss {
 		ss[i] = pair(t, ln)

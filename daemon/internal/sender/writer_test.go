@@ -11,35 +11,13 @@ import (
 	"time"
 
 	"github.com/wsd-dev/wsd/daemon/internal/bufpool"
+	"github.com/wsd-dev/wsd/internal/tcptest"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			acc <- nil
-			return
-		}
-		acc <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-acc
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
+	return tcptest.Pair(t, tcptest.Listen(t))
 }
 
 // rawConn returns nc's raw socket, or nil (net.Pipe).
