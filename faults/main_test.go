@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,22 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("faults: skipped (set WSD_FAULTS=1 to run the fault tier)")
 		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "wsd-faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wsdBin = filepath.Join(dir, "wsd")
-	cmd := exec.Command("go", "build", "-o", wsdBin, "github.com/wsd-dev/wsd/cmd/wsd")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building wsd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(wsdtest.Main(m, false, &wsdBin))
 }
 
 // start runs wsd with info logs (debug logs of thousands of connections

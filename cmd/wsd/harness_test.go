@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,26 +24,7 @@ import (
 var wsdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wsd-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wsdBin = filepath.Join(dir, "wsd")
-	args := []string{"build", "-o", wsdBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, ".")...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building wsd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(wsdtest.Main(m, raceEnabled, &wsdBin))
 }
 
 // wsd is a running daemon under test.

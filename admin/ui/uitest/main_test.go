@@ -5,11 +5,9 @@ package uitest
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,24 +22,7 @@ import (
 var wsdBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "wsd-uitest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	wsdBin = filepath.Join(dir, "wsd")
-	build := exec.Command("go", "build", "-o", wsdBin, "github.com/wsd-dev/wsd/cmd/wsd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build wsd: %v\n", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(wsdtest.Main(m, false, &wsdBin))
 }
 
 // startWSD runs wsd with the tag query parameter as a label.
