@@ -35,9 +35,7 @@ func (s *Server) fleetStats(w http.ResponseWriter, r *http.Request, now time.Tim
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	total := session.Stats{
-		HandshakeFailures: map[string]uint64{}, ClosedBy: map[session.ClosedBy]uint64{}, ConnectionsByRoute: map[string]int{},
-	}
+	var total session.Stats
 	out := apitype.Stats{}
 	for _, name := range names {
 		st := per[name]
@@ -53,27 +51,7 @@ func (s *Server) fleetStats(w http.ResponseWriter, r *http.Request, now time.Tim
 			ns.Version = s.cfg.Version
 		}
 		out.Nodes = append(out.Nodes, ns)
-		if total.StartedAt.IsZero() || st.StartedAt.Before(total.StartedAt) {
-			total.StartedAt = st.StartedAt
-		}
-		total.Connections += st.Connections
-		total.Handshaking += st.Handshaking
-		total.Draining = total.Draining || st.Draining
-		total.Accepted += st.Accepted
-		total.SlowConsumers += st.SlowConsumers
-		total.Panics += st.Panics
-		total.WebhookFailures += st.WebhookFailures
-		total.WebhookEventsDropped += st.WebhookEventsDropped
-		total.SendQueueBytes += st.SendQueueBytes
-		for k, v := range st.HandshakeFailures {
-			total.HandshakeFailures[k] += v
-		}
-		for k, v := range st.ClosedBy {
-			total.ClosedBy[k] += v
-		}
-		for k, v := range st.ConnectionsByRoute {
-			total.ConnectionsByRoute[k] += v
-		}
+		total.Add(st)
 	}
 	if total.StartedAt.IsZero() {
 		total.StartedAt = now

@@ -339,34 +339,9 @@ func (n *Node) LocalStats() session.Stats { return n.local.Stats() }
 // Total adds up nodes' stats: counts and totals summed, the earliest
 // start, draining when any node is.
 func Total(per map[string]session.Stats) session.Stats {
-	t := session.Stats{
-		HandshakeFailures:  map[string]uint64{},
-		ClosedBy:           map[session.ClosedBy]uint64{},
-		ConnectionsByRoute: map[string]int{},
-	}
+	var t session.Stats
 	for _, name := range slices.Sorted(maps.Keys(per)) {
-		s := per[name]
-		if t.StartedAt.IsZero() || (!s.StartedAt.IsZero() && s.StartedAt.Before(t.StartedAt)) {
-			t.StartedAt = s.StartedAt
-		}
-		t.Connections += s.Connections
-		t.Handshaking += s.Handshaking
-		t.Draining = t.Draining || s.Draining
-		t.Accepted += s.Accepted
-		t.SlowConsumers += s.SlowConsumers
-		t.Panics += s.Panics
-		t.WebhookFailures += s.WebhookFailures
-		t.WebhookEventsDropped += s.WebhookEventsDropped
-		t.SendQueueBytes += s.SendQueueBytes
-		for k, v := range s.HandshakeFailures {
-			t.HandshakeFailures[k] += v
-		}
-		for k, v := range s.ClosedBy {
-			t.ClosedBy[k] += v
-		}
-		for k, v := range s.ConnectionsByRoute {
-			t.ConnectionsByRoute[k] += v
-		}
+		t.Add(per[name])
 	}
 	if t.StartedAt.IsZero() {
 		t.StartedAt = time.Now()

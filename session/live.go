@@ -95,3 +95,39 @@ type Stats struct {
 	ConnectionsByRoute   map[string]int
 	SendQueueBytes       int64 // over all connections
 }
+
+// Add adds o into s, as a fleet's totals are made from its nodes': counts
+// and totals summed (maps included, allocated when nil), the earliest
+// start, draining when either is.
+func (s *Stats) Add(o Stats) {
+	if s.StartedAt.IsZero() || !o.StartedAt.IsZero() && o.StartedAt.Before(s.StartedAt) {
+		s.StartedAt = o.StartedAt
+	}
+	s.Connections += o.Connections
+	s.Handshaking += o.Handshaking
+	s.Draining = s.Draining || o.Draining
+	s.Accepted += o.Accepted
+	s.SlowConsumers += o.SlowConsumers
+	s.Panics += o.Panics
+	s.WebhookFailures += o.WebhookFailures
+	s.WebhookEventsDropped += o.WebhookEventsDropped
+	s.SendQueueBytes += o.SendQueueBytes
+	if s.HandshakeFailures == nil {
+		s.HandshakeFailures = map[string]uint64{}
+	}
+	for k, v := range o.HandshakeFailures {
+		s.HandshakeFailures[k] += v
+	}
+	if s.ClosedBy == nil {
+		s.ClosedBy = map[ClosedBy]uint64{}
+	}
+	for k, v := range o.ClosedBy {
+		s.ClosedBy[k] += v
+	}
+	if s.ConnectionsByRoute == nil {
+		s.ConnectionsByRoute = map[string]int{}
+	}
+	for k, v := range o.ConnectionsByRoute {
+		s.ConnectionsByRoute[k] += v
+	}
+}
