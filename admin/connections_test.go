@@ -88,11 +88,11 @@ func TestSend(t *testing.T) {
 	if err != nil || !res.Queued || res.Bytes != 5 {
 		t.Fatalf("send: %+v %v", res, err)
 	}
-	w.expect(t, "text:hello")
+	w.Expect(t, "text:hello")
 	if _, err := c.Send(ctx, id, apitype.Message{Binary: []byte{0, 1, 2}}); err != nil {
 		t.Fatal(err)
 	}
-	w.expect(t, "binary:\x00\x01\x02")
+	w.Expect(t, "binary:\x00\x01\x02")
 	if _, err := c.Send(ctx, "0190b7a0-0000-7000-8000-000000000000", apitype.Message{Text: ptr("x")}); !client.IsNotFound(err) {
 		t.Fatalf("unknown id: %v", err)
 	}
@@ -140,8 +140,8 @@ func TestBroadcast(t *testing.T) {
 	if err != nil || res.Matched != 2 || res.Queued != 2 || res.Dropped != 0 {
 		t.Fatalf("broadcast: %+v %v", res, err)
 	}
-	a.expect(t, "text:hi lobby")
-	b.expect(t, "text:hi lobby")
+	a.Expect(t, "text:hi lobby")
+	b.Expect(t, "text:hi lobby")
 	x.expectNothing(t)
 
 	res, err = c.Broadcast(ctx, apitype.BroadcastRequest{All: true, Binary: []byte("all")})
@@ -149,7 +149,7 @@ func TestBroadcast(t *testing.T) {
 		t.Fatalf("broadcast all: %+v %v", res, err)
 	}
 	for _, w := range []*wsClient{a, b, x} {
-		w.expect(t, "binary:all")
+		w.Expect(t, "binary:all")
 	}
 	res, err = c.Broadcast(ctx, apitype.BroadcastRequest{Selector: "room=nowhere", Text: ptr("?")})
 	if err != nil || res.Matched != 0 {

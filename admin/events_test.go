@@ -119,7 +119,7 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	// handshake completes regardless.
 	for i := range 50 {
 		w := e.dial("/?name=n" + string(rune('a'+i%26)) + string(rune('a'+i/26)))
-		if err := w.conn.CloseNow(); err != nil {
+		if err := w.Conn.CloseNow(); err != nil {
 			t.Fatal(err)
 		}
 	}

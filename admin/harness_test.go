@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 	"github.com/wsd-dev/wsd/admin/client"
 	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/daemon"
-	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/store"
 )
@@ -154,70 +153,20 @@ func (e *testEnv) do(method, path, contentType, body string, hdr http.Header) (i
 	return resp.StatusCode, string(b)
 }
 
-// wsClient is a WebSocket client that collects what it receives.
-type wsClient struct {
-	conn   *protocol.Conn
-	msgs   chan string
-	closed chan *protocol.CloseError // the close it saw (nil: no close frame)
-}
+// wsClient is a client under test whose messages read "text:..." or
+// "binary:...".
+type wsClient struct{ *wsdtest.Client }
 
 // dial connects a client with query parameters (labels) to path.
 func (e *testEnv) dial(path string) *wsClient {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := protocol.Dial(ctx, e.wsURL+path, nil)
-	if err != nil {
-		e.t.Fatalf("dial %s: %v", path, err)
-	}
-	w := &wsClient{conn: c, msgs: make(chan string, 64), closed: make(chan *protocol.CloseError, 1)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			typ, p, err := c.Read(context.Background())
-			if err != nil {
-				var ce *protocol.CloseError
-				if !errors.As(err, &ce) {
-					ce = nil
-				}
-				w.closed <- ce
-				return
-			}
-			prefix := "text:"
-			if typ == protocol.BinaryMessage {
-				prefix = "binary:"
-			}
-			w.msgs <- prefix + string(p)
-		}
-	}()
-	e.t.Cleanup(func() {
-		if err := c.CloseNow(); err != nil && !errors.Is(err, net.ErrClosed) {
-			e.t.Logf("close client: %v", err)
-		}
-		<-done
-	})
-	return w
-}
-
-func (w *wsClient) expect(t *testing.T, want string) {
-	t.Helper()
-	select {
-	case got := <-w.msgs:
-		if got != want {
-			t.Fatalf("client got %q, want %q", got, want)
-		}
-	case ce := <-w.closed:
-		t.Fatalf("client closed (%v) waiting for %q", ce, want)
-	case <-time.After(5 * time.Second):
-		t.Fatalf("client: no message, want %q", want)
-	}
+	return &wsClient{wsdtest.Dial(e.t, e.wsURL+path, true)}
 }
 
 func (w *wsClient) expectNothing(t *testing.T) {
 	t.Helper()
 	select {
-	case got := <-w.msgs:
+	case got := <-w.Msgs:
 		t.Fatalf("client got %q, want nothing", got)
 	default:
 	}
@@ -226,11 +175,11 @@ func (w *wsClient) expectNothing(t *testing.T) {
 func (w *wsClient) expectClose(t *testing.T, code int, reason string) {
 	t.Helper()
 	select {
-	case ce := <-w.closed:
+	case ce := <-w.Closed:
 		if ce == nil || int(ce.Code) != code || ce.Reason != reason {
 			t.Fatalf("client close %v, want %d %q", ce, code, reason)
 		}
-	case got := <-w.msgs:
+	case got := <-w.Msgs:
 		t.Fatalf("client got %q waiting for its close", got)
 	case <-time.After(5 * time.Second):
 		t.Fatalf("client not closed, want %d %q", code, reason)

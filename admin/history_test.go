@@ -166,10 +166,10 @@ func TestSessionsLiveCounters(t *testing.T) {
 	w := e.dial("/chat?name=talker")
 	id := e.idOf("talker")
 	for range 3 {
-		if err := w.conn.Write(ctx, protocol.TextMessage, []byte("hello")); err != nil {
+		if err := w.Conn.Write(ctx, protocol.TextMessage, []byte("hello")); err != nil {
 			t.Fatal(err)
 		}
-		w.expect(t, "text:hello")
+		w.Expect(t, "text:hello")
 	}
 	var got *apitype.Session
 	eventually(t, "the open session with its live counters", func() bool {

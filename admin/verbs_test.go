@@ -195,10 +195,10 @@ func TestTail(t *testing.T) {
 	defer cancel()
 	full, cancel2 := tail(e.client(apitype.ScopeConnectionsRead, apitype.ScopeConnectionsTap), client.TailQuery{Selector: "name=a", Payload: true}, 2)
 	defer cancel2()
-	if err := w.conn.Write(t.Context(), protocol.TextMessage, []byte("hello")); err != nil {
+	if err := w.Conn.Write(t.Context(), protocol.TextMessage, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	w.expect(t, "text:hello")
+	w.Expect(t, "text:hello")
 	r := <-meta
 	if len(r.evs) != 2 || r.evs[0].Direction != "in" || r.evs[1].Direction != "out" || r.evs[0].Size != 5 ||
 		r.evs[0].Message != "text" || r.evs[0].Payload != nil || r.evs[0].ID != id {
@@ -236,10 +236,10 @@ func TestTail(t *testing.T) {
 	<-subscribed
 	for i := range 50 {
 		msg := fmt.Sprintf("m%d", i)
-		if err := w.conn.Write(t.Context(), protocol.TextMessage, []byte(msg)); err != nil {
+		if err := w.Conn.Write(t.Context(), protocol.TextMessage, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
-		w.expect(t, "text:"+msg)
+		w.Expect(t, "text:"+msg)
 	}
 	close(block)
 	<-tapped

@@ -21,10 +21,10 @@ func TestWhy(t *testing.T) {
 
 	w := e.dial("/chat?name=live")
 	id := e.idOf("live")
-	if err := w.conn.Write(t.Context(), protocol.TextMessage, []byte("hi")); err != nil {
+	if err := w.Conn.Write(t.Context(), protocol.TextMessage, []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	w.expect(t, "text:hi")
+	w.Expect(t, "text:hi")
 	why, err := c.Why(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestWhy(t *testing.T) {
 	bigID := e.idOf("big")
 	ctx, cancel := context.WithTimeout(t.Context(), 5e9)
 	defer cancel()
-	if err := big.conn.Write(ctx, protocol.BinaryMessage, bytes.Repeat([]byte("x"), 2<<20)); err != nil {
+	if err := big.Conn.Write(ctx, protocol.BinaryMessage, bytes.Repeat([]byte("x"), 2<<20)); err != nil {
 		t.Logf("writing the message too big: %v", err) // the server may close first
 	}
 	eventually(t, "the too-big session's close", func() bool {

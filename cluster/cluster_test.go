@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/store"
@@ -103,58 +104,11 @@ func (tn *testNode) crash() {
 	tn.n.nc.Close()
 }
 
-type wsClient struct {
-	conn   *protocol.Conn
-	msgs   chan string
-	closed chan *protocol.CloseError
-}
+type wsClient struct{ *wsdtest.Client }
 
 func (tn *testNode) dial(t *testing.T, path string) *wsClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := protocol.Dial(ctx, tn.wsURL+path, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	w := &wsClient{conn: c, msgs: make(chan string, 256), closed: make(chan *protocol.CloseError, 1)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			_, p, err := c.Read(context.Background())
-			if err != nil {
-				var ce *protocol.CloseError
-				if !errors.As(err, &ce) {
-					ce = nil
-				}
-				w.closed <- ce
-				return
-			}
-			w.msgs <- string(p)
-		}
-	}()
-	t.Cleanup(func() {
-		if err := c.CloseNow(); err != nil && !errors.Is(err, net.ErrClosed) {
-			t.Logf("close client: %v", err)
-		}
-		<-done
-	})
-	return w
-}
-
-func (w *wsClient) expect(t *testing.T, want string) {
-	t.Helper()
-	select {
-	case got := <-w.msgs:
-		if got != want {
-			t.Fatalf("client got %q, want %q", got, want)
-		}
-	case ce := <-w.closed:
-		t.Fatalf("client closed (%v) waiting for %q", ce, want)
-	case <-time.After(5 * time.Second):
-		t.Fatalf("client: no message, want %q", want)
-	}
+	return &wsClient{wsdtest.Dial(t, tn.wsURL+path, false)}
 }
 
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
@@ -249,14 +203,14 @@ func TestFleetConnections(t *testing.T) {
 	if err := a.n.SendContext(context.Background(), c0.ID, session.Text, []byte("hello c0")); err != nil {
 		t.Fatal(err)
 	}
-	clients["c0"].expect(t, "hello c0")
+	clients["c0"].Expect(t, "hello c0")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.n.Close(ctx, c0.ID, 4001, "bye"); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case ce := <-clients["c0"].closed:
+	case ce := <-clients["c0"].Closed:
 		if ce == nil || ce.Code != 4001 || ce.Reason != "bye" {
 			t.Fatalf("c0 closed with %v", ce)
 		}
@@ -277,7 +231,7 @@ func TestFleetConnections(t *testing.T) {
 	}
 	for name, w := range clients {
 		if name != "c0" {
-			w.expect(t, "all")
+			w.Expect(t, "all")
 		}
 	}
 
@@ -344,23 +298,23 @@ func TestFleetRelayAndEvents(t *testing.T) {
 	// once, in order; the publisher gets none (relay skips the sender).
 	const count = 50
 	for i := range count {
-		if err := members["a"].conn.Write(context.Background(), protocol.TextMessage, fmt.Appendf(nil, "m%d", i)); err != nil {
+		if err := members["a"].Conn.Write(context.Background(), protocol.TextMessage, fmt.Appendf(nil, "m%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, name := range []string{"b", "c"} {
 		for i := range count {
-			members[name].expect(t, fmt.Sprintf("m%d", i))
+			members[name].Expect(t, fmt.Sprintf("m%d", i))
 		}
 	}
 	select {
-	case m := <-members["a"].msgs:
+	case m := <-members["a"].Msgs:
 		t.Fatalf("publisher got %q", m)
 	case <-time.After(100 * time.Millisecond):
 	}
 	for _, name := range []string{"b", "c"} {
 		select {
-		case m := <-members[name].msgs:
+		case m := <-members[name].Msgs:
 			t.Fatalf("%s got a duplicate %q", name, m)
 		default:
 		}
@@ -381,7 +335,7 @@ func TestFleetHistoryAndAudit(t *testing.T) {
 		for j := range k {
 			w := nodes[i].dial(t, fmt.Sprintf("/?name=%s%d", nodes[i].name, j))
 			eventually(t, "connection", 5*time.Second, func() bool { return nodes[i].d.Count(sel(t, "all")) == 1 })
-			if err := w.conn.Close(protocol.StatusNormalClosure, ""); err != nil {
+			if err := w.Conn.Close(protocol.StatusNormalClosure, ""); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, "close", 5*time.Second, func() bool { return nodes[i].d.Count(sel(t, "all")) == 0 })
@@ -485,7 +439,7 @@ func TestFleetNodeDiesAndBusDown(t *testing.T) {
 	if err := a.n.SendContext(context.Background(), cs[0].ID, session.Text, []byte("still here")); err != nil {
 		t.Fatal(err)
 	}
-	local.expect(t, "still here")
+	local.Expect(t, "still here")
 
 	// The bus comes back on the same port: nodes reconnect by themselves.
 	ns2 := startNATS(t, port)
