@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,8 +60,9 @@ func (c clusterConfig) validate() error {
 		return nil
 	}
 	for _, u := range c.urls {
-		if !strings.Contains(u, "://") {
-			return fmt.Errorf("--cluster: %q: want nats://HOST:PORT (or tls://, ws://)", u)
+		scheme, _, ok := strings.Cut(u, "://")
+		if !ok || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, scheme) {
+			return fmt.Errorf("--cluster: %q: want nats://HOST:PORT (or tls://, ws://, wss://)", u)
 		}
 	}
 	if c.timeout <= 0 || c.timeout > time.Minute {

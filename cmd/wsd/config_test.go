@@ -93,6 +93,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{[]string{"--nope"}, nil, "-nope"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"--cluster", "nope://127.0.0.1:4222"}, nil, `--cluster: "nope://127.0.0.1:4222": want nats://`},
 		{[]string{"--config", bad}, nil, "bad.env:1: unknown setting WSD_NOT_A_SETTING"},
 		{[]string{"--config", filepath.Join(dir, "missing")}, nil, "--config"},
 		{nil, map[string]string{"WSD_SEND_QUEUE_BYTES": "lots"}, "WSD_SEND_QUEUE_BYTES"},
