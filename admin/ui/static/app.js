@@ -6,6 +6,7 @@ import { connectionsPage } from './connections.js';
 import { connectionPage } from './connection.js';
 import { historyPage } from './history.js';
 import { statsPage } from './stats.js';
+import { nodesPage } from './nodes.js';
 
 const main = document.getElementById('main');
 let current = null; // the mounted page: {stop()}
@@ -20,6 +21,7 @@ const routes = [
   { re: /^#\/connection\/([^/]+)$/, page: 'connections', make: (m) => connectionPage(decodeURIComponent(m[1])) },
   { re: /^#\/history$/, page: 'history', make: () => historyPage() },
   { re: /^#\/stats$/, page: 'stats', make: () => statsPage() },
+  { re: /^#\/nodes$/, page: 'nodes', make: () => nodesPage() },
 ];
 
 function stopCurrent() {

@@ -1,15 +1,27 @@
 // One connection: everything the API knows of it, refreshed while it
-// lives; send a message; close it after a confirmation. Once it has
-// closed, its session from history says how it ended.
+// lives; why it ended or how it is doing (why.js); send a message; close
+// it after a confirmation. Once it has closed, its session from history
+// says how it ended.
 import { call, can, APIError } from './api.js';
 import { h, mount, notice, num, bytes, time, labels, duration } from './dom.js';
+import { whyCard } from './why.js';
 
 const REFRESH_MS = 2000;
+// The why view of a live connection is refreshed every WHY_EVERY loads
+// (it reads the audit log); a closed one WHY_AFTER_CLOSE more times, as
+// its record and the admin call that closed it reach history.
+const WHY_EVERY = 3;
+const WHY_AFTER_CLOSE = 5;
 
 export function connectionPage(id) {
   let timer = 0;
   let stopped = false;
   let closed = false;
+  let loads = 0;
+  let whyTimer = 0;
+  const canWhy = can('sessions:read');
+  const why = canWhy ? whyCard(id) : null;
+  const whyEl = why ? why.el : h('div.card#why', h('h2', 'Why'), notice('warn', 'Why a connection ended (or how it is doing) comes from history, which needs the scope sessions:read.'));
 
   const title = h('h1', 'Connection ', h('span.mono', id));
   const status = h('span#conn-status.badge', 'loading');
@@ -48,7 +60,7 @@ export function connectionPage(id) {
     killMsg,
   );
 
-  const el = h('section.page', h('p', h('a', { href: '#/connections' }, '‹ Live connections')), h('div.page-head', title, status), msg, details, h('div.two', sendForm, killCard));
+  const el = h('section.page', h('p', h('a', { href: '#/connections' }, '‹ Live connections')), h('div.page-head', title, status), msg, details, whyEl, h('div.two', sendForm, killCard));
 
   function row(k, v) {
     return [h('dt', k), h('dd', v === '' || v === null || v === undefined ? '—' : v)];
@@ -114,6 +126,7 @@ export function connectionPage(id) {
     try {
       showConnection(await call('GET', '/v1/connections/' + encodeURIComponent(id)));
       mount(msg);
+      if (why && loads++ % WHY_EVERY === 0) why.load();
     } catch (e) {
       if (stopped) return;
       if (e instanceof APIError && e.status === 404) {
@@ -133,13 +146,29 @@ export function connectionPage(id) {
       mount(details, notice('warn', 'This connection is not live. Its session is in history, which needs the scope sessions:read.'));
       return;
     }
-    try {
-      showSession(await call('GET', '/v1/sessions/' + encodeURIComponent(id)));
-    } catch (e) {
-      closed = true;
-      status.textContent = 'unknown';
-      mount(details, notice('error', e instanceof APIError && e.status === 404 ? 'No live connection and no session has this id.' : e.message));
+    // The why answer carries the session's history row.
+    const { w, err } = await why.load();
+    if (stopped) return;
+    closed = true;
+    if (w && w.session) {
+      showSession(w.session);
+      whyTimer = setTimeout(() => refreshWhy(WHY_AFTER_CLOSE), REFRESH_MS);
+      return;
     }
+    status.textContent = 'unknown';
+    status.className = 'badge off';
+    for (const b of [sendBtn, killBtn, text, kind, code, reason]) b.disabled = true;
+    if (w) mount(details, notice('warn', 'History has no row for this id yet.'));
+    else mount(details, notice('error', err instanceof APIError && err.status === 404 ? 'No live connection and no session has this id.' : err ? err.message : 'No answer.'));
+  }
+
+  /** refreshWhy redraws the why view of a closed session n more times. */
+  async function refreshWhy(n) {
+    whyTimer = 0;
+    if (stopped || n <= 0) return;
+    const { w } = await why.load();
+    if (w && w.session) showSession(w.session);
+    if (!stopped) whyTimer = setTimeout(() => refreshWhy(n - 1), REFRESH_MS);
   }
 
   async function send(e) {
@@ -198,6 +227,8 @@ export function connectionPage(id) {
     stop() {
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(whyTimer);
+      if (why) why.stop();
     },
   };
 }
