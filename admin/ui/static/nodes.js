@@ -79,8 +79,10 @@ export function nodesPage() {
     }
     if (!cluster) {
       mode.textContent = 'Single node: this wsd runs without --cluster, so it is the whole fleet.';
+    } else if (!cluster.connected) {
+      mode.textContent = `Cluster: node ${cluster.node} is not connected to the bus; it cannot tell how the other nodes are until it reconnects (it does so by itself).`;
     } else {
-      mode.textContent = `Cluster: ${cluster.connected ? 'connected to the bus' : 'not connected to the bus'}; ${num(cluster.nodes)} ${cluster.nodes === 1 ? 'node' : 'nodes'} alive as node ${cluster.node} sees it. The node marked “this node” answered.`;
+      mode.textContent = `Cluster: connected to the bus; ${num(cluster.nodes)} ${cluster.nodes === 1 ? 'node' : 'nodes'} alive as node ${cluster.node} sees it. The node marked “this node” answered.`;
     }
     const total = nodes.reduce((s, n) => s + (Number(n.connections) || 0), 0);
     summary.dataset.nodes = String(nodes.length);

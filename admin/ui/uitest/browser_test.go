@@ -226,6 +226,17 @@ func (b *browser) text(page, sel string) string {
 	return s
 }
 
+// shot writes a screenshot of page to console-NAME.png in the directory
+// WSD_CONSOLE_SCREENSHOTS names (docs/), when it is set.
+func (b *browser) shot(page, name string, full bool) {
+	b.t.Helper()
+	dir := os.Getenv("WSD_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	b.do("screenshot", map[string]any{"page": page, "path": filepath.Join(dir, "console-"+name+".png"), "full": full})
+}
+
 // noViolations fails the test if page logged a CSP violation or an error.
 func (b *browser) noViolations(page string) {
 	b.t.Helper()

@@ -102,6 +102,7 @@ func TestNodesPage(t *testing.T) {
 	if got := b.text("n", "#node-count") + " " + b.text("n", "#node-conns"); got != "2 3" {
 		t.Errorf("summary: %q, want 2 nodes, 3 connections", got)
 	}
+	b.shot("n", "nodes", false)
 	if got := b.text("n", `#node-rows tr[data-node="beta"]`); !strings.Contains(got, "ago") {
 		t.Errorf("beta's row has no heartbeat age: %q", got)
 	}
@@ -114,6 +115,7 @@ func TestNodesPage(t *testing.T) {
 	if !strings.Contains(warn, "Partial answer") || !strings.Contains(warn, "beta") || !strings.Contains(warn, "lost the bus") {
 		t.Errorf("partial warning: %q", warn)
 	}
+	b.shot("n", "nodes-partial", false)
 	if got := b.text("n", "#nodes-mode"); !strings.Contains(got, "not connected to the bus") {
 		t.Errorf("mode line with the bus down: %q", got)
 	}

@@ -46,6 +46,7 @@ func TestWhyView(t *testing.T) {
 	if got := b.text("a", "#why-summary"); !strings.Contains(got, "bytes queued") || !strings.Contains(got, "last message") {
 		t.Errorf("live summary: %q", got)
 	}
+	b.shot("a", "why-live", true)
 	for _, sel := range []string{"#why-queue", "#why-rtt", "#why-activity"} {
 		if got := b.text("a", sel); got == "" || got == "—" {
 			t.Errorf("live %s is empty", sel)
@@ -114,6 +115,7 @@ func TestWhyView(t *testing.T) {
 	if got := b.text("a", "#why-limits"); !strings.Contains(got, "--max-message-size") || !strings.Contains(got, "1024 bytes") {
 		t.Errorf("big's limits: %q", got)
 	}
+	b.shot("a", "why", true)
 	var frames []struct{ Dir, Opcode, Length string }
 	b.eval("a", `() => Array.from(document.querySelectorAll('#why-blackbox tbody tr'), tr => ({Dir: tr.dataset.dir, Opcode: tr.dataset.opcode, Length: tr.cells[5].textContent}))`, nil, &frames)
 	found := false
