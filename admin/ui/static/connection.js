@@ -96,6 +96,8 @@ export function connectionPage(id) {
 
   function showSession(s) {
     closed = true;
+    // Once it has ended, why it ended comes first.
+    if (whyEl.nextElementSibling !== details) details.before(whyEl);
     status.textContent = s.closed_at ? 'closed' : 'not live';
     status.className = 'badge off';
     for (const b of [sendBtn, killBtn, text, kind, code, reason]) b.disabled = true;

@@ -149,5 +149,12 @@ func TestNodesPageSingle(t *testing.T) {
 	if got := b.text("s", "#nodes-partial"); got != "" {
 		t.Errorf("a single node shows a warning: %q", got)
 	}
+	// A phone-sized screen: the page is no wider than it.
+	b.do("viewport", map[string]any{"page": "s", "width": 390, "height": 844})
+	var overflow bool
+	b.eval("s", `() => document.documentElement.scrollWidth > window.innerWidth + 1`, nil, &overflow)
+	if overflow {
+		t.Error("the nodes page is wider than a phone screen")
+	}
 	b.noViolations("s")
 }

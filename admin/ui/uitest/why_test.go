@@ -127,6 +127,12 @@ func TestWhyView(t *testing.T) {
 	if !found {
 		t.Errorf("black box %+v has no inbound 2,000-byte text frame", frames)
 	}
+	b.do("viewport", map[string]any{"page": "a", "width": 390, "height": 844})
+	var overflow bool
+	b.eval("a", `() => document.documentElement.scrollWidth > window.innerWidth + 1`, nil, &overflow)
+	if overflow {
+		t.Error("the why view is wider than a phone screen")
+	}
 	b.noViolations("a")
 }
 
