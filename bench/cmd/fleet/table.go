@@ -95,7 +95,15 @@ func medianFloat(xs []float64) string {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	if len(s) == 1 {
-		return fmt.Sprintf("%.3g", med)
+		return num(med)
 	}
-	return fmt.Sprintf("%.3g [%.3g-%.3g]", med, s[0], s[len(s)-1])
+	return fmt.Sprintf("%s [%s-%s]", num(med), num(s[0]), num(s[len(s)-1]))
+}
+
+// num prints x with three significant digits, without an exponent.
+func num(x float64) string {
+	if x >= 100 || x <= -100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.3g", x)
 }
