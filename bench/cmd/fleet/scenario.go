@@ -59,6 +59,9 @@ type result struct {
 	listTotal  []time.Duration // per round: every page
 	pages      []time.Duration // every page of every round
 	pagesPer   int             // pages in a list
+	// Measured rounds with a partial answer: broadcasts, and lists with
+	// at least one partial page.
+	bcastPartial, listPartial int
 }
 
 // node is one running wsd.
@@ -245,9 +248,15 @@ func (b *bench) broadcast(ctx context.Context, api *adminAPI, sc scenario, nodes
 		return err
 	}
 	answered := time.Since(t0)
-	if br.Partial || br.Matched != total || br.Queued != total {
-		return fmt.Errorf("broadcast %d: matched %d, queued %d, dropped %d, partial %v (missing %v); want %d queued",
-			seq, br.Matched, br.Queued, br.Dropped, br.Partial, br.MissingNodes, total)
+	// A partial answer (nodes that did not answer node a within its
+	// --cluster-timeout) is a finding, not a failure: it is counted, and
+	// the round still waits for every client to have the message.
+	if br.Partial {
+		b.logf("  broadcast %d: partial answer after %v: missing %v (answered: matched %d, queued %d)",
+			seq, answered.Round(time.Millisecond), br.MissingNodes, br.Matched, br.Queued)
+	} else if br.Matched != total || br.Queued != total {
+		return fmt.Errorf("broadcast %d: matched %d, queued %d, dropped %d; want %d queued",
+			seq, br.Matched, br.Queued, br.Dropped, total)
 	}
 	got := 0
 	var last int64
@@ -287,6 +296,9 @@ func (b *bench) broadcast(ctx context.Context, api *adminAPI, sc scenario, nodes
 		b.logf("  broadcast warm-up: all %d delivered in %v", total, delivered.Round(time.Millisecond))
 		return nil
 	}
+	if br.Partial {
+		res.bcastPartial++
+	}
 	res.bcast = append(res.bcast, delivered)
 	res.bcastAPI = append(res.bcastAPI, answered)
 	res.cpuPerDel = append(res.cpuPerDel, perDel)
@@ -302,6 +314,7 @@ func (b *bench) broadcast(ctx context.Context, api *adminAPI, sc scenario, nodes
 func (b *bench) list(ctx context.Context, api *adminAPI, total, round int, res *result) error {
 	after := ""
 	count, pages := 0, 0
+	partial := false
 	var lat []time.Duration
 	t0 := time.Now()
 	for range total/b.cfg.page + 10 {
@@ -313,7 +326,9 @@ func (b *bench) list(ctx context.Context, api *adminAPI, total, round int, res *
 		lat = append(lat, time.Since(p0))
 		pages++
 		if cl.Partial {
-			return fmt.Errorf("list page %d: partial (missing %v)", pages, cl.MissingNodes)
+			// Counted like a partial broadcast; such a list is short.
+			b.logf("  list %d page %d: partial after %v: missing %v", round, pages, lat[len(lat)-1].Round(time.Millisecond), cl.MissingNodes)
+			partial = true
 		}
 		count += len(cl.Connections)
 		if cl.Next == "" {
@@ -323,12 +338,15 @@ func (b *bench) list(ctx context.Context, api *adminAPI, total, round int, res *
 		after = cl.Next
 	}
 	elapsed := time.Since(t0)
-	if after != "" || count != total {
+	if after != "" || (count != total && !partial) {
 		return fmt.Errorf("list: %d connections in %d pages (more: %v), want %d", count, pages, after != "", total)
 	}
 	if round == 0 {
 		b.logf("  list warm-up: %d connections in %d pages in %v", count, pages, elapsed.Round(time.Millisecond))
 		return nil
+	}
+	if partial {
+		res.listPartial++
 	}
 	res.listTotal = append(res.listTotal, elapsed)
 	res.pages = append(res.pages, lat...)

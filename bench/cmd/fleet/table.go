@@ -11,8 +11,8 @@ import (
 
 // printTable prints the results as one Markdown table.
 func printTable(w io.Writer, cfg *config, results []*result) {
-	fmt.Fprintln(w, "| setup | connections | open all s | RSS/conn KiB, per node | broadcast: all delivered ms | broadcast answer ms | wsd CPU/delivery µs | NATS CPU/broadcast ms | list all ms | page p50 ms | page p99 ms |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| setup | connections | open all s | RSS/conn KiB, per node | broadcast: all delivered ms | broadcast answer ms | wsd CPU/delivery µs | NATS CPU/broadcast ms | list all ms | page p50 ms | page p99 ms | partial answers |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		setup := "1 node, no --cluster"
 		if r.sc.cluster {
@@ -33,12 +33,16 @@ func printTable(w io.Writer, cfg *config, results []*result) {
 				conns = fmt.Sprintf("%d (%s)", r.sc.total(), joinInts(r.sc.conns))
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s | %s | %s | %s | %s (%d pages) | %s | %s |\n",
+		partial := "none"
+		if r.bcastPartial > 0 || r.listPartial > 0 {
+			partial = fmt.Sprintf("%d of %d broadcasts, %d of %d lists", r.bcastPartial, len(r.bcast), r.listPartial, len(r.listTotal))
+		}
+		fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s | %s | %s | %s | %s (%d pages) | %s | %s | %s |\n",
 			setup, conns, r.dial.Seconds(), strings.Join(rss, " / "),
 			medianDur(r.bcast, time.Millisecond), medianDur(r.bcastAPI, time.Millisecond),
 			medianFloat(r.cpuPerDel), nats,
 			medianDur(r.listTotal, time.Millisecond), r.pagesPer,
-			ms(quantile(r.pages, 0.5)), ms(quantile(r.pages, 0.99)))
+			ms(quantile(r.pages, 0.5)), ms(quantile(r.pages, 0.99)), partial)
 	}
 	fmt.Fprintf(w, "\nMedian [min-max] of %d rounds (after one warm-up) on %d cores, %s; list pages of %d through node a; page percentiles over every page of every round.\n",
 		cfg.rounds, runtime.NumCPU(), runtime.Version(), cfg.page)
