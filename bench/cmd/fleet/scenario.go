@@ -252,8 +252,8 @@ func (b *bench) broadcast(ctx context.Context, api *adminAPI, sc scenario, nodes
 	// --cluster-timeout) is a finding, not a failure: it is counted, and
 	// the round still waits for every client to have the message.
 	if br.Partial {
-		b.logf("  broadcast %d: partial answer after %v: missing %v (answered: matched %d, queued %d)",
-			seq, answered.Round(time.Millisecond), br.MissingNodes, br.Matched, br.Queued)
+		b.logf("  broadcast %s: partial answer after %v: missing %v (answered: matched %d, queued %d)",
+			roundName(round), answered.Round(time.Millisecond), br.MissingNodes, br.Matched, br.Queued)
 	} else if br.Matched != total || br.Queued != total {
 		return fmt.Errorf("broadcast %d: matched %d, queued %d, dropped %d; want %d queued",
 			seq, br.Matched, br.Queued, br.Dropped, total)
@@ -327,7 +327,7 @@ func (b *bench) list(ctx context.Context, api *adminAPI, total, round int, res *
 		pages++
 		if cl.Partial {
 			// Counted like a partial broadcast; such a list is short.
-			b.logf("  list %d page %d: partial after %v: missing %v", round, pages, lat[len(lat)-1].Round(time.Millisecond), cl.MissingNodes)
+			b.logf("  list %s page %d: partial after %v: missing %v", roundName(round), pages, lat[len(lat)-1].Round(time.Millisecond), cl.MissingNodes)
 			partial = true
 		}
 		count += len(cl.Connections)
@@ -353,6 +353,14 @@ func (b *bench) list(ctx context.Context, api *adminAPI, total, round int, res *
 	res.pagesPer = pages
 	b.logf("  list %d: %d connections in %d pages in %v", round, count, pages, elapsed.Round(time.Millisecond))
 	return nil
+}
+
+// roundName names a round in progress lines: round 0 is the warm-up.
+func roundName(round int) string {
+	if round == 0 {
+		return "warm-up"
+	}
+	return strconv.Itoa(round)
 }
 
 // startNATS starts the NATS role and returns its URL.
