@@ -54,7 +54,14 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := connection(c)
-	if s.local != nil {
+	if s.verbs != nil && c.Node != "" && c.Node != s.self() {
+		arm, ok, err := s.verbs.FleetConnectionTrace(r.Context(), c.ID)
+		if err != nil {
+			s.log.Debug("admin: a connection's tracing on its node", "id", c.ID, "node", c.Node, "err", err)
+		} else if ok {
+			out.Trace = s.traceArm("", arm)
+		}
+	} else if s.local != nil {
 		if arm, ok := s.local.ConnectionTrace(c.ID); ok {
 			out.Trace = s.traceArm("", arm)
 		}

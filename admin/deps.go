@@ -72,8 +72,9 @@ type FleetHub interface {
 	FleetCount(sel session.Selector) (int, apitype.Fleet)
 	FleetBroadcast(ctx context.Context, sel session.Selector, typ session.MessageType, p []byte) (session.BroadcastResult, map[string]apitype.NodeCount, apitype.Fleet)
 	FleetCloseSelected(sel session.Selector, all bool, code int, reason string) (int, map[string]int, apitype.Fleet, error)
-	// FleetStats returns each node's stats by node name.
-	FleetStats() (map[string]session.Stats, apitype.Fleet)
+	// FleetStats returns each node's stats by node name, and the rates
+	// each node's own sampler measured (by name; a node may give none).
+	FleetStats() (map[string]session.Stats, map[string]session.Rates, apitype.Fleet)
 	// Nodes lists the fleet's nodes by name.
 	Nodes() ([]apitype.Node, apitype.Fleet)
 	ClusterState() apitype.Cluster
@@ -91,4 +92,31 @@ type FleetHistory interface {
 	// FleetAudit ignores f.BeforeID: before is its own cursor ("" for the
 	// first page). nodes[i] names the node that wrote entries[i].
 	FleetAudit(ctx context.Context, f session.AuditFilter, before string) (entries []session.AuditEntry, nodes []string, next string, fleet apitype.Fleet, err error)
+}
+
+// FleetVerbs is what the admin API uses, when its Hub answers for a fleet
+// (package cluster), to run the operator verbs on other nodes: a node's by
+// its name (?node=NAME), a connection's on the node its id names. An
+// unknown node is an error with an UnknownNode() string method (404); a
+// node that does not answer in time, one with FleetUnavailable() (503);
+// the node's own errors are session's sentinels, as the Node's are.
+type FleetVerbs interface {
+	// CordonNode cordons (on) or uncordons a node and says whether it is
+	// cordoned now.
+	CordonNode(ctx context.Context, node string, on bool) (bool, error)
+	// DrainNode starts a drain on a node (Node.Drain) and says whether it
+	// is cordoned.
+	DrainNode(ctx context.Context, node string, sel session.Selector, over time.Duration, code int, reason string) (session.DrainStatus, bool, error)
+	// NodeDrainStatus is a node's Node.DrainStatus, and whether it is
+	// cordoned.
+	NodeDrainStatus(ctx context.Context, node string) (st session.DrainStatus, ok, cordoned bool, err error)
+	// NodeLimits is a node's Node.Limits.
+	NodeLimits(ctx context.Context, node string, by session.ClosedBy, code int, errText string) ([]session.Limit, error)
+	// FleetTraceConnection and FleetConnectionTrace are Node's
+	// TraceConnection and ConnectionTrace on the connection's node.
+	FleetTraceConnection(ctx context.Context, id string, span time.Duration) (session.TraceArm, error)
+	FleetConnectionTrace(ctx context.Context, id string) (session.TraceArm, bool, error)
+	// FleetTap is Node.Tap on the connection's node (id) or on every node
+	// (sel), merged; subscribed gets the nodes that could not be tapped.
+	FleetTap(ctx context.Context, sel session.Selector, id string, preview, buffer int, subscribed func(apitype.Fleet), fn func(ev session.TapEvent, dropped uint64) bool) error
 }

@@ -43,7 +43,10 @@ func apiError(err error) *Error {
 	}
 	var tooBig *http.MaxBytesError
 	var fu fleetUnavailable
+	var un unknownNode
 	switch {
+	case errors.As(err, &un):
+		return &Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound, Message: "no node named " + un.UnknownNode(), Err: err}
 	case errors.As(err, &fu) && fu.FleetUnavailable():
 		return &Error{Status: http.StatusServiceUnavailable, Code: apitype.CodeUnavailable, Message: err.Error(), Err: err}
 	case errors.As(err, &tooBig):
@@ -82,6 +85,13 @@ func apiError(err error) *Error {
 type fleetUnavailable interface {
 	error
 	FleetUnavailable() bool
+}
+
+// unknownNode is an error of a fleet's Hub saying that no node of the
+// fleet has the name a call gave.
+type unknownNode interface {
+	error
+	UnknownNode() string
 }
 
 // writeError renders err. It is the only place errors are written.

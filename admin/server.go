@@ -151,6 +151,7 @@ type Server struct {
 	// nodes (package cluster); nil on a single node.
 	fleet     FleetHub
 	fleetHist FleetHistory
+	verbs     FleetVerbs // the fleet's verbs on other nodes; nil on a single node
 	tokens    Tokens
 	local     Node // nil: no cordon or drain
 	log       *slog.Logger
@@ -163,7 +164,7 @@ type Server struct {
 	subscribers atomic.Int32 // /v1/events streams, counted from their request
 	attached    atomic.Int32 // of those, the ones reading the journal (stats)
 	journal     *journal     // numbered recent events for every stream
-	rates       rateSampler
+	rates       session.RateSampler // this node's
 	refused     refusedLimiter // audit entries of refused calls
 
 	// life is cancelled by Shutdown; event streams end with it.
@@ -189,6 +190,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.fleet, _ = deps.Hub.(FleetHub)
 	s.fleetHist, _ = deps.History.(FleetHistory)
+	if s.fleet != nil {
+		s.verbs, _ = deps.Hub.(FleetVerbs)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -197,7 +201,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.life, s.shutdown = context.WithCancel(context.Background())
 	s.journal = newJournal(DefaultEventJournal, strconv.FormatInt(s.now().UnixNano(), 36))
-	go s.rates.run(s.life, s.localStats, s.now) // ends with Shutdown
+	go s.rates.Run(s.life, s.localStats, s.now) // ends with Shutdown
 	s.router = s.routes()
 	return s, nil
 }

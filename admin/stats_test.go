@@ -34,11 +34,7 @@ func TestRatesOnTheSamplersClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer srv.Shutdown()
-		rates := func() apitype.Rates {
-			st := hub.Stats()
-			accepted, closed := totals(st)
-			return srv.rates.rates(time.Now(), st.StartedAt, accepted, closed)
-		}
+		rates := func() apitype.Rates { return rates(srv.rates.Rates(time.Now(), hub.Stats())) }
 
 		// Before the second sample: the average since start.
 		time.Sleep(500 * time.Millisecond)

@@ -28,7 +28,7 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	n, err := s.node()
-	if err != nil {
+	if err != nil && s.verbs == nil {
 		return err
 	}
 	id, selText := q.Get("id"), q.Get("selector")
@@ -39,7 +39,7 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if id != "" {
+	if id != "" && s.verbs == nil {
 		if _, err := s.localConnection(id); err != nil {
 			return err
 		}
@@ -63,11 +63,6 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) error {
 	defer s.subscribers.Add(-1)
 
 	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "application/x-ndjson")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	write := func(v any) error {
 		b := []byte("\n")
 		if v != nil {
@@ -92,29 +87,52 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) error {
 	defer stop()
 	evs := make(chan apitype.TapEvent, 1)
 	subscribed := make(chan struct{})
+	var fleet apitype.Fleet // set before subscribed is closed
 	tapDone := make(chan error, 1)
+	deliver := func(ev session.TapEvent, dropped uint64) bool {
+		e := apitype.TapEvent{Type: apitype.TapMessage, At: ev.At, ID: ev.ConnID, Direction: apitype.DirectionOut,
+			Message: ev.Type.String(), Size: ev.Size, Payload: ev.Payload, Truncated: ev.Truncated, Dropped: dropped}
+		if ev.In {
+			e.Direction = apitype.DirectionIn
+		}
+		select {
+		case evs <- e:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	go func() { // ends with ctx (cancelled below on the way out)
-		tapDone <- n.Tap(ctx, sel, id, preview, tapBuffer, func() { close(subscribed) }, func(ev session.TapEvent, dropped uint64) bool {
-			e := apitype.TapEvent{Type: apitype.TapMessage, At: ev.At, ID: ev.ConnID, Direction: apitype.DirectionOut,
-				Message: ev.Type.String(), Size: ev.Size, Payload: ev.Payload, Truncated: ev.Truncated, Dropped: dropped}
-			if ev.In {
-				e.Direction = apitype.DirectionIn
-			}
-			select {
-			case evs <- e:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
+		if s.verbs != nil { // the owner of id, or every node, over the bus
+			tapDone <- s.verbs.FleetTap(ctx, sel, id, preview, tapBuffer, func(f apitype.Fleet) { fleet = f; close(subscribed) }, deliver)
+			return
+		}
+		tapDone <- n.Tap(ctx, sel, id, preview, tapBuffer, func() { close(subscribed) }, deliver)
 	}()
-	defer func() { cancel(); <-tapDone }()
+	tapEnded := false
+	defer func() {
+		cancel()
+		if !tapEnded {
+			<-tapDone
+		}
+	}()
 	select {
 	case <-subscribed:
+	case err := <-tapDone: // it could not start (a fleet's tap: no such connection, or its node does not answer)
+		tapEnded = true
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		return err
 	case <-ctx.Done():
 		return nil
 	}
-	if write(apitype.TapEvent{Type: apitype.TapSubscribed}) != nil {
+	h := w.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if write(apitype.TapEvent{Type: apitype.TapSubscribed, Fleet: fleet}) != nil {
 		return nil // the reader is gone or stopped reading
 	}
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
@@ -129,6 +147,12 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) error {
 			if write(nil) != nil {
 				return nil
 			}
+		case <-tapDone: // every tapped node's stream ended (a fleet's tap)
+			tapEnded = true
+			if r.Context().Err() == nil {
+				_ = write(apitype.TapEvent{Type: apitype.TapEnd}) // best effort: the stream ends anyway
+			}
+			return nil
 		case <-ctx.Done():
 			if r.Context().Err() == nil {
 				_ = write(apitype.TapEvent{Type: apitype.TapEnd}) // best effort: the stream ends anyway

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 	"github.com/wsd-dev/wsd/session"
 )
 
-// The operator verbs of PRODUCT.md §10 that act on the node that answers:
-// cordon and drain.
+// The operator verbs of PRODUCT.md §10: cordon and drain act on the node
+// that answers, or in a fleet on the one ?node=NAME names; trace on the
+// node the connection's id names.
 
 // DefaultDrainReason is the close reason of a drain that gives none.
 const DefaultDrainReason = "draining"
@@ -28,32 +30,71 @@ func (s *Server) node() (Node, error) {
 	return s.local, nil
 }
 
-// POST /v1/cordon
-func (s *Server) cordon(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
-		return err
+// self is the name of the node that answers.
+func (s *Server) self() string {
+	if s.fleet != nil {
+		return s.fleet.ClusterState().Node
 	}
-	n, err := s.node()
-	if err != nil {
-		return err
-	}
-	n.Cordon()
-	s.audit(r, session.AuditEntry{Action: apitype.ActionCordon, Target: s.cfg.Node}, nil, nil)
-	s.writeJSON(w, r, http.StatusOK, apitype.Cordon{Cordoned: true})
-	return nil
+	return s.cfg.Node
 }
 
-// DELETE /v1/cordon
+// remoteNode reads ?node=NAME: "" when the verb is for the node that
+// answers (no node, or its own name), else the other node's name, which
+// the fleet's verbs reach.
+func (s *Server) remoteNode(q url.Values) (string, error) {
+	name, self := q.Get("node"), s.self()
+	if name == "" || name == self {
+		return "", nil
+	}
+	if s.verbs == nil {
+		return "", errorf(http.StatusNotFound, apitype.CodeNotFound, "no node named %s: this server is not in a fleet (it is node %q)", name, self)
+	}
+	return name, nil
+}
+
+// POST /v1/cordon[?node=NAME]
+func (s *Server) cordon(w http.ResponseWriter, r *http.Request) error {
+	return s.setCordon(w, r, true)
+}
+
+// DELETE /v1/cordon[?node=NAME]
 func (s *Server) uncordon(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
+	return s.setCordon(w, r, false)
+}
+
+func (s *Server) setCordon(w http.ResponseWriter, r *http.Request, on bool) error {
+	q, err := query(r, "node")
+	if err != nil {
 		return err
+	}
+	remote, err := s.remoteNode(q)
+	if err != nil {
+		return err
+	}
+	action := apitype.ActionCordon
+	if !on {
+		action = apitype.ActionUncordon
+	}
+	var cordoned bool
+	if remote != "" {
+		cordoned, err = s.verbs.CordonNode(r.Context(), remote, on)
+		s.audit(r, session.AuditEntry{Action: action, Target: remote}, nil, err)
+		if err != nil {
+			return err
+		}
+		s.writeJSON(w, r, http.StatusOK, apitype.Cordon{Cordoned: cordoned})
+		return nil
 	}
 	n, err := s.node()
 	if err != nil {
 		return err
 	}
-	err = n.Uncordon()
-	s.audit(r, session.AuditEntry{Action: apitype.ActionUncordon, Target: s.cfg.Node}, nil, err)
+	if on {
+		n.Cordon()
+	} else {
+		err = n.Uncordon()
+	}
+	s.audit(r, session.AuditEntry{Action: action, Target: s.self()}, nil, err)
 	if err != nil {
 		return err
 	}
@@ -61,14 +102,21 @@ func (s *Server) uncordon(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// POST /v1/drain
+// POST /v1/drain[?node=NAME]
 func (s *Server) startDrain(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	n, err := s.node()
+	q, err := query(r, "node")
 	if err != nil {
 		return err
+	}
+	remote, err := s.remoteNode(q)
+	if err != nil {
+		return err
+	}
+	var n Node
+	if remote == "" {
+		if n, err = s.node(); err != nil {
+			return err
+		}
 	}
 	var req apitype.DrainRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -97,20 +145,46 @@ func (s *Server) startDrain(w http.ResponseWriter, r *http.Request) error {
 	if sel.All() {
 		sel = session.Selector{}
 	}
-	st, err := n.Drain(r.Context(), sel, over, req.Code, req.Reason)
-	s.audit(r, session.AuditEntry{Action: apitype.ActionDrain, Target: sel.String(), Matched: int64(st.Total), Affected: int64(st.Total)},
-		map[string]any{"over": over.String(), "code": req.Code, "reason": req.Reason}, err)
+	params := map[string]any{"over": over.String(), "code": req.Code, "reason": req.Reason}
+	var st session.DrainStatus
+	var cordoned bool
+	if remote != "" {
+		params["node"] = remote
+		st, cordoned, err = s.verbs.DrainNode(r.Context(), remote, sel, over, req.Code, req.Reason)
+	} else {
+		st, err = n.Drain(r.Context(), sel, over, req.Code, req.Reason)
+	}
+	s.audit(r, session.AuditEntry{Action: apitype.ActionDrain, Target: sel.String(), Matched: int64(st.Total), Affected: int64(st.Total)}, params, err)
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusAccepted, drainStatus(st, n.Cordoned()))
+	if remote == "" {
+		cordoned = n.Cordoned()
+	}
+	s.writeJSON(w, r, http.StatusAccepted, drainStatus(st, cordoned))
 	return nil
 }
 
-// GET /v1/drain
+// GET /v1/drain[?node=NAME]
 func (s *Server) getDrain(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
+	q, err := query(r, "node")
+	if err != nil {
 		return err
+	}
+	remote, err := s.remoteNode(q)
+	if err != nil {
+		return err
+	}
+	if remote != "" {
+		st, ok, cordoned, err := s.verbs.NodeDrainStatus(r.Context(), remote)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errorf(http.StatusNotFound, apitype.CodeNotFound, "node %s has not drained since it started", remote)
+		}
+		s.writeJSON(w, r, http.StatusOK, drainStatus(st, cordoned))
+		return nil
 	}
 	n, err := s.node()
 	if err != nil {
@@ -150,7 +224,7 @@ func (s *Server) traceConnection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	n, err := s.node()
-	if err != nil {
+	if err != nil && s.verbs == nil {
 		return err
 	}
 	var req apitype.TraceRequest
@@ -165,7 +239,12 @@ func (s *Server) traceConnection(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	id := chi.URLParam(r, "id")
-	arm, err := n.TraceConnection(id, span)
+	var arm session.TraceArm
+	if s.verbs != nil {
+		arm, err = s.verbs.FleetTraceConnection(r.Context(), id, span) // on the node the id names
+	} else {
+		arm, err = n.TraceConnection(id, span)
+	}
 	s.audit(r, session.AuditEntry{Action: apitype.ActionTrace, Target: id, Matched: 1, Affected: boolInt(err == nil)},
 		map[string]any{"for": span.String()}, err)
 	if err != nil {

@@ -33,8 +33,11 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) error {
 	}
 	var live *session.Conn
 	if !hasRec || !rec.Closed() {
-		if c, err := s.localConnection(id); err == nil {
+		c, err := s.hub.Connection(id) // in a fleet, asked of the node the id names
+		if err == nil {
 			live = &c
+		} else if !hasRec && !errors.Is(err, session.ErrConnNotFound) && !errors.Is(err, session.ErrInvalidID) {
+			return err // its node does not answer
 		}
 	}
 	if !hasRec && live == nil {
@@ -56,10 +59,8 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) error {
 		out.ClosedAt = timePtr(rec.ClosedAt)
 		out.CloseCode, out.CloseReason, out.ClosedBy, out.Error = rec.CloseCode, rec.CloseReason, string(rec.ClosedBy), rec.Error
 		out.Meaning = rec.ClosedBy.Meaning()
-		if s.local != nil {
-			for _, l := range s.local.Limits(rec.ClosedBy, rec.CloseCode, rec.Error) {
-				out.Limits = append(out.Limits, apitype.Limit{Name: l.Name, Value: l.Value})
-			}
+		for _, l := range s.limits(r, rec) {
+			out.Limits = append(out.Limits, apitype.Limit{Name: l.Name, Value: l.Value})
 		}
 		for _, f := range rec.BlackBox {
 			out.BlackBox = append(out.BlackBox, frame(f))
@@ -74,6 +75,23 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) error {
 	out.Summary = whySummary(out, s.now())
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil
+}
+
+// limits names the configured limits that ended rec's session, as the
+// node that recorded it configures them (this node's when that node is
+// not reachable).
+func (s *Server) limits(r *http.Request, rec session.Record) []session.Limit {
+	if s.verbs != nil && rec.Node != "" && rec.Node != s.self() {
+		l, err := s.verbs.NodeLimits(r.Context(), rec.Node, rec.ClosedBy, rec.CloseCode, rec.Error)
+		if err == nil {
+			return l
+		}
+		s.log.Debug("admin: a session's limits on its node; this node's instead", "node", rec.Node, "err", err)
+	}
+	if s.local == nil {
+		return nil
+	}
+	return s.local.Limits(rec.ClosedBy, rec.CloseCode, rec.Error)
 }
 
 // actionsOn returns the audit entries whose target is id, from since on,

@@ -133,6 +133,18 @@ type Local interface {
 	// DeliverRelay delivers a relay message from another node to the
 	// room's members here.
 	DeliverRelay(route, room string, typ session.MessageType, p []byte) int
+
+	// The operator verbs (PRODUCT.md §10), which other nodes run here
+	// through the bus (verbs.go, tap.go).
+	Cordon()
+	Uncordon() error
+	Cordoned() bool
+	Drain(ctx context.Context, sel session.Selector, over time.Duration, code int, reason string) (session.DrainStatus, error)
+	DrainStatus() (session.DrainStatus, bool)
+	Limits(by session.ClosedBy, code int, errText string) []session.Limit
+	TraceConnection(id string, span time.Duration) (session.TraceArm, error)
+	ConnectionTrace(id string) (session.TraceArm, bool)
+	Tap(ctx context.Context, sel session.Selector, id string, preview, buffer int, subscribed func(), fn func(ev session.TapEvent, dropped uint64) bool) error
 }
 
 // LocalHistory is what a Node needs of its own session history
@@ -179,6 +191,16 @@ type Node struct {
 
 	stateMu   sync.Mutex
 	connected bool
+
+	// rates samples this node's totals; other nodes read its rates with
+	// its stats.
+	rates session.RateSampler
+
+	// taps are the taps this node serves for other nodes, by stream
+	// (tap.go); tapLease is how long one lives without a renewal.
+	tapMu    sync.Mutex
+	taps     map[string]*servedTap
+	tapLease time.Duration
 }
 
 // New connects to NATS (retrying in the background when no server answers
@@ -189,10 +211,11 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     deps.Logger,
-		started: time.Now(),
-		tag:     session.NodeTag(cfg.Name),
+		cfg:      cfg,
+		log:      deps.Logger,
+		started:  time.Now(),
+		tag:      session.NodeTag(cfg.Name),
+		tapLease: DefaultTapLease,
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -333,9 +356,10 @@ func (n *Node) Start(local Local, hist LocalHistory) error {
 		n.subs = append(n.subs, sub)
 		n.subsMu.Unlock()
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.heartbeats() }()
 	go func() { defer n.wg.Done(); n.publishEvents() }()
+	go func() { defer n.wg.Done(); n.rates.Run(n.life, local.Stats, time.Now) }()
 	return nil
 }
 

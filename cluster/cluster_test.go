@@ -236,9 +236,16 @@ func TestFleetConnections(t *testing.T) {
 	}
 
 	// Stats per node and in total.
-	sts, f := a.n.FleetStats()
+	sts, rates, f := a.n.FleetStats()
 	if f.Partial || len(sts) != 3 || Total(sts).Connections != 5 {
 		t.Fatalf("stats %v %+v", sts, f)
+	}
+	// Each node's own rates: its two connects since start (the sampler's
+	// first second) or within the window.
+	for _, name := range []string{"a", "b", "c"} {
+		if r, ok := rates[name]; !ok || r.Window <= 0 || r.ConnectsPerSecond <= 0 {
+			t.Errorf("node %s rates %+v (given %v)", name, r, ok)
+		}
 	}
 
 	// Bulk close by selector.

@@ -142,8 +142,17 @@ func (n *Node) serveCount(_ context.Context, raw json.RawMessage) (any, error) {
 	return n.local.Count(sel), nil
 }
 
+// statsAnswer is a node's stats and the rates its sampler measured (inline,
+// so that a node that knows no rates reads the stats alone).
+type statsAnswer struct {
+	session.Stats
+	Rates *session.Rates `json:"rates,omitempty"`
+}
+
 func (n *Node) serveStats(context.Context, json.RawMessage) (any, error) {
-	return n.local.Stats(), nil
+	st := n.local.Stats()
+	r := n.rates.Rates(time.Now(), st)
+	return statsAnswer{Stats: st, Rates: &r}, nil
 }
 
 // FleetConnections lists the fleet's live connections matching sel in
@@ -315,21 +324,25 @@ func (n *Node) Count(sel session.Selector) int {
 	return k
 }
 
-// FleetStats returns every node's stats, by name.
-func (n *Node) FleetStats() (map[string]session.Stats, apitype.Fleet) {
+// FleetStats returns every node's stats, and the rates each node's own
+// sampler measured, by name.
+func (n *Node) FleetStats() (map[string]session.Stats, map[string]session.Rates, apitype.Fleet) {
 	a := n.gather(context.Background(), opStats, struct{}{}, nil)
-	out := map[string]session.Stats{}
+	out, rates := map[string]session.Stats{}, map[string]session.Rates{}
 	for name, r := range a.replies {
-		if st, err := decode[session.Stats](r); err == nil && r.Err == nil {
-			out[name] = st
+		if ans, err := decode[statsAnswer](r); err == nil && r.Err == nil {
+			out[name] = ans.Stats
+			if ans.Rates != nil {
+				rates[name] = *ans.Rates
+			}
 		}
 	}
-	return out, a.fleet()
+	return out, rates, a.fleet()
 }
 
 // Stats returns the fleet's totals (admin's Hub).
 func (n *Node) Stats() session.Stats {
-	per, _ := n.FleetStats()
+	per, _, _ := n.FleetStats()
 	return Total(per)
 }
 

@@ -68,6 +68,8 @@ var sentinels = []struct {
 	{"invalid_filter", session.ErrInvalidFilter},
 	{"unavailable", session.ErrUnavailable},
 	{"deadline", context.DeadlineExceeded},
+	{"drain_running", session.ErrDrainRunning},
+	{"tracing_off", session.ErrTracingOff},
 }
 
 func toWire(err error) *wireError {
@@ -137,6 +139,14 @@ func (n *Node) handlers() map[string]handler {
 		opSessions:   n.serveSessions,
 		opGetSession: n.serveGetSession,
 		opAudit:      n.serveAudit,
+		opCordon:     n.serveCordon,
+		opDrain:      n.serveDrain,
+		opDrainState: n.serveDrainStatus,
+		opTrace:      n.serveTrace,
+		opTraceState: n.serveTraceState,
+		opLimits:     n.serveLimits,
+		opTap:        n.serveTap,
+		opTapLease:   n.serveTapLease,
 	}
 }
 

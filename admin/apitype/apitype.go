@@ -503,8 +503,8 @@ const (
 // received (direction "in") or was sent ("out"). Payload (base64 in JSON)
 // is a preview of at most MaxTapPreview bytes, only with payload=1 and the
 // connections:tap scope; Truncated says it is shorter than Size. Dropped
-// counts the events this stream lost because it read too slowly, since the
-// previous one.
+// counts the events this stream lost because it read too slowly (or, in a
+// fleet, that the bus lost), since the previous one.
 type TapEvent struct {
 	Type      string    `json:"type"`
 	At        time.Time `json:"at,omitempty"`
@@ -515,6 +515,10 @@ type TapEvent struct {
 	Payload   []byte    `json:"payload,omitempty"`
 	Truncated bool      `json:"truncated,omitempty"`
 	Dropped   uint64    `json:"dropped,omitempty"`
+	// Fleet, on the "subscribed" line of a fleet's tap of a selector,
+	// names the nodes that could not be tapped (the stream goes on
+	// without them).
+	Fleet
 }
 
 // MaxTapPreview is the most payload bytes a tap event shows.
