@@ -161,11 +161,11 @@ type Server struct {
 	router   chi.Router
 	policies map[string]policy // "METHOD /pattern" → who may call it
 
-	subscribers atomic.Int32 // /v1/events streams, counted from their request
-	attached    atomic.Int32 // of those, the ones reading the journal (stats)
-	journal     *journal     // numbered recent events for every stream
+	subscribers atomic.Int32        // /v1/events streams, counted from their request
+	attached    atomic.Int32        // of those, the ones reading the journal (stats)
+	journal     *journal            // numbered recent events for every stream
 	rates       session.RateSampler // this node's
-	refused     refusedLimiter // audit entries of refused calls
+	refused     refusedLimiter      // audit entries of refused calls
 
 	// life is cancelled by Shutdown; event streams end with it.
 	life     context.Context

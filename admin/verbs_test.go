@@ -33,7 +33,7 @@ func TestDrainEndToEnd(t *testing.T) {
 	// The caller goes away as soon as the drain started: it goes on.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	start := time.Now()
-	st, err := c.Drain(ctx, apitype.DrainRequest{Over: "1s", Reason: "maintenance"})
+	st, err := c.Drain(ctx, "", apitype.DrainRequest{Over: "1s", Reason: "maintenance"})
 	cancel()
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +41,10 @@ func TestDrainEndToEnd(t *testing.T) {
 	if !st.Running || st.Total != n || st.Code != 1012 || !st.Cordoned || st.OverSeconds != 1 {
 		t.Fatalf("drain started: %+v", st)
 	}
-	if _, err := c.Drain(t.Context(), apitype.DrainRequest{}); !client.IsConflict(err) {
+	if _, err := c.Drain(t.Context(), "", apitype.DrainRequest{}); !client.IsConflict(err) {
 		t.Fatalf("second drain: %v", err)
 	}
-	if _, err := c.Uncordon(t.Context()); !client.IsConflict(err) {
+	if _, err := c.Uncordon(t.Context(), ""); !client.IsConflict(err) {
 		t.Fatalf("uncordon during the drain: %v", err)
 	}
 	if e.d.Ready() {
@@ -63,7 +63,7 @@ func TestDrainEndToEnd(t *testing.T) {
 		t.Fatalf("200 closes over 1s took %v: not paced", took)
 	}
 	eventually(t, "drain end", func() bool {
-		st, err := c.DrainStatus(t.Context())
+		st, err := c.DrainStatus(t.Context(), "")
 		return err == nil && !st.Running && st.Closed == n && st.Remaining == 0 && st.FinishedAt != nil
 	})
 	eventually(t, "history", func() bool {
@@ -92,7 +92,7 @@ func TestDrainEndToEnd(t *testing.T) {
 	if e.d.Ready() {
 		t.Fatal("ready after the drain: the node stays cordoned")
 	}
-	if cs, err := c.Uncordon(t.Context()); err != nil || cs.Cordoned {
+	if cs, err := c.Uncordon(t.Context(), ""); err != nil || cs.Cordoned {
 		t.Fatalf("uncordon: %+v %v", cs, err)
 	}
 	if !e.d.Ready() {
@@ -105,13 +105,13 @@ func TestDrainEndToEnd(t *testing.T) {
 func TestCordonAPI(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	c := e.client(apitype.ScopeConnectionsClose, apitype.ScopeConnectionsRead)
-	if _, err := c.DrainStatus(t.Context()); err == nil || !client.IsNotFound(err) {
+	if _, err := c.DrainStatus(t.Context(), ""); err == nil || !client.IsNotFound(err) {
 		t.Fatalf("drain status before any: %v", err)
 	}
-	if cs, err := c.Cordon(t.Context()); err != nil || !cs.Cordoned || e.d.Ready() {
+	if cs, err := c.Cordon(t.Context(), ""); err != nil || !cs.Cordoned || e.d.Ready() {
 		t.Fatalf("cordon: %+v %v", cs, err)
 	}
-	if cs, err := c.Uncordon(t.Context()); err != nil || cs.Cordoned || !e.d.Ready() {
+	if cs, err := c.Uncordon(t.Context(), ""); err != nil || cs.Cordoned || !e.d.Ready() {
 		t.Fatalf("uncordon: %+v %v", cs, err)
 	}
 	for _, body := range []string{`{"over":"-1s"}`, `{"over":"soon"}`, `{"code":1006}`, `{"selector":"=="}`} {
@@ -119,8 +119,41 @@ func TestCordonAPI(t *testing.T) {
 			t.Errorf("drain %s: %d %s", body, status, ans)
 		}
 	}
-	if _, err := e.client(apitype.ScopeConnectionsRead).Cordon(t.Context()); !client.IsAuth(err) {
+	if _, err := e.client(apitype.ScopeConnectionsRead).Cordon(t.Context(), ""); !client.IsAuth(err) {
 		t.Fatalf("cordon with connections:read: %v", err)
+	}
+}
+
+// TestNodeParamOnASingleNode: ?node= naming the node itself acts as
+// without it; another name is 404 "no node named": a server outside a
+// fleet reaches no other node (issues 18, 20).
+func TestNodeParamOnASingleNode(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{Node: "solo"}})
+	c := e.client(apitype.ScopeConnectionsClose, apitype.ScopeConnectionsRead, apitype.ScopeAuditRead)
+	if cs, err := c.Cordon(t.Context(), "solo"); err != nil || !cs.Cordoned || e.d.Ready() {
+		t.Fatalf("cordon --node solo: %+v %v", cs, err)
+	}
+	if cs, err := c.Uncordon(t.Context(), "solo"); err != nil || cs.Cordoned || !e.d.Ready() {
+		t.Fatalf("uncordon --node solo: %+v %v", cs, err)
+	}
+	if _, err := c.DrainStatus(t.Context(), "solo"); !client.IsNotFound(err) || !strings.Contains(err.Error(), "this node has not drained") {
+		t.Fatalf("drain status --node solo: %v", err)
+	}
+	for name, call := range map[string]func() error{
+		"cordon":   func() error { _, err := c.Cordon(t.Context(), "other"); return err },
+		"uncordon": func() error { _, err := c.Uncordon(t.Context(), "other"); return err },
+		"drain":    func() error { _, err := c.Drain(t.Context(), "other", apitype.DrainRequest{}); return err },
+		"status":   func() error { _, err := c.DrainStatus(t.Context(), "other"); return err },
+	} {
+		if err := call(); !client.IsNotFound(err) || !strings.Contains(err.Error(), "no node named other") {
+			t.Errorf("%s on node other: %v", name, err)
+		}
+	}
+	if e.d.Cordoned() {
+		t.Error("a verb for another node cordoned this one")
+	}
+	if status, ans := e.do(http.MethodPost, "/v1/cordon?nod=x", "", "", http.Header{"Authorization": {"Bearer " + e.token(apitype.ScopeConnectionsClose)}}); status != http.StatusBadRequest {
+		t.Errorf("unknown parameter: %d %s", status, ans)
 	}
 }
 
@@ -174,7 +207,7 @@ func TestTail(t *testing.T) {
 		out := make(chan result, 1)
 		go func() {
 			var r result
-			r.err = c.Tail(ctx, q, func() { close(sub) }, func(ev apitype.TapEvent) error {
+			r.err = c.Tail(ctx, q, func(apitype.Fleet) { close(sub) }, func(ev apitype.TapEvent) error {
 				r.evs = append(r.evs, ev)
 				if len(r.evs) == n {
 					cancel()

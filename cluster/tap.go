@@ -76,7 +76,7 @@ type servedTap struct {
 	span   time.Duration
 }
 
-func (n *Node) serveTap(_ context.Context, raw json.RawMessage) (any, error) {
+func (n *Node) serveTap(rctx context.Context, raw json.RawMessage) (any, error) {
 	var a tapArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, err
@@ -95,7 +95,13 @@ func (n *Node) serveTap(_ context.Context, raw json.RawMessage) (any, error) {
 	}
 	span := min(max(time.Duration(a.LeaseMS)*time.Millisecond, 100*time.Millisecond), time.Minute)
 	ctx, cancel := context.WithCancel(n.life)
-	t := &servedTap{cancel: cancel, span: span, lease: time.AfterFunc(span, cancel)}
+	// The requester renews only once every node it asked has answered
+	// (or the request's deadline passed): the first lease covers that.
+	first := span
+	if d, ok := rctx.Deadline(); ok {
+		first += time.Until(d)
+	}
+	t := &servedTap{cancel: cancel, span: span, lease: time.AfterFunc(first, cancel)}
 	n.tapMu.Lock()
 	if n.taps == nil {
 		n.taps = map[string]*servedTap{}
@@ -327,10 +333,11 @@ func (n *Node) FleetTap(ctx context.Context, sel session.Selector, id string, pr
 
 	lapsed := make(chan string, len(live))
 	if len(live) > 0 {
+		renew := slices.Collect(maps.Keys(live))
 		wg.Add(1)
 		go func() { // ends with ctx
 			defer wg.Done()
-			n.renewTaps(ctx, stream, slices.Collect(maps.Keys(live)), lapsed)
+			n.renewTaps(ctx, stream, renew, lapsed)
 		}()
 	}
 	for localOn || len(live) > 0 {

@@ -107,6 +107,9 @@ func (n *Node) serveTrace(_ context.Context, raw json.RawMessage) (any, error) {
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, err
 	}
+	if _, err := n.local.Connection(a.ID); err != nil {
+		return nil, err // not here: the caller asks the next node
+	}
 	arm, err := n.local.TraceConnection(a.ID, a.Span)
 	if err != nil {
 		return nil, err

@@ -397,30 +397,39 @@ func setInt(v url.Values, k string, n int) {
 	}
 }
 
-// Cordon makes the node refuse new upgrades and report not ready.
-func (c *Client) Cordon(ctx context.Context) (*apitype.Cordon, error) {
+// nodeQuery names the node a verb acts on ("": the server's own).
+func nodeQuery(node string) url.Values {
+	v := url.Values{}
+	set(v, "node", node)
+	return v
+}
+
+// Cordon makes a node refuse new upgrades and report not ready: the
+// server's own (node ""), or in a fleet the one named node (404 when no
+// node has that name, 503 when it does not answer).
+func (c *Client) Cordon(ctx context.Context, node string) (*apitype.Cordon, error) {
 	var out apitype.Cordon
-	return &out, c.do(ctx, http.MethodPost, "/v1/cordon", nil, nil, &out)
+	return &out, c.do(ctx, http.MethodPost, "/v1/cordon", nodeQuery(node), nil, &out)
 }
 
 // Uncordon undoes Cordon (409 while a drain runs).
-func (c *Client) Uncordon(ctx context.Context) (*apitype.Cordon, error) {
+func (c *Client) Uncordon(ctx context.Context, node string) (*apitype.Cordon, error) {
 	var out apitype.Cordon
-	return &out, c.do(ctx, http.MethodDelete, "/v1/cordon", nil, nil, &out)
+	return &out, c.do(ctx, http.MethodDelete, "/v1/cordon", nodeQuery(node), nil, &out)
 }
 
-// Drain starts draining the node (409 when a drain runs already); the
-// drain goes on whether or not the caller stays.
-func (c *Client) Drain(ctx context.Context, r apitype.DrainRequest) (*apitype.Drain, error) {
+// Drain starts draining a node (as Cordon names it; 409 when a drain
+// runs already); the drain goes on whether or not the caller stays.
+func (c *Client) Drain(ctx context.Context, node string, r apitype.DrainRequest) (*apitype.Drain, error) {
 	var out apitype.Drain
-	return &out, c.do(ctx, http.MethodPost, "/v1/drain", nil, r, &out)
+	return &out, c.do(ctx, http.MethodPost, "/v1/drain", nodeQuery(node), r, &out)
 }
 
-// DrainStatus returns the progress of the node's drain (404 when it never
+// DrainStatus returns the progress of a node's drain (404 when it never
 // drained).
-func (c *Client) DrainStatus(ctx context.Context) (*apitype.Drain, error) {
+func (c *Client) DrainStatus(ctx context.Context, node string) (*apitype.Drain, error) {
 	var out apitype.Drain
-	return &out, c.do(ctx, http.MethodGet, "/v1/drain", nil, nil, &out)
+	return &out, c.do(ctx, http.MethodGet, "/v1/drain", nodeQuery(node), nil, &out)
 }
 
 // IsConflict reports whether err is a 409 answer.
@@ -450,8 +459,9 @@ type TailQuery struct {
 // Tail streams the messages of the tapped connections to fn until ctx is
 // done, fn fails, or the server ends the stream (ErrStreamEnded).
 // subscribed, if not nil, is called once every message from then on will
-// be streamed.
-func (c *Client) Tail(ctx context.Context, q TailQuery, subscribed func(), fn func(apitype.TapEvent) error) error {
+// be streamed, with the fleet's nodes that could not be tapped (a partial
+// tap of a selector).
+func (c *Client) Tail(ctx context.Context, q TailQuery, subscribed func(apitype.Fleet), fn func(apitype.TapEvent) error) error {
 	v := url.Values{}
 	set(v, "id", q.ID)
 	set(v, "selector", q.Selector)
@@ -477,7 +487,7 @@ func (c *Client) Tail(ctx context.Context, q TailQuery, subscribed func(), fn fu
 		switch ev.Type {
 		case apitype.TapSubscribed:
 			if subscribed != nil {
-				subscribed()
+				subscribed(ev.Fleet)
 			}
 		case apitype.TapEnd:
 			return ErrStreamEnded

@@ -15,14 +15,21 @@ import (
 // cordon, uncordon and drain: take the node wsctl talks to out of rotation
 // without a reconnect storm (PRODUCT.md §10).
 
+// nodeFlag adds --node: the verb acts on that node of the fleet rather
+// than on the one wsctl talks to.
+func nodeFlag(cmd *cobra.Command, node *string) {
+	cmd.Flags().StringVar(node, "node", "", "act on this node of the fleet (wsctl nodes lists them); default: the node wsctl talks to")
+}
+
 func newCordon(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cordon",
+	var node string
+	cmd := &cobra.Command{
+		Use:   "cordon [--node NAME]",
 		Short: "Refuse new upgrades on the node (503 with Retry-After; /readyz fails); live connections stay",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				st, err := c.Cordon(ctx)
+				st, err := c.Cordon(ctx, node)
 				if err != nil {
 					return err
 				}
@@ -30,16 +37,19 @@ func newCordon(g *globals) *cobra.Command {
 			})
 		},
 	}
+	nodeFlag(cmd, &node)
+	return cmd
 }
 
 func newUncordon(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "uncordon",
+	var node string
+	cmd := &cobra.Command{
+		Use:   "uncordon [--node NAME]",
 		Short: "Take new upgrades on the node again (refused while a drain runs)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				st, err := c.Uncordon(ctx)
+				st, err := c.Uncordon(ctx, node)
 				if err != nil {
 					return err
 				}
@@ -47,6 +57,8 @@ func newUncordon(g *globals) *cobra.Command {
 			})
 		},
 	}
+	nodeFlag(cmd, &node)
+	return cmd
 }
 
 func newDrain(g *globals) *cobra.Command {
@@ -55,9 +67,10 @@ func newDrain(g *globals) *cobra.Command {
 		over   time.Duration
 		detach bool
 		status bool
+		node   string
 	)
 	cmd := &cobra.Command{
-		Use:   "drain [-l SELECTOR] [--over 5m] [--code 1012] [--reason R] [--detach] | drain --status",
+		Use:   "drain [--node NAME] [-l SELECTOR] [--over 5m] [--code 1012] [--reason R] [--detach] | drain --status [--node NAME]",
 		Short: "Cordon the node and close its connections spread over a window",
 		Long: "Cordon the node (new upgrades get 503 with Retry-After, /readyz fails) and close the connections\n" +
 			"matching -l SELECTOR (default: every one) with --code and --reason, in paced, jittered batches\n" +
@@ -65,7 +78,8 @@ func newDrain(g *globals) *cobra.Command {
 			"once. History records them as closed_by=drain. The drain runs on wsd: wsctl follows its progress\n" +
 			"(a live line on a terminal, plain lines otherwise) until it ends, unless --detach; interrupting\n" +
 			"wsctl does not stop it. The node stays cordoned afterwards: wsctl uncordon takes it back.\n" +
-			"--status shows the progress of the running drain, or of the last.",
+			"--status shows the progress of the running drain, or of the last. In a fleet, --node NAME drains\n" +
+			"(or shows) that node rather than the one wsctl talks to.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
@@ -75,14 +89,14 @@ func newDrain(g *globals) *cobra.Command {
 			var st *apitype.Drain
 			ctx, cancel := g.call(cmd.Context())
 			if status {
-				st, err = c.DrainStatus(ctx)
+				st, err = c.DrainStatus(ctx, node)
 			} else {
 				if over < 0 {
 					cancel()
 					return usagef("--over %v: want 0 or more", over)
 				}
 				req.Over = over.String()
-				st, err = c.Drain(ctx, req)
+				st, err = c.Drain(ctx, node, req)
 			}
 			cancel()
 			if err != nil {
@@ -95,7 +109,7 @@ func newDrain(g *globals) *cobra.Command {
 			if detach || status || !st.Running {
 				return p.drain(st)
 			}
-			return follow(cmd.Context(), g, c, p, st)
+			return follow(cmd.Context(), g, c, p, node, st)
 		},
 	}
 	f := cmd.Flags()
@@ -105,6 +119,7 @@ func newDrain(g *globals) *cobra.Command {
 	f.StringVar(&req.Reason, "reason", "draining", "close reason (at most 123 bytes)")
 	f.BoolVar(&detach, "detach", false, "start the drain and return at once")
 	f.BoolVar(&status, "status", false, "show the progress of the running (or last) drain; start nothing")
+	nodeFlag(cmd, &node)
 	cmd.MarkFlagsMutuallyExclusive("status", "detach")
 	return cmd
 }
@@ -115,7 +130,7 @@ const drainPoll = 250 * time.Millisecond
 
 // follow polls the drain's progress until it ends: a line rewritten in
 // place on a terminal, else a plain line whenever the count changes.
-func follow(ctx context.Context, g *globals, c *client.Client, p *printer, st *apitype.Drain) error {
+func follow(ctx context.Context, g *globals, c *client.Client, p *printer, node string, st *apitype.Drain) error {
 	term := isTerminal(g.stdout) && !p.json()
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()
@@ -141,7 +156,7 @@ func follow(ctx context.Context, g *globals, c *client.Client, p *printer, st *a
 			return ctx.Err()
 		}
 		cctx, cancel := g.call(ctx)
-		next, err := c.DrainStatus(cctx)
+		next, err := c.DrainStatus(cctx, node)
 		cancel()
 		if err != nil {
 			if term {

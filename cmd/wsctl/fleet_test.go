@@ -59,3 +59,78 @@ func TestPartialAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeFlag: cordon, uncordon and drain take --node, sent as ?node=;
+// an unknown node exits 3 like an unknown id, a node that does not answer
+// exits 1 with the server's one line, a 409 from the other node stays a
+// conflict (issues 18, 20).
+func TestNodeFlag(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.RequestURI())
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("node") {
+		case "nosuch":
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":{"code":"not_found","message":"no node named nosuch"}}`))
+			return
+		case "dead":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":{"code":"unavailable","message":"cluster: cordon: node(s) dead did not answer in time"}}`))
+			return
+		case "busy":
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error":{"code":"conflict","message":"a drain is running on this node"}}`))
+			return
+		}
+		switch r.URL.Path {
+		case "/v1/cordon":
+			w.Write([]byte(`{"cordoned":` + map[string]string{"POST": "true", "DELETE": "false"}[r.Method] + `}`))
+		case "/v1/drain":
+			w.Write([]byte(`{"running":false,"cordoned":true,"selector":"","code":1012,"reason":"draining","started_at":"2026-12-07T10:00:00Z","finished_at":"2026-12-07T10:00:01Z","total":2,"closed":2}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args         []string
+		code         int
+		req, out, er string
+	}{
+		{args: []string{"cordon", "--node", "b"}, req: "POST /v1/cordon?node=b", out: "cordoned:"},
+		{args: []string{"uncordon", "--node", "b"}, req: "DELETE /v1/cordon?node=b", out: "uncordoned"},
+		{args: []string{"cordon"}, req: "POST /v1/cordon", out: "cordoned:"},
+		{args: []string{"drain", "--node", "b", "--detach"}, req: "POST /v1/drain?node=b", out: "drained all: closed 2 of 2"},
+		{args: []string{"drain", "--status", "--node", "b"}, req: "GET /v1/drain?node=b", out: "drained all"},
+		{args: []string{"cordon", "--node", "nosuch"}, code: 3, req: "POST /v1/cordon?node=nosuch", er: "wsctl: no node named nosuch"},
+		{args: []string{"drain", "--status", "--node", "nosuch"}, code: 3, req: "GET /v1/drain?node=nosuch", er: "no node named nosuch"},
+		{args: []string{"uncordon", "--node", "dead"}, code: 1, req: "DELETE /v1/cordon?node=dead", er: "node(s) dead did not answer in time"},
+		{args: []string{"drain", "--node", "busy"}, code: 1, req: "POST /v1/drain?node=busy", er: "wsctl: a drain is running on this node"},
+	} {
+		got = nil
+		var stdout, stderr bytes.Buffer
+		getenv := func(k string) string {
+			switch k {
+			case "WSCTL_SERVER":
+				return srv.URL
+			case "WSCTL_TOKEN":
+				return "x.y.z"
+			}
+			return ""
+		}
+		code := run(context.Background(), tc.args, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: getenv})
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, stderr.String())
+		}
+		if len(got) != 1 || got[0] != tc.req {
+			t.Errorf("%v: requests %q, want %q", tc.args, got, tc.req)
+		}
+		if !strings.Contains(stdout.String(), tc.out) {
+			t.Errorf("%v: stdout %q lacks %q", tc.args, stdout.String(), tc.out)
+		}
+		if !strings.Contains(stderr.String(), tc.er) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr.String(), tc.er)
+		}
+	}
+}

@@ -361,7 +361,7 @@ func (p *printer) session(s *apitype.Session) error {
 		return p.ids([]string{s.ID})
 	}
 	now := p.now()
-	return p.fields([][2]string{
+	kv := [][2]string{
 		{"ID", s.ID},
 		{"Route", s.Route},
 		{"Remote", s.RemoteAddr},
@@ -380,7 +380,11 @@ func (p *printer) session(s *apitype.Session) error {
 		{"Messages", fmt.Sprintf("%d in, %d out", s.MessagesIn, s.MessagesOut)},
 		{"Bytes", fmt.Sprintf("%s in, %s out", bytesize(s.BytesIn), bytesize(s.BytesOut))},
 		{"Node", orDash(s.Node)},
-	})
+	}
+	if s.TraceID != "" { // only sessions that were traced have one
+		kv = append(kv, [2]string{"Trace", s.TraceID})
+	}
+	return p.fields(kv)
 }
 
 // Events, one line each as they come.

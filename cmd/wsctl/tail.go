@@ -25,6 +25,8 @@ func newTail(g *globals) *cobra.Command {
 			"time, connection, direction, type and size (-o json: one JSON object each). --payload adds a\n" +
 			"preview of the payload (at most 256 bytes) and needs a token with scope connections:tap. Taps\n" +
 			"never slow a connection: messages a slow tail misses are counted (\"dropped N\").\n" +
+			"In a fleet, an id is tapped on its node and a selector on every node, merged; a node that cannot\n" +
+			"be tapped is named in a warning (exit 1 under --strict, once the tail ends).\n" +
 			"Until interrupted, until --count messages, or until wsd ends the stream.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if (len(args) == 1) == (q.Selector != "") || len(args) > 1 {
@@ -49,7 +51,8 @@ func newTail(g *globals) *cobra.Command {
 			}
 			p := g.printer()
 			n := 0
-			err = c.Tail(ctx, q, nil, func(ev apitype.TapEvent) error {
+			var partial error
+			err = c.Tail(ctx, q, func(f apitype.Fleet) { partial = g.partial(f) }, func(ev apitype.TapEvent) error {
 				if err := p.tap(ev); err != nil {
 					return err
 				}
@@ -61,12 +64,14 @@ func newTail(g *globals) *cobra.Command {
 			})
 			switch {
 			case errors.Is(err, errEnough), errors.Is(err, context.Canceled) && ctx.Err() != nil:
-				return nil
+				return partial
 			case errors.Is(err, client.ErrStreamEnded):
 				if !p.json() {
-					return p.line("%s", "the tap stream ended (wsd is shutting down, or the stream reached its maximum age)")
+					if err := p.line("%s", "the tap stream ended (wsd is shutting down, the stream reached its maximum age, or the tapped nodes left)"); err != nil {
+						return err
+					}
 				}
-				return nil
+				return partial
 			}
 			return withID(err, q.ID)
 		},
