@@ -337,7 +337,8 @@ type Cluster struct {
 // its totals on its own clock (every second) and rates span its oldest and
 // newest samples, at most ten seconds apart, whoever asks and whenever.
 // Until it has two samples (the first second after start) they are
-// averages since start.
+// averages since start. In a fleet each node's are its own sampler's and
+// the total's are their sum.
 type Rates struct {
 	WindowSeconds     float64 `json:"window_seconds"`
 	ConnectsPerSecond float64 `json:"connects_per_second"`

@@ -91,3 +91,25 @@ func completeSessionIDs(g *globals) cobra.CompletionFunc {
 		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 	}
 }
+
+// completeNodes completes the names of the fleet's nodes (--node).
+func completeNodes(g *globals) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		c, err := g.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), completeTimeout)
+		defer cancel()
+		l, err := c.Nodes(ctx)
+		if err != nil {
+			cobra.CompDebugln("wsctl: list nodes: "+err.Error(), true)
+			return nil, cobra.ShellCompDirectiveError
+		}
+		out := make([]cobra.Completion, len(l.Nodes))
+		for i, n := range l.Nodes {
+			out[i] = cobra.CompletionWithDesc(n.Name, fmt.Sprintf("%s %s, %d connections", orDash(n.Address), n.Health, n.Connections))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

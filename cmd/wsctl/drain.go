@@ -17,8 +17,11 @@ import (
 
 // nodeFlag adds --node: the verb acts on that node of the fleet rather
 // than on the one wsctl talks to.
-func nodeFlag(cmd *cobra.Command, node *string) {
+func nodeFlag(g *globals, cmd *cobra.Command, node *string) {
 	cmd.Flags().StringVar(node, "node", "", "act on this node of the fleet (wsctl nodes lists them); default: the node wsctl talks to")
+	if err := cmd.RegisterFlagCompletionFunc("node", completeNodes(g)); err != nil {
+		panic(err) // the flag was just added
+	}
 }
 
 func newCordon(g *globals) *cobra.Command {
@@ -37,7 +40,7 @@ func newCordon(g *globals) *cobra.Command {
 			})
 		},
 	}
-	nodeFlag(cmd, &node)
+	nodeFlag(g, cmd, &node)
 	return cmd
 }
 
@@ -57,7 +60,7 @@ func newUncordon(g *globals) *cobra.Command {
 			})
 		},
 	}
-	nodeFlag(cmd, &node)
+	nodeFlag(g, cmd, &node)
 	return cmd
 }
 
@@ -119,7 +122,7 @@ func newDrain(g *globals) *cobra.Command {
 	f.StringVar(&req.Reason, "reason", "draining", "close reason (at most 123 bytes)")
 	f.BoolVar(&detach, "detach", false, "start the drain and return at once")
 	f.BoolVar(&status, "status", false, "show the progress of the running (or last) drain; start nothing")
-	nodeFlag(cmd, &node)
+	nodeFlag(g, cmd, &node)
 	cmd.MarkFlagsMutuallyExclusive("status", "detach")
 	return cmd
 }
