@@ -134,3 +134,47 @@ func TestNodeFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestTailPartial: a fleet's tail that could not tap every node says so
+// on stderr and streams what it has; --strict exits 1 once it ends.
+func TestTailPartial(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/tap" || r.URL.Query().Get("selector") != "room=x" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Write([]byte(`{"type":"subscribed","size":0,"partial":true,"missing_nodes":["b"]}` + "\n" +
+			`{"type":"message","at":"2026-12-07T10:00:00Z","id":"c1","direction":"in","message":"text","size":5}` + "\n" +
+			`{"type":"end","size":0}` + "\n"))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"tail", "-l", "room=x"}, 0},
+		{[]string{"tail", "-l", "room=x", "--strict"}, 1},
+	} {
+		var stdout, stderr bytes.Buffer
+		getenv := func(k string) string {
+			switch k {
+			case "WSCTL_SERVER":
+				return srv.URL
+			case "WSCTL_TOKEN":
+				return "x.y.z"
+			}
+			return ""
+		}
+		code := run(context.Background(), tc.args, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: getenv})
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "wsctl: warning: partial answer: nodes not answering: b") {
+			t.Errorf("%v: stderr %q lacks the warning", tc.args, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "  c1  in  text  5B") || !strings.Contains(stdout.String(), "the tap stream ended") {
+			t.Errorf("%v: stdout %q", tc.args, stdout.String())
+		}
+	}
+}
