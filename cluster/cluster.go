@@ -17,6 +17,9 @@
 //	P.rpc.node.NAME.OP      a request to one node
 //	P.events.NAME           a node's connection events
 //	P.relay.NAME            a node's relay:LABEL messages, in publish order
+//	_INBOX.…                a tap's events, from the tapped node to the one
+//	                        that asked (tap.go), leased and renewed by
+//	                        P.rpc.node.NAME.tap_lease
 //
 // No token travels on the bus: the node that receives an admin call
 // verifies it and writes its audit entry; NATS authenticates the nodes.
