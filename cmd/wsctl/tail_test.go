@@ -57,9 +57,15 @@ func TestTailStreamsLive(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conns, _, err := api.AllConnections(ctx, "name=alice")
-	if err != nil || len(conns) != 1 {
-		t.Fatalf("alice: %v %v", conns, err)
+	// The client has its 101 a moment before the daemon lists it.
+	var conns []apitype.Connection
+	for deadline := time.Now().Add(10 * time.Second); len(conns) != 1; {
+		if conns, _, err = api.AllConnections(ctx, "name=alice"); err != nil || time.Now().After(deadline) {
+			t.Fatalf("alice: %v %v", conns, err)
+		}
+		if len(conns) != 1 {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	id := conns[0].ID
 
