@@ -47,6 +47,13 @@ type testNode struct {
 
 func newTestNode(t *testing.T, url, name string) *testNode {
 	t.Helper()
+	return newTestNodeWith(t, url, name, nil)
+}
+
+// newTestNodeWith starts a node whose Local is wrap(its daemon) when wrap
+// is not nil.
+func newTestNodeWith(t *testing.T, url, name string, wrap func(*daemon.Daemon) Local) *testNode {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), "wsd.db"), FlushInterval: -1, Node: name})
 	if err != nil {
@@ -69,7 +76,11 @@ func newTestNode(t *testing.T, url, name string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(d, st); err != nil {
+	var local Local = d
+	if wrap != nil {
+		local = wrap(d)
+	}
+	if err := n.Start(local, st); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -456,4 +467,61 @@ func TestFleetNodeDiesAndBusDown(t *testing.T) {
 		_, fc := a.n.FleetCount(sel(t, "all"))
 		return a.n.Connected() && !f.Partial && len(nn) == 2 && !fc.Partial
 	})
+}
+
+// slowBroadcast is a daemon whose broadcasts take longer than the fleet's
+// request timeout, as a node's do with many connections on a busy host.
+type slowBroadcast struct {
+	*daemon.Daemon
+	delay time.Duration
+}
+
+func (s slowBroadcast) BroadcastContext(ctx context.Context, sel session.Selector, typ session.MessageType, p []byte) session.BroadcastResult {
+	time.Sleep(s.delay)
+	return s.Daemon.BroadcastContext(ctx, sel, typ, p)
+}
+
+// TestFleetBroadcastOutlastsTimeout: a node that acknowledges a broadcast
+// at once and answers after --cluster-timeout is slow, not missing; a node
+// that does not even acknowledge is missing after --cluster-timeout.
+func TestFleetBroadcastOutlastsTimeout(t *testing.T) {
+	ns := startNATS(t, 0)
+	defer ns.Shutdown()
+	a := newTestNode(t, ns.ClientURL(), "a")
+	delay := 2 * a.n.cfg.Timeout
+	b := newTestNodeWith(t, ns.ClientURL(), "b", func(d *daemon.Daemon) Local { return slowBroadcast{d, delay} })
+	c := newTestNode(t, ns.ClientURL(), "c")
+	for _, tn := range []*testNode{a, b, c} {
+		eventually(t, tn.name+" sees the fleet", 5*time.Second, func() bool {
+			nodes, f := tn.n.Nodes()
+			return len(nodes) == 3 && !f.Partial
+		})
+	}
+	wa, wb := a.dial(t, "/"), b.dial(t, "/")
+	eventually(t, "two connections", 5*time.Second, func() bool { return a.n.Count(session.Selector{}) == 2 })
+
+	start := time.Now()
+	res, per, f := a.n.FleetBroadcast(context.Background(), session.Selector{}, session.Text, []byte("slow"))
+	took := time.Since(start)
+	if f.Partial || res.Queued != 2 || per["b"].Queued != 1 {
+		t.Fatalf("broadcast: %+v per node %+v fleet %+v", res, per, f)
+	}
+	if took < delay {
+		t.Fatalf("answered in %v, before b's broadcast could end (%v)", took, delay)
+	}
+	wa.Expect(t, "slow")
+	wb.Expect(t, "slow")
+
+	// c goes away without a word: it never acknowledges, and is missing
+	// after the request timeout while b is still working.
+	c.crash()
+	start = time.Now()
+	res, _, f = a.n.FleetBroadcast(context.Background(), session.Selector{}, session.Text, []byte("again"))
+	took = time.Since(start)
+	if !f.Partial || len(f.MissingNodes) != 1 || f.MissingNodes[0] != "c" || res.Queued != 2 {
+		t.Fatalf("with c gone: %+v fleet %+v", res, f)
+	}
+	if took < delay || took > WorkTimeout/2 {
+		t.Fatalf("with c gone: answered in %v, want b's %v and no more than a little", took, delay)
+	}
 }

@@ -32,19 +32,36 @@ const (
 	opAudit      = "audit"
 )
 
-// request is every request's envelope: the operation's arguments and how
-// long the answering node may take.
+// request is every request's envelope: the operation's arguments, how
+// long the answering node may take, and whether it acknowledges the
+// request before its answer (Ack: operations whose work grows with the
+// node's connections, see workOp).
 type request struct {
 	WaitMS int64           `json:"wait_ms"`
+	Ack    bool            `json:"ack,omitempty"`
 	Args   json.RawMessage `json:"args"`
 }
 
-// reply is every answer's envelope.
+// reply is every answer's envelope. An acknowledgement (Ack) carries
+// nothing else: the answer follows.
 type reply struct {
 	Node string          `json:"node"`
+	Ack  bool            `json:"ack,omitempty"`
 	Err  *wireError      `json:"err,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`
 }
+
+// WorkTimeout bounds a broadcast or a bulk close across the fleet. Their
+// work grows with each node's connections (a broadcast writes to every
+// one), so a node acknowledges them at once, within Config.Timeout like
+// any answer, and then has up to WorkTimeout to give its counts: a busy
+// node with many connections is slow, not missing. A node that does not
+// even acknowledge within Config.Timeout is missing, as for every request.
+// It is less than wsctl's minute, so that wsctl gets the partial answer.
+const WorkTimeout = 45 * time.Second
+
+// workOp reports whether op is acknowledged before its answer.
+func workOp(op string) bool { return op == opBroadcast || op == opBulkClose }
 
 // wireError carries one of session's sentinel errors across the bus.
 type wireError struct {
@@ -163,7 +180,15 @@ func (n *Node) onRequest(m *nats.Msg) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		b := n.serve(op, m.Data)
+		var req request
+		err := json.Unmarshal(m.Data, &req)
+		if err == nil && req.Ack {
+			ack, _ := json.Marshal(reply{Node: n.cfg.Name, Ack: true}) // cannot fail: our envelope
+			if err := m.Respond(ack); err != nil {
+				n.log.Debug("cluster: acknowledge", "op", op, "err", err)
+			}
+		}
+		b := n.serveRequest(op, req, err)
 		if err := m.Respond(b); err != nil {
 			n.log.Debug("cluster: answer", "op", op, "err", err)
 		}
@@ -172,13 +197,20 @@ func (n *Node) onRequest(m *nats.Msg) {
 
 // serve runs op on this node and encodes its reply.
 func (n *Node) serve(op string, data []byte) []byte {
-	out := reply{Node: n.cfg.Name}
 	var req request
+	err := json.Unmarshal(data, &req)
+	return n.serveRequest(op, req, err)
+}
+
+// serveRequest runs op on this node with req, which decoding failed to
+// read when decodeErr is not nil, and encodes its reply.
+func (n *Node) serveRequest(op string, req request, decodeErr error) []byte {
+	out := reply{Node: n.cfg.Name}
 	h, ok := n.handlers()[op]
 	switch {
 	case !ok:
 		out.Err = &wireError{Code: "internal", Message: "unknown operation " + op}
-	case json.Unmarshal(data, &req) != nil:
+	case decodeErr != nil:
 		out.Err = &wireError{Code: "internal", Message: "malformed request"}
 	default:
 		wait := time.Duration(req.WaitMS) * time.Millisecond
@@ -238,7 +270,8 @@ func (a answers) firstErr() error {
 
 // gather runs op on this node and on targets (nil: every node of the
 // fleet, by its subject for all) and waits for their answers until ctx
-// ends or n.cfg.Timeout passes, whichever is first.
+// ends or n.cfg.Timeout passes, whichever is first; for a workOp, nodes
+// that acknowledged it within n.cfg.Timeout get until WorkTimeout.
 func (n *Node) gather(ctx context.Context, op string, args any, targets []string) answers {
 	start := time.Now()
 	a := answers{replies: map[string]reply{}}
@@ -248,15 +281,23 @@ func (n *Node) gather(ctx context.Context, op string, args any, targets []string
 		return a
 	}
 	var cancel context.CancelFunc
-	if _, ok := ctx.Deadline(); ok && op == opClose {
+	work := workOp(op)
+	switch {
+	case op == opClose && hasDeadline(ctx):
 		// A close waits for its closing handshake: the caller's deadline.
 		ctx, cancel = context.WithCancel(ctx)
-	} else {
+	case work:
+		ctx, cancel = context.WithTimeout(ctx, WorkTimeout)
+	default:
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)
 	}
 	defer cancel()
+	// ackCtx ends when a node that has not acknowledged (or answered) is
+	// missing: n.cfg.Timeout for every request.
+	ackCtx, cancelAck := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancelAck()
 	wait := time.Until(deadline(ctx, start.Add(n.cfg.Timeout)))
-	req, err := json.Marshal(request{WaitMS: max(1, (wait - wait/10).Milliseconds()), Args: argb})
+	req, err := json.Marshal(request{WaitMS: max(1, (wait - wait/10).Milliseconds()), Ack: work, Args: argb})
 	if err != nil {
 		a.replies[n.cfg.Name] = reply{Node: n.cfg.Name, Err: toWire(err)}
 		return a
@@ -280,7 +321,7 @@ func (n *Node) gather(ctx context.Context, op string, args any, targets []string
 	}
 	switch {
 	case len(expected) > 0:
-		a = n.scatter(ctx, op, req, targets, expected, a)
+		a = n.scatter(ctx, ackCtx, op, req, targets, expected, a)
 	case targets == nil && !n.nc.IsConnected():
 		a.busDown = true // no peer known, but none could be heard either
 	}
@@ -300,6 +341,11 @@ func (n *Node) gather(ctx context.Context, op string, args any, targets []string
 	return a
 }
 
+func hasDeadline(ctx context.Context) bool {
+	_, ok := ctx.Deadline()
+	return ok
+}
+
 // deadline is ctx's deadline, or def.
 func deadline(ctx context.Context, def time.Time) time.Time {
 	if d, ok := ctx.Deadline(); ok {
@@ -309,8 +355,10 @@ func deadline(ctx context.Context, def time.Time) time.Time {
 }
 
 // scatter publishes req to the other nodes with one reply inbox and
-// collects answers until every expected node answered or ctx ends.
-func (n *Node) scatter(ctx context.Context, op string, req []byte, targets, expected []string, a answers) answers {
+// collects answers until every expected node answered or ctx ends; when
+// ackCtx ends first, the nodes that neither answered nor acknowledged are
+// missing and the others are waited for until ctx ends.
+func (n *Node) scatter(ctx, ackCtx context.Context, op string, req []byte, targets, expected []string, a answers) answers {
 	if !n.nc.IsConnected() {
 		a.busDown = true
 		a.missing = expected
@@ -347,10 +395,11 @@ func (n *Node) scatter(ctx context.Context, op string, req []byte, targets, expe
 		a.missing = expected
 		return a
 	}
-	want := map[string]bool{}
+	want := map[string]bool{} // expected nodes that have not answered: acknowledged?
 	for _, e := range expected {
-		want[e] = true
+		want[e] = false
 	}
+	ackDone := ackCtx.Done()
 	for len(want) > 0 {
 		select {
 		case m := <-ch:
@@ -358,23 +407,40 @@ func (n *Node) scatter(ctx context.Context, op string, req []byte, targets, expe
 			if err := json.Unmarshal(m.Data, &r); err != nil || r.Node == "" || r.Node == n.cfg.Name {
 				continue
 			}
+			if r.Ack {
+				if _, ok := want[r.Node]; ok {
+					want[r.Node] = true
+				}
+				continue
+			}
+			if slices.Contains(a.missing, r.Node) {
+				continue // too late: already said missing
+			}
 			a.replies[r.Node] = r
 			delete(want, r.Node)
+		case <-ackDone:
+			ackDone = nil
+			for name, acked := range want {
+				if !acked {
+					a.missing = append(a.missing, name)
+					delete(want, name)
+				}
+			}
 		case <-ctx.Done():
 			for name := range want {
 				a.missing = append(a.missing, name)
 			}
-			slices.Sort(a.missing)
-			return a
+			clear(want)
 		}
 	}
+	slices.Sort(a.missing)
 	// Nodes that joined since the presence was read may answer too; take
 	// what already arrived.
 	for {
 		select {
 		case m := <-ch:
 			var r reply
-			if err := json.Unmarshal(m.Data, &r); err == nil && r.Node != "" && r.Node != n.cfg.Name {
+			if err := json.Unmarshal(m.Data, &r); err == nil && r.Node != "" && r.Node != n.cfg.Name && !r.Ack && !slices.Contains(a.missing, r.Node) {
 				a.replies[r.Node] = r
 			}
 		default:

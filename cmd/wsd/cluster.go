@@ -36,7 +36,7 @@ func (c *clusterConfig) flags(fs *flag.FlagSet) {
 	fs.Var((*listValue)(&c.urls), "cluster", "NATS servers of the fleet, comma-separated (nats://HOST:4222[,...]); empty: this node stands alone")
 	fs.StringVar(&c.node, "node", "", "this node's name in the fleet and in session history (default: the host name)")
 	fs.StringVar(&c.prefix, "cluster-prefix", cluster.DefaultPrefix, "prefix of the fleet's NATS subjects, so that fleets can share one NATS")
-	fs.DurationVar(&c.timeout, "cluster-timeout", cluster.DefaultTimeout, "deadline of fleet-wide requests: nodes that have not answered by then make the answer partial")
+	fs.DurationVar(&c.timeout, "cluster-timeout", cluster.DefaultTimeout, "deadline of fleet-wide requests: nodes that have not answered by then make the answer partial (a broadcast or bulk close must be acknowledged by then, and answered within 45s)")
 	fs.StringVar(&c.creds, "cluster-creds", "", "NATS credentials file (user JWT and NKey seed)")
 	fs.StringVar(&c.nkey, "cluster-nkey", "", "NATS NKey seed file")
 	fs.StringVar(&c.user, "cluster-user", "", "NATS user")
