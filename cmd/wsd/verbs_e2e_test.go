@@ -1,0 +1,616 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/protocol"
+	"github.com/wsd-dev/wsd/tracing"
+)
+
+// The operator verbs of issue 20 (cordon and drain, the black box and why,
+// trace and tap on demand) against the real binary.
+
+// adminClient returns an admin API client of w with a token minted for
+// subject with those scopes (comma-separated) from w's state directory.
+func adminClient(t *testing.T, w *wsd, subject, scopes string) *client.Client {
+	t.Helper()
+	c, err := client.New(w.Admin, mintToken(t, "--subject", subject, "--scope", scopes, "--state-dir", w.StateDir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// drainClient is one client of the drain test: it reads until its
+// connection ends and reports when, and with which close.
+type drainClient struct {
+	conn *protocol.Conn
+	at   time.Time // when the read ended
+	code protocol.StatusCode
+	err  error // the read's error when it was not a close
+}
+
+// TestDrainPaced drains 1,000 connections over 3 s through POST
+// /v1/drain: the closes are spread over the window, every client sees
+// 1012, history says drain for each, and the node is not ready (and
+// refuses upgrades) until DELETE /v1/cordon.
+func TestDrainPaced(t *testing.T) {
+	const n, over = 1000, 3 * time.Second
+	w := startWSD(t, wsdOpts{args: []string{"--log-level", "info"}})
+	admin := adminClient(t, w, "ops", "admin")
+	ctx := testCtx(t, 2*time.Minute)
+
+	clients := make([]*drainClient, n)
+	var readers sync.WaitGroup
+	t.Cleanup(func() {
+		for _, c := range clients {
+			if c != nil {
+				c.conn.CloseNow()
+			}
+		}
+		readers.Wait()
+	})
+	for i := range n {
+		// 250 clients per source address, as real clients come from many.
+		conn := dialWS(t, w.url("/"), fromIP(fmt.Sprintf("127.0.0.%d", 10+i/250)))
+		c := &drainClient{conn: conn}
+		clients[i] = c
+		readers.Go(func() {
+			for {
+				_, _, err := conn.Read(context.Background())
+				if err == nil {
+					continue
+				}
+				c.at = time.Now()
+				var ce *protocol.CloseError
+				if errors.As(err, &ce) {
+					c.code = ce.Code
+				} else {
+					c.err = err
+				}
+				return
+			}
+		})
+	}
+	pollUntil(t, "1,000 live connections", 30*time.Second, func() bool {
+		st, err := admin.Stats(ctx)
+		return err == nil && st.Connections == n
+	})
+	if st, _ := httpGet(t, "http://"+w.Admin+"/readyz"); st != http.StatusOK {
+		t.Fatalf("readyz before the drain: %d", st)
+	}
+
+	start := time.Now()
+	dr, err := admin.Drain(ctx, apitype.DrainRequest{Over: over.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dr.Running || !dr.Cordoned || dr.Total != n || dr.Code != 1012 || dr.OverSeconds != over.Seconds() {
+		t.Fatalf("drain started as %+v", dr)
+	}
+	// While it runs: not ready, new upgrades refused with Retry-After,
+	// a second drain refused.
+	if st, body := httpGet(t, "http://"+w.Admin+"/readyz"); st != http.StatusServiceUnavailable {
+		t.Errorf("readyz during the drain: %d %q", st, body)
+	}
+	if st, h := dialStatus(t, w.url("/"), nil); st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Errorf("upgrade during the drain: %d, Retry-After %q", st, h.Get("Retry-After"))
+	}
+	if _, err := admin.Drain(ctx, apitype.DrainRequest{Over: "1s"}); !client.IsConflict(err) {
+		t.Errorf("second drain: %v, want 409", err)
+	}
+	if _, err := admin.Uncordon(ctx); !client.IsConflict(err) {
+		t.Errorf("uncordon during the drain: %v, want 409", err)
+	}
+
+	readers.Wait()
+	const bucket = 500 * time.Millisecond
+	buckets := make([]int, int((2*over)/bucket)+1)
+	var last time.Duration
+	for i, c := range clients {
+		if c.code != 1012 {
+			t.Errorf("client %d: close %d (%v), want 1012", i, c.code, c.err)
+		}
+		at := c.at.Sub(start)
+		last = max(last, at)
+		buckets[min(int(at/bucket), len(buckets)-1)]++
+	}
+	share := n * int(bucket) / int(over)
+	t.Logf("%d connections drained over %v: last close seen after %v; closes per %v: %v (even share %d)",
+		n, over, last.Round(time.Millisecond), bucket, buckets, share)
+	for i, k := range buckets {
+		if k > 2*share {
+			t.Errorf("%d closes in [%v, %v): more than twice the even share %d", k, time.Duration(i)*bucket, time.Duration(i+1)*bucket, share)
+		}
+	}
+	if last < over*5/6 || last > 2*over {
+		t.Errorf("the drain took %v, want about %v", last, over)
+	}
+
+	pollUntil(t, "the drain's end in GET /v1/drain", 10*time.Second, func() bool {
+		dr, err = admin.DrainStatus(ctx)
+		return err == nil && !dr.Running
+	})
+	if dr.Closed != n || dr.Remaining != 0 || dr.Error != "" || dr.FinishedAt == nil {
+		t.Errorf("drain finished as %+v", dr)
+	}
+	ss := waitSessions(t, w.StateDir, "1,000 sessions closed by drain", func(ss []sessionRow) bool { return countBy(ss, "drain") == n })
+	for _, s := range ss {
+		if s.CloseCode != 1012 {
+			t.Fatalf("session %s: close code %d", s.ID, s.CloseCode)
+		}
+	}
+	if st, _ := httpGet(t, "http://"+w.Admin+"/readyz"); st != http.StatusServiceUnavailable {
+		t.Errorf("readyz after the drain, still cordoned: %d", st)
+	}
+	if cs, err := admin.Uncordon(ctx); err != nil || cs.Cordoned {
+		t.Fatalf("uncordon: %+v %v", cs, err)
+	}
+	if st, body := httpGet(t, "http://"+w.Admin+"/readyz"); st != http.StatusOK {
+		t.Errorf("readyz after uncordon: %d %q", st, body)
+	}
+	if st, _ := dialStatus(t, w.url("/"), nil); st != http.StatusSwitchingProtocols {
+		t.Errorf("upgrade after uncordon: %d", st)
+	}
+	// The drain is audited with who asked.
+	al, err := admin.Audit(ctx, client.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(al.Entries, func(e apitype.AuditEntry) bool {
+		return e.Action == apitype.ActionDrain && e.Subject == "ops" && e.Result == apitype.ResultOK
+	}) {
+		t.Errorf("no audited drain by ops in %+v", al.Entries)
+	}
+}
+
+// rawConn is a WebSocket connection driven frame by frame, for what a
+// well-behaved client never sends.
+type rawConn struct {
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// dialRaw opens a WebSocket connection to w by hand.
+func dialRaw(t *testing.T, w *wsd, path string) *rawConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", w.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if err := nc.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path, w.Addr); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("raw handshake: %s", resp.Status)
+	}
+	return &rawConn{nc: nc, br: br}
+}
+
+// write sends one frame, FIN set, masked when mask is true.
+func (r *rawConn) write(t *testing.T, opcode byte, mask bool, payload []byte) {
+	t.Helper()
+	b := []byte{0x80 | opcode, 0}
+	switch n := len(payload); {
+	case n < 126:
+		b[1] = byte(n)
+	case n < 1<<16:
+		b[1] = 126
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b[1] = 127
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	p := slices.Clone(payload)
+	if mask {
+		b[1] |= 0x80
+		key := make([]byte, 4)
+		if _, err := rand.Read(key); err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, key...)
+		for i := range p {
+			p[i] ^= key[i%4]
+		}
+	}
+	if _, err := r.nc.Write(append(b, p...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read reads one (unmasked, server) frame.
+func (r *rawConn) read(t *testing.T) (opcode byte, payload []byte) {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(r.br, h[:]); err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(r.br, l[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(r.br, l[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	if n > 1<<20 {
+		t.Fatalf("server frame of %d bytes", n)
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r.br, payload); err != nil {
+		t.Fatal(err)
+	}
+	return h[0] & 0x0f, payload
+}
+
+// readClose reads frames until a close and returns its code.
+func (r *rawConn) readClose(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		op, p := r.read(t)
+		if op == 8 {
+			if len(p) < 2 {
+				return 1005
+			}
+			return int(binary.BigEndian.Uint16(p))
+		}
+	}
+	t.Fatal("no close frame in 100 frames")
+	return 0
+}
+
+// waitWhy polls GET /v1/sessions/{id}/why until history has the session's
+// end.
+func waitWhy(t *testing.T, admin *client.Client, id string) *apitype.Why {
+	t.Helper()
+	ctx := testCtx(t, 20*time.Second)
+	var why *apitype.Why
+	pollUntil(t, "why of "+id+" with its end", 15*time.Second, func() bool {
+		var err error
+		why, err = admin.Why(ctx, id)
+		if err != nil && !client.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err == nil && why.ClosedBy != ""
+	})
+	return why
+}
+
+// hasFrame reports whether a black box holds a frame of that direction
+// and opcode (name).
+func hasFrame(bb []apitype.Frame, dir, opcode string) bool {
+	return slices.ContainsFunc(bb, func(f apitype.Frame) bool { return f.Direction == dir && f.Opcode == opcode })
+}
+
+func limitsText(ls []apitype.Limit) string {
+	var parts []string
+	for _, l := range ls {
+		parts = append(parts, l.Name+"="+l.Value)
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestWhyBlackBox: a protocol violation (a reserved opcode, an unmasked
+// frame, a message above --max-message-size) and a pong timeout each leave
+// a black box with the session, which GET /v1/sessions/{id}/why shows with
+// the cause and the limit involved with its configured value.
+func TestWhyBlackBox(t *testing.T) {
+	t.Parallel()
+	t.Run("violations", func(t *testing.T) {
+		t.Parallel()
+		w := startWSD(t, wsdOpts{args: []string{"--max-message-size", "1000"}})
+		admin := adminClient(t, w, "ops", "admin")
+		for _, tc := range []struct {
+			name     string
+			opcode   byte
+			mask     bool
+			payload  []byte
+			code     int
+			inOpcode string // the violating frame as the black box names it
+			limits   string
+		}{
+			{name: "reserved opcode", opcode: 3, mask: true, payload: []byte("x"), code: 1002, inOpcode: "opcode 3"},
+			{name: "unmasked frame", opcode: 1, mask: false, payload: []byte("plain"), code: 1002, inOpcode: "text"},
+			{name: "too big", opcode: 2, mask: true, payload: make([]byte, 1500), code: 1009, inOpcode: "binary", limits: "max-message-size=1000 bytes"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				before := len(sessions(t, w.StateDir))
+				r := dialRaw(t, w, "/")
+				// A normal exchange first: the black box shows it.
+				r.write(t, 1, true, []byte("hello"))
+				if op, p := r.read(t); op != 1 || string(p) != "hello" {
+					t.Fatalf("echo: opcode %d %q", op, p)
+				}
+				r.write(t, tc.opcode, tc.mask, tc.payload)
+				if code := r.readClose(t); code != tc.code {
+					t.Fatalf("close %d, want %d", code, tc.code)
+				}
+				id := waitSessions(t, w.StateDir, "the new session", func(ss []sessionRow) bool { return len(ss) == before+1 })[before].ID
+				why := waitWhy(t, admin, id)
+				t.Logf("why: %s", why.Summary)
+				for _, f := range why.BlackBox {
+					t.Logf("  %s %s %-3s fin=%v rsv=%d len=%d", f.At.Format("15:04:05.000000"), f.Direction, f.Opcode, f.Fin, f.RSV, f.Length)
+				}
+				if why.ClosedBy != "protocol_error" || why.CloseCode != tc.code || why.Live {
+					t.Errorf("closed_by %q code %d live %v", why.ClosedBy, why.CloseCode, why.Live)
+				}
+				if !hasFrame(why.BlackBox, apitype.DirectionIn, "text") || !hasFrame(why.BlackBox, apitype.DirectionOut, "text") {
+					t.Errorf("black box lacks the echo exchange: %+v", why.BlackBox)
+				}
+				if !hasFrame(why.BlackBox, apitype.DirectionOut, "close") {
+					t.Errorf("black box lacks the server's close: %+v", why.BlackBox)
+				}
+				if !slices.ContainsFunc(why.BlackBox, func(f apitype.Frame) bool {
+					return f.Direction == apitype.DirectionIn && f.Opcode == tc.inOpcode && f.Length == int64(len(tc.payload))
+				}) {
+					t.Errorf("black box lacks the violating frame (in %s, %d bytes): %+v", tc.inOpcode, len(tc.payload), why.BlackBox)
+				}
+				if got := limitsText(why.Limits); got != tc.limits {
+					t.Errorf("limits %q, want %q", got, tc.limits)
+				}
+				if tc.limits != "" && !strings.Contains(why.Summary, "--max-message-size 1000 bytes") {
+					t.Errorf("summary does not give the limit: %q", why.Summary)
+				}
+				if why.Session == nil || len(why.Session.BlackBox) != len(why.BlackBox) {
+					t.Errorf("the session row does not carry the black box: %+v", why.Session)
+				}
+			})
+		}
+	})
+	t.Run("pong timeout", func(t *testing.T) {
+		t.Parallel()
+		w := startWSD(t, wsdOpts{args: []string{"--ping-interval", "200ms", "--pong-timeout", "300ms"}})
+		admin := adminClient(t, w, "ops", "admin")
+		// A client that sends a message and then never reads: it never
+		// answers a ping.
+		c := dialWS(t, w.url("/"), nil)
+		if err := c.Write(testCtx(t, 5*time.Second), protocol.TextMessage, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		id := waitSessions(t, w.StateDir, "the session", func(ss []sessionRow) bool { return len(ss) == 1 })[0].ID
+		why := waitWhy(t, admin, id)
+		t.Logf("why: %s", why.Summary)
+		for _, f := range why.BlackBox {
+			t.Logf("  %s %s %-3s fin=%v len=%d", f.At.Format("15:04:05.000000"), f.Direction, f.Opcode, f.Fin, f.Length)
+		}
+		if why.ClosedBy != "idle_timeout" {
+			t.Errorf("closed_by %q", why.ClosedBy)
+		}
+		if got := limitsText(why.Limits); got != "ping-interval=200ms pong-timeout=300ms" {
+			t.Errorf("limits %q", got)
+		}
+		if !strings.Contains(why.Summary, "--ping-interval 200ms") || !strings.Contains(why.Summary, "--pong-timeout 300ms") {
+			t.Errorf("summary does not give the limits: %q", why.Summary)
+		}
+		if !hasFrame(why.BlackBox, apitype.DirectionIn, "text") || !hasFrame(why.BlackBox, apitype.DirectionOut, "ping") {
+			t.Errorf("black box lacks the message and the unanswered ping: %+v", why.BlackBox)
+		}
+		if hasFrame(why.BlackBox, apitype.DirectionIn, "pong") {
+			t.Errorf("black box shows a pong the client never sent: %+v", why.BlackBox)
+		}
+	})
+}
+
+// TestWhyAdminKill: why on a connection closed through DELETE
+// /v1/connections/{id} names the token's subject; while it was live, why
+// answered with the live connection.
+func TestWhyAdminKill(t *testing.T) {
+	t.Parallel()
+	w := startWSD(t, wsdOpts{})
+	ops := adminClient(t, w, "alice-oncall", "connections:close,connections:read")
+	reader := adminClient(t, w, "viewer", "sessions:read,audit:read,connections:read")
+	ctx := testCtx(t, 30*time.Second)
+	c := dialWS(t, w.url("/"), nil)
+	id := waitSessions(t, w.StateDir, "the session", func(ss []sessionRow) bool { return len(ss) == 1 })[0].ID
+
+	live, err := reader.Why(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !live.Live || live.Connection == nil || live.Connection.ID != id || !strings.HasPrefix(live.Summary, "Live:") {
+		t.Errorf("why of a live connection: %+v", live)
+	}
+	if _, err := ops.Close(ctx, id, 4003, "enough"); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := readClose(t, c); code != 4003 || reason != "enough" {
+		t.Fatalf("client saw %d %q", code, reason)
+	}
+	why := waitWhy(t, reader, id)
+	t.Logf("why: %s", why.Summary)
+	if why.ClosedBy != "admin" || why.CloseCode != 4003 || why.CloseReason != "enough" {
+		t.Errorf("closed %q %d %q", why.ClosedBy, why.CloseCode, why.CloseReason)
+	}
+	if !slices.ContainsFunc(why.Actions, func(a apitype.AuditEntry) bool {
+		return a.Action == apitype.ActionClose && a.Subject == "alice-oncall" && a.Target == id && a.Result == apitype.ResultOK
+	}) {
+		t.Errorf("admin actions %+v lack alice-oncall's close", why.Actions)
+	}
+	if !strings.Contains(why.Summary, "alice-oncall closed it through the admin API") {
+		t.Errorf("summary does not name the subject: %q", why.Summary)
+	}
+	if len(why.BlackBox) != 0 {
+		t.Errorf("a black box for an admin close: %+v", why.BlackBox)
+	}
+}
+
+// TestTraceOnDemandJaeger: with a sampler that samples nothing and frame
+// tracing off, POST /v1/connections/{id}/trace on one of two connections
+// puts that connection's frames, and only its, in the real Jaeger.
+func TestTraceOnDemandJaeger(t *testing.T) {
+	j := startJaeger(t)
+	w := startWSD(t, wsdOpts{args: []string{"--trace-frames", "none", "--label-from-query", "who"}, env: []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + j.otlpHTTP, "OTEL_BSP_SCHEDULE_DELAY=100",
+		"OTEL_TRACES_SAMPLER=parentbased_always_off",
+	}})
+	admin := adminClient(t, w, "ops", "admin")
+	ctx := testCtx(t, time.Minute)
+	armed, other := dialWS(t, w.url("/?who=armed"), nil), dialWS(t, w.url("/?who=other"), nil)
+	list, err := admin.Connections(ctx, client.ConnectionsQuery{})
+	if err != nil || len(list.Connections) != 2 {
+		t.Fatalf("connections %+v %v", list, err)
+	}
+	var armedID, otherID string
+	for _, c := range list.Connections {
+		if c.Labels["who"] == "armed" {
+			armedID = c.ID
+		} else {
+			otherID = c.ID
+		}
+	}
+	if armedID == "" || otherID == "" {
+		t.Fatalf("connections %+v", list.Connections)
+	}
+	arm, err := admin.Trace(ctx, armedID, "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arm.TraceID == "" || time.Until(arm.Until) < 50*time.Second {
+		t.Fatalf("armed %+v", arm)
+	}
+	insp, err := admin.Connection(ctx, armedID)
+	if err != nil || insp.Trace == nil || insp.Trace.TraceID != arm.TraceID {
+		t.Errorf("inspect does not show the arming: %+v %v", insp, err)
+	}
+	// Frames on the other connection first, then on the armed one.
+	echo := func(c *protocol.Conn, msg string) {
+		t.Helper()
+		if err := c.Write(ctx, protocol.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, p := readMessage(t, c); string(p) != msg {
+			t.Fatalf("echo %q", p)
+		}
+	}
+	for i := range 3 {
+		echo(other, fmt.Sprintf("o%d", i))
+	}
+	for i := range 3 {
+		echo(armed, fmt.Sprintf("a%d", i))
+	}
+	tr := j.waitTraceID(t, arm.TraceID, "the armed connection's frames", func(tr jTrace) bool { return frameCount(tr) >= 6 })
+	var dirs []string
+	for _, s := range tr.Spans {
+		if s.tag("ws.connection.id") != armedID {
+			t.Errorf("span %s of the armed trace tagged %v", s.OperationName, s.tag("ws.connection.id"))
+		}
+		for _, l := range s.Logs {
+			f := tagMap(l.Fields)
+			if f["event"] == tracing.EventFrame {
+				dirs = append(dirs, fmt.Sprint(f["network.io.direction"], " ", f["websocket.opcode"], " ", f["websocket.payload_length"]))
+			}
+		}
+	}
+	t.Logf("armed trace %s: %d spans, frames %v", tr.TraceID, len(tr.Spans), dirs)
+	if got := len(tr.spans(tracing.SpanFrames)); got == 0 {
+		t.Errorf("no %s span in the armed trace", tracing.SpanFrames)
+	}
+	if len(tr.spans("websocket.trace_on_demand")) != 1 {
+		t.Errorf("no trace_on_demand span: %+v", tr.Spans)
+	}
+	if trs := j.traces(t, armedID); len(trs) != 1 {
+		t.Errorf("%d traces tagged with the armed connection, want its one", len(trs))
+	}
+	if trs := j.traces(t, otherID); len(trs) != 0 {
+		t.Errorf("the other connection, never armed, has %d traces in Jaeger: %+v", len(trs), trs)
+	}
+}
+
+// TestTapScopes: GET /v1/tap streams message metadata to a token without
+// connections:tap and refuses it payload previews (403); with the scope,
+// previews come.
+func TestTapScopes(t *testing.T) {
+	t.Parallel()
+	w := startWSD(t, wsdOpts{})
+	plain := adminClient(t, w, "viewer", "connections:read")
+	tapper := adminClient(t, w, "debugger", "connections:read,connections:tap")
+	ctx := testCtx(t, 30*time.Second)
+	c := dialWS(t, w.url("/"), nil)
+	id := waitSessions(t, w.StateDir, "the session", func(ss []sessionRow) bool { return len(ss) == 1 })[0].ID
+
+	var ae *client.Error
+	if err := plain.Tail(ctx, client.TailQuery{ID: id, Payload: true}, nil, func(apitype.TapEvent) error { return nil }); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+		t.Fatalf("payload without connections:tap: %v, want 403", err)
+	}
+
+	// tail runs a tap until it has seen want events, sending msg on the
+	// client once subscribed.
+	tail := func(cl *client.Client, payload bool, msg string) []apitype.TapEvent {
+		t.Helper()
+		tctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		subscribed := make(chan struct{})
+		var got []apitype.TapEvent
+		errc := make(chan error, 1)
+		go func() {
+			errc <- cl.Tail(tctx, client.TailQuery{ID: id, Payload: payload}, func() { close(subscribed) }, func(ev apitype.TapEvent) error {
+				got = append(got, ev)
+				if len(got) == 2 {
+					return io.EOF // done: the message and its echo
+				}
+				return nil
+			})
+		}()
+		select {
+		case <-subscribed:
+		case err := <-errc:
+			t.Fatalf("tail ended before subscribing: %v", err)
+		case <-ctx.Done():
+			t.Fatal("tail never subscribed")
+		}
+		if err := c.Write(ctx, protocol.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		readMessage(t, c)
+		if err := <-errc; !errors.Is(err, io.EOF) {
+			t.Fatalf("tail: %v", err)
+		}
+		return got
+	}
+	meta := tail(plain, false, "secret-1")
+	for i, dir := range []string{apitype.DirectionIn, apitype.DirectionOut} {
+		ev := meta[i]
+		if ev.Type != apitype.TapMessage || ev.ID != id || ev.Direction != dir || ev.Message != "text" || ev.Size != 8 || ev.Payload != nil || ev.At.IsZero() {
+			t.Errorf("metadata event %d: %+v", i, ev)
+		}
+	}
+	prev := tail(tapper, true, "secret-2")
+	for i, dir := range []string{apitype.DirectionIn, apitype.DirectionOut} {
+		ev := prev[i]
+		if ev.Direction != dir || ev.Size != 8 || string(ev.Payload) != "secret-2" || ev.Truncated {
+			t.Errorf("preview event %d: %+v", i, ev)
+		}
+	}
+}
