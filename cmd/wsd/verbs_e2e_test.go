@@ -471,9 +471,15 @@ func TestWhyAdminKill(t *testing.T) {
 // puts that connection's frames, and only its, in the real Jaeger.
 func TestTraceOnDemandJaeger(t *testing.T) {
 	j := startJaeger(t)
+	for _, sampler := range []string{"parentbased_always_off"} {
+		t.Run(sampler, func(t *testing.T) { traceOnDemand(t, j, sampler) })
+	}
+}
+
+func traceOnDemand(t *testing.T, j *jaeger, sampler string) {
 	w := startWSD(t, wsdOpts{args: []string{"--trace-frames", "none", "--label-from-query", "who"}, env: []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + j.otlpHTTP, "OTEL_BSP_SCHEDULE_DELAY=100",
-		"OTEL_TRACES_SAMPLER=parentbased_always_off",
+		"OTEL_TRACES_SAMPLER=" + sampler,
 	}})
 	admin := adminClient(t, w, "ops", "admin")
 	ctx := testCtx(t, time.Minute)
@@ -537,8 +543,19 @@ func TestTraceOnDemandJaeger(t *testing.T) {
 	if got := len(tr.spans(tracing.SpanFrames)); got == 0 {
 		t.Errorf("no %s span in the armed trace", tracing.SpanFrames)
 	}
-	if len(tr.spans("websocket.trace_on_demand")) != 1 {
-		t.Errorf("no trace_on_demand span: %+v", tr.Spans)
+	// The span that holds the segments is written when the arming ends:
+	// here, with the connection.
+	if err := armed.Close(4000, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	tr = j.waitTraceID(t, arm.TraceID, "the trace_on_demand span", func(tr jTrace) bool {
+		return len(tr.spans("websocket.trace_on_demand")) == 1
+	})
+	od := tr.spans("websocket.trace_on_demand")[0]
+	for _, s := range tr.spans(tracing.SpanFrames) {
+		if p := s.refs("CHILD_OF"); len(p) != 1 || p[0] != od.SpanID {
+			t.Errorf("frames segment %s: parent %v, want the trace_on_demand span %s", s.SpanID, p, od.SpanID)
+		}
 	}
 	if trs := j.traces(t, armedID); len(trs) != 1 {
 		t.Errorf("%d traces tagged with the armed connection, want its one", len(trs))
