@@ -24,6 +24,10 @@ import (
 var wsdBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(drainChildA) != "" {
+		// A child process of TestMeasureDrainReconnect: clients only.
+		os.Exit(m.Run())
+	}
 	os.Exit(wsdtest.Main(m, raceEnabled, &wsdBin))
 }
 
