@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +36,42 @@ func adminClient(t *testing.T, w *wsd, subject, scopes string) *client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// wsctlBuild builds cmd/wsctl once, next to the wsd binary (TestMain
+// removes both).
+var wsctlBuild struct {
+	sync.Once
+	bin string
+	out []byte
+	err error
+}
+
+// runWsctl runs the real wsctl against w's admin API with that token and
+// returns its standard output; it fails the test when wsctl fails.
+func runWsctl(t *testing.T, w *wsd, token string, args ...string) string {
+	t.Helper()
+	wsctlBuild.Do(func() {
+		wsctlBuild.bin = filepath.Join(filepath.Dir(wsdBin), "wsctl")
+		wsctlBuild.out, wsctlBuild.err = exec.Command("go", "build", "-o", wsctlBuild.bin, "github.com/wsd-dev/wsd/cmd/wsctl").CombinedOutput()
+	})
+	if wsctlBuild.err != nil {
+		t.Fatalf("build wsctl: %v\n%s", wsctlBuild.err, wsctlBuild.out)
+	}
+	cmd := exec.Command(wsctlBuild.bin, append([]string{"--server", w.Admin, "--token", token}, args...)...)
+	var env []string
+	for _, kv := range cleanEnv() {
+		if !strings.HasPrefix(kv, "WSCTL_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("wsctl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
 }
 
 // drainClient is one client of the drain test: it reads until its
@@ -420,17 +458,28 @@ func TestWhyBlackBox(t *testing.T) {
 		if hasFrame(why.BlackBox, apitype.DirectionIn, "pong") {
 			t.Errorf("black box shows a pong the client never sent: %+v", why.BlackBox)
 		}
+		out := runWsctl(t, w, mintToken(t, "--subject", "viewer", "--scope", "sessions:read,audit:read,connections:read", "--state-dir", w.StateDir), "why", id)
+		t.Logf("wsctl why %s:\n%s", id, out)
+		for _, want := range []string{"--ping-interval 200ms", "--pong-timeout 300ms", "idle_timeout", "Black box", "ping"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("wsctl why does not say %q", want)
+			}
+		}
 	})
 }
 
-// TestWhyAdminKill: why on a connection closed through DELETE
-// /v1/connections/{id} names the token's subject; while it was live, why
-// answered with the live connection.
+// TestWhyAdminKill: why (GET /v1/sessions/{id}/why and `wsctl why`) on a
+// connection closed by `wsctl kill` names the token's subject; while it
+// was live, why answered with the live connection.
 func TestWhyAdminKill(t *testing.T) {
 	t.Parallel()
 	w := startWSD(t, wsdOpts{})
-	ops := adminClient(t, w, "alice-oncall", "connections:close,connections:read")
-	reader := adminClient(t, w, "viewer", "sessions:read,audit:read,connections:read")
+	opsTok := mintToken(t, "--subject", "alice-oncall", "--scope", "connections:close,connections:read", "--state-dir", w.StateDir)
+	readerTok := mintToken(t, "--subject", "viewer", "--scope", "sessions:read,audit:read,connections:read", "--state-dir", w.StateDir)
+	reader, err := client.New(w.Admin, readerTok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := testCtx(t, 30*time.Second)
 	c := dialWS(t, w.url("/"), nil)
 	id := waitSessions(t, w.StateDir, "the session", func(ss []sessionRow) bool { return len(ss) == 1 })[0].ID
@@ -442,9 +491,8 @@ func TestWhyAdminKill(t *testing.T) {
 	if !live.Live || live.Connection == nil || live.Connection.ID != id || !strings.HasPrefix(live.Summary, "Live:") {
 		t.Errorf("why of a live connection: %+v", live)
 	}
-	if _, err := ops.Close(ctx, id, 4003, "enough"); err != nil {
-		t.Fatal(err)
-	}
+	// `wsctl kill` (DELETE /v1/connections/{id}) by alice-oncall.
+	runWsctl(t, w, opsTok, "kill", id, "--code", "4003", "--reason", "enough")
 	if code, reason := readClose(t, c); code != 4003 || reason != "enough" {
 		t.Fatalf("client saw %d %q", code, reason)
 	}
@@ -463,6 +511,11 @@ func TestWhyAdminKill(t *testing.T) {
 	}
 	if len(why.BlackBox) != 0 {
 		t.Errorf("a black box for an admin close: %+v", why.BlackBox)
+	}
+	out := runWsctl(t, w, readerTok, "why", id)
+	t.Logf("wsctl why %s:\n%s", id, out)
+	if !strings.Contains(out, "alice-oncall closed it through the admin API") || !strings.Contains(out, "Admin actions on it") {
+		t.Errorf("wsctl why does not name alice-oncall")
 	}
 }
 
