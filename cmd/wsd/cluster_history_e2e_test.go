@@ -193,7 +193,12 @@ func TestClusterHistoryPaging(t *testing.T) {
 		t.Logf("sessions: limit %d, %d pages, %d rows", limit, pages, len(seen))
 	}
 
-	// Audit through node c, three entries a page.
+	// Audit through node c, three entries a page, once every node has
+	// written its rows (they are written after the answer).
+	pollUntil(t, "every close in the fleet's audit", 15*time.Second, func() bool {
+		al, err := f.admins["c"].Audit(ctx, client.AuditQuery{Limit: 100})
+		return err == nil && !al.Partial && len(al.Entries) == total
+	})
 	seen := map[string]int{}
 	var prev *apitype.AuditEntry
 	var before string

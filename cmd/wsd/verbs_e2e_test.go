@@ -206,15 +206,12 @@ func TestDrainPaced(t *testing.T) {
 		t.Errorf("upgrade after uncordon: %d", st)
 	}
 	// The drain is audited with who asked.
-	al, err := admin.Audit(ctx, client.AuditQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(al.Entries, func(e apitype.AuditEntry) bool {
-		return e.Action == apitype.ActionDrain && e.Subject == "ops" && e.Result == apitype.ResultOK
-	}) {
-		t.Errorf("no audited drain by ops in %+v", al.Entries)
-	}
+	pollUntil(t, "the drain by ops in the audit log", 10*time.Second, func() bool {
+		al, err := admin.Audit(ctx, client.AuditQuery{})
+		return err == nil && slices.ContainsFunc(al.Entries, func(e apitype.AuditEntry) bool {
+			return e.Action == apitype.ActionDrain && e.Subject == "ops" && e.Result == apitype.ResultOK
+		})
+	})
 }
 
 // rawConn is a WebSocket connection driven frame by frame, for what a
@@ -330,8 +327,9 @@ func (r *rawConn) readClose(t *testing.T) int {
 }
 
 // waitWhy polls GET /v1/sessions/{id}/why until history has the session's
-// end.
-func waitWhy(t *testing.T, admin *client.Client, id string) *apitype.Why {
+// end and, when admin actions is true, an admin action on it (audit rows
+// are written after the call's answer).
+func waitWhy(t *testing.T, admin *client.Client, id string, actions bool) *apitype.Why {
 	t.Helper()
 	ctx := testCtx(t, 20*time.Second)
 	var why *apitype.Why
@@ -341,7 +339,7 @@ func waitWhy(t *testing.T, admin *client.Client, id string) *apitype.Why {
 		if err != nil && !client.IsNotFound(err) {
 			t.Fatal(err)
 		}
-		return err == nil && why.ClosedBy != ""
+		return err == nil && why.ClosedBy != "" && (!actions || len(why.Actions) > 0)
 	})
 	return why
 }
@@ -396,7 +394,7 @@ func TestWhyBlackBox(t *testing.T) {
 					t.Fatalf("close %d, want %d", code, tc.code)
 				}
 				id := waitSessions(t, w.StateDir, "the new session", func(ss []sessionRow) bool { return len(ss) == before+1 })[before].ID
-				why := waitWhy(t, admin, id)
+				why := waitWhy(t, admin, id, false)
 				t.Logf("why: %s", why.Summary)
 				for _, f := range why.BlackBox {
 					t.Logf("  %s %s %-3s fin=%v rsv=%d len=%d", f.At.Format("15:04:05.000000"), f.Direction, f.Opcode, f.Fin, f.RSV, f.Length)
@@ -438,7 +436,7 @@ func TestWhyBlackBox(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := waitSessions(t, w.StateDir, "the session", func(ss []sessionRow) bool { return len(ss) == 1 })[0].ID
-		why := waitWhy(t, admin, id)
+		why := waitWhy(t, admin, id, false)
 		t.Logf("why: %s", why.Summary)
 		for _, f := range why.BlackBox {
 			t.Logf("  %s %s %-3s fin=%v len=%d", f.At.Format("15:04:05.000000"), f.Direction, f.Opcode, f.Fin, f.Length)
@@ -496,7 +494,7 @@ func TestWhyAdminKill(t *testing.T) {
 	if code, reason := readClose(t, c); code != 4003 || reason != "enough" {
 		t.Fatalf("client saw %d %q", code, reason)
 	}
-	why := waitWhy(t, reader, id)
+	why := waitWhy(t, reader, id, true)
 	t.Logf("why: %s", why.Summary)
 	if why.ClosedBy != "admin" || why.CloseCode != 4003 || why.CloseReason != "enough" {
 		t.Errorf("closed %q %d %q", why.ClosedBy, why.CloseCode, why.CloseReason)
