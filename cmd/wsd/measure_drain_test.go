@@ -158,7 +158,7 @@ func measureReconnects(t *testing.T, mode string, n int, over time.Duration) str
 	start := time.Now()
 	switch mode {
 	case "drain":
-		if _, err := admin.Drain(ctx, apitype.DrainRequest{Over: over.String()}); err != nil {
+		if _, err := admin.Drain(ctx, "", apitype.DrainRequest{Over: over.String()}); err != nil {
 			t.Fatal(err)
 		}
 	case "sigterm":

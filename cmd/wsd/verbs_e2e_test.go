@@ -134,7 +134,7 @@ func TestDrainPaced(t *testing.T) {
 	}
 
 	start := time.Now()
-	dr, err := admin.Drain(ctx, apitype.DrainRequest{Over: over.String()})
+	dr, err := admin.Drain(ctx, "", apitype.DrainRequest{Over: over.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +149,10 @@ func TestDrainPaced(t *testing.T) {
 	if st, h := dialStatus(t, w.url("/"), nil); st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
 		t.Errorf("upgrade during the drain: %d, Retry-After %q", st, h.Get("Retry-After"))
 	}
-	if _, err := admin.Drain(ctx, apitype.DrainRequest{Over: "1s"}); !client.IsConflict(err) {
+	if _, err := admin.Drain(ctx, "", apitype.DrainRequest{Over: "1s"}); !client.IsConflict(err) {
 		t.Errorf("second drain: %v, want 409", err)
 	}
-	if _, err := admin.Uncordon(ctx); !client.IsConflict(err) {
+	if _, err := admin.Uncordon(ctx, ""); !client.IsConflict(err) {
 		t.Errorf("uncordon during the drain: %v, want 409", err)
 	}
 
@@ -181,7 +181,7 @@ func TestDrainPaced(t *testing.T) {
 	}
 
 	pollUntil(t, "the drain's end in GET /v1/drain", 10*time.Second, func() bool {
-		dr, err = admin.DrainStatus(ctx)
+		dr, err = admin.DrainStatus(ctx, "")
 		return err == nil && !dr.Running
 	})
 	if dr.Closed != n || dr.Remaining != 0 || dr.Error != "" || dr.FinishedAt == nil {
@@ -196,7 +196,7 @@ func TestDrainPaced(t *testing.T) {
 	if st, _ := httpGet(t, "http://"+w.Admin+"/readyz"); st != http.StatusServiceUnavailable {
 		t.Errorf("readyz after the drain, still cordoned: %d", st)
 	}
-	if cs, err := admin.Uncordon(ctx); err != nil || cs.Cordoned {
+	if cs, err := admin.Uncordon(ctx, ""); err != nil || cs.Cordoned {
 		t.Fatalf("uncordon: %+v %v", cs, err)
 	}
 	if st, body := httpGet(t, "http://"+w.Admin+"/readyz"); st != http.StatusOK {
@@ -646,7 +646,7 @@ func TestTapScopes(t *testing.T) {
 		var got []apitype.TapEvent
 		errc := make(chan error, 1)
 		go func() {
-			errc <- cl.Tail(tctx, client.TailQuery{ID: id, Payload: payload}, func() { close(subscribed) }, func(ev apitype.TapEvent) error {
+			errc <- cl.Tail(tctx, client.TailQuery{ID: id, Payload: payload}, func(apitype.Fleet) { close(subscribed) }, func(ev apitype.TapEvent) error {
 				got = append(got, ev)
 				if len(got) == 2 {
 					return io.EOF // done: the message and its echo
