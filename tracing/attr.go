@@ -16,6 +16,11 @@ const (
 	SpanBroadcast = "websocket.broadcast" // a broadcast through the admin API
 	SpanWebhook   = "webhook"             // prefix of the webhook client spans: "webhook connect", ...
 	EventFrame    = "websocket.frame"     // one frame, on a websocket.frames span
+	// SpanOnDemand starts tracing a connection on demand (`wsctl trace`).
+	// The SDK's sampler (tracing/setup) samples it and every span under it
+	// whatever it is configured to do, marking them with
+	// TraceStateOnDemand in their trace state.
+	SpanOnDemand = "websocket.trace_on_demand"
 )
 
 // Attribute keys of wsd's own concepts (ws.*) and of RFC 6455 wire-level
@@ -77,3 +82,9 @@ var (
 	DirectionReceive  = semconv.NetworkIODirectionReceive
 	DirectionTransmit = semconv.NetworkIODirectionTransmit
 )
+
+// TraceStateOnDemand is the trace-state key (W3C tracestate) of the spans
+// of a trace on demand: set by tracing/setup's sampler on the
+// SpanOnDemand span, inherited by its children, so that they are sampled
+// too.
+const TraceStateOnDemand = "wsd"

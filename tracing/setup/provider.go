@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/wsd-dev/wsd/tracing"
 )
 
 // Provider is the tracing set-up built by New: a TracerProvider to hand to
@@ -139,7 +141,36 @@ func (p *Provider) Stats() Stats {
 	}
 }
 
+// sampler is the configured sampler, except that what wsd traces on
+// demand is always sampled (onDemandSampler).
 func sampler(cfg Config) sdktrace.Sampler {
+	return onDemandSampler{configuredSampler(cfg)}
+}
+
+// onDemandSampler samples a span that starts a trace on demand
+// (tracing.SpanOnDemand) and every span under it (its parent's trace state has
+// tracing.TraceStateOnDemand), whatever the configured sampler would say:
+// `wsctl trace ID` promises every frame of that connection (PRODUCT.md
+// §10), also under always_off or a ratio. Other spans are the configured
+// sampler's.
+type onDemandSampler struct{ sdktrace.Sampler }
+
+func (s onDemandSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	ts := trace.SpanContextFromContext(p.ParentContext).TraceState()
+	if ts.Get(tracing.TraceStateOnDemand) == "" && p.Name != tracing.SpanOnDemand {
+		return s.Sampler.ShouldSample(p)
+	}
+	if marked, err := ts.Insert(tracing.TraceStateOnDemand, "1"); err == nil {
+		ts = marked
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample, Tracestate: ts}
+}
+
+func (s onDemandSampler) Description() string {
+	return "OnDemand{" + s.Sampler.Description() + "}"
+}
+
+func configuredSampler(cfg Config) sdktrace.Sampler {
 	switch cfg.Sampler {
 	case SamplerAlwaysOn:
 		return sdktrace.AlwaysSample()
