@@ -292,10 +292,15 @@ func (n *Node) gather(ctx context.Context, op string, args any, targets []string
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)
 	}
 	defer cancel()
-	// ackCtx ends when a node that has not acknowledged (or answered) is
-	// missing: n.cfg.Timeout for every request.
-	ackCtx, cancelAck := context.WithTimeout(ctx, n.cfg.Timeout)
-	defer cancelAck()
+	// ackCtx ends when a node that has not acknowledged a workOp (or
+	// answered it) is missing: after n.cfg.Timeout. Other requests have
+	// ctx alone.
+	ackCtx := ctx
+	if work {
+		var cancelAck context.CancelFunc
+		ackCtx, cancelAck = context.WithTimeout(ctx, n.cfg.Timeout)
+		defer cancelAck()
+	}
 	wait := time.Until(deadline(ctx, start.Add(n.cfg.Timeout)))
 	req, err := json.Marshal(request{WaitMS: max(1, (wait - wait/10).Milliseconds()), Ack: work, Args: argb})
 	if err != nil {
