@@ -538,9 +538,17 @@ func traceOnDemand(t *testing.T, j *jaeger, sampler string) {
 	admin := adminClient(t, w, "ops", "admin")
 	ctx := testCtx(t, time.Minute)
 	armed, other := dialWS(t, w.url("/?who=armed"), nil), dialWS(t, w.url("/?who=other"), nil)
-	list, err := admin.Connections(ctx, client.ConnectionsQuery{})
-	if err != nil || len(list.Connections) != 2 {
-		t.Fatalf("connections %+v %v", list, err)
+	// A client has its 101 a moment before the daemon lists it.
+	var list *apitype.ConnectionList
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		l, err := admin.Connections(ctx, client.ConnectionsQuery{})
+		if err == nil && len(l.Connections) == 2 {
+			list = l
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections %+v %v", l, err)
+		}
 	}
 	var armedID, otherID string
 	for _, c := range list.Connections {
