@@ -104,7 +104,7 @@ func newDrain(g *globals) *cobra.Command {
 			cancel()
 			if err != nil {
 				if client.IsConflict(err) && !status {
-					return fmt.Errorf("%w (follow it with: wsctl drain --status)", err)
+					return hinted{err, "follow it with: wsctl drain --status"}
 				}
 				return err
 			}

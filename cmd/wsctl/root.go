@@ -223,9 +223,23 @@ func firstOf(s ...string) string {
 	return ""
 }
 
+// hinted is an error with advice for the operator, which describe adds
+// to its line whatever the error's own line is.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h hinted) Error() string { return h.err.Error() + " (" + h.hint + ")" }
+func (h hinted) Unwrap() error { return h.err }
+
 // describe turns an error into its exit code and one line for the
 // operator.
 func describe(err error, g *globals) (int, string) {
+	if h, ok := errors.AsType[hinted](err); ok {
+		code, line := describe(h.err, g)
+		return code, line + " (" + h.hint + ")"
+	}
 	var (
 		nf      notFoundError
 		amb     ambiguousError
