@@ -25,6 +25,8 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 		health = apitype.HealthDraining
 	case s.hist.Health().Degraded:
 		health = apitype.HealthDegraded
+	case s.local != nil && s.local.Cordoned():
+		health = apitype.HealthCordoned
 	}
 	s.writeJSON(w, r, http.StatusOK, apitype.NodeList{Nodes: []apitype.Node{{
 		Name: s.cfg.Node, Address: s.cfg.Address, Version: s.cfg.Version, StartedAt: st.StartedAt.UTC(),

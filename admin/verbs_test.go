@@ -111,8 +111,14 @@ func TestCordonAPI(t *testing.T) {
 	if cs, err := c.Cordon(t.Context(), ""); err != nil || !cs.Cordoned || e.d.Ready() {
 		t.Fatalf("cordon: %+v %v", cs, err)
 	}
+	if nl, err := c.Nodes(t.Context()); err != nil || len(nl.Nodes) != 1 || nl.Nodes[0].Health != apitype.HealthCordoned {
+		t.Fatalf("nodes of a cordoned node: %+v %v", nl, err)
+	}
 	if cs, err := c.Uncordon(t.Context(), ""); err != nil || cs.Cordoned || !e.d.Ready() {
 		t.Fatalf("uncordon: %+v %v", cs, err)
+	}
+	if nl, err := c.Nodes(t.Context()); err != nil || len(nl.Nodes) != 1 || nl.Nodes[0].Health != apitype.HealthOK {
+		t.Fatalf("nodes of an uncordoned node: %+v %v", nl, err)
 	}
 	for _, body := range []string{`{"over":"-1s"}`, `{"over":"soon"}`, `{"code":1006}`, `{"selector":"=="}`} {
 		if status, ans := e.do(http.MethodPost, "/v1/drain", "application/json", body, http.Header{"Authorization": {"Bearer " + e.token(apitype.ScopeConnectionsClose)}}); status != http.StatusBadRequest {

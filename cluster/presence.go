@@ -133,6 +133,8 @@ func (n *Node) self() heartbeat {
 		health = apitype.HealthDraining
 	case n.hist.Health().Degraded:
 		health = apitype.HealthDegraded
+	case n.local.Cordoned():
+		health = apitype.HealthCordoned
 	}
 	return heartbeat{
 		Name: n.cfg.Name, Address: n.cfg.Address, Version: n.cfg.Version, StartedAt: st.StartedAt,

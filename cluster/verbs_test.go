@@ -61,6 +61,15 @@ func TestFleetCordonDrain(t *testing.T) {
 	if on, err := a.n.CordonNode(ctx, "c", true); err != nil || !on || !c.d.Cordoned() || a.d.Cordoned() || b.d.Cordoned() {
 		t.Fatalf("cordon c through a: %v %v; cordoned a %v b %v c %v", on, err, a.d.Cordoned(), b.d.Cordoned(), c.d.Cordoned())
 	}
+	eventually(t, "a to see c cordoned", 5*time.Second, func() bool {
+		nodes, _ := a.n.Nodes()
+		for _, nd := range nodes {
+			if nd.Name == "c" {
+				return nd.Health == apitype.HealthCordoned
+			}
+		}
+		return false
+	})
 	if on, err := a.n.CordonNode(ctx, "c", false); err != nil || on || c.d.Cordoned() {
 		t.Fatalf("uncordon c through a: %v %v", on, err)
 	}

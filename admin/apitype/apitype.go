@@ -118,6 +118,9 @@ const (
 	HealthDraining     = "draining"
 	HealthDegraded     = "degraded"
 	HealthDisconnected = "disconnected"
+	// HealthCordoned: the node takes no new connections (wsctl cordon, or
+	// after a drain) and serves its live ones.
+	HealthCordoned = "cordoned"
 )
 
 // NodeList answers GET /v1/nodes, by name.

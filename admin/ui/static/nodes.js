@@ -13,6 +13,7 @@ const HEALTH = {
   draining: 'shutting down: closing its connections',
   degraded: 'its session history fails to write; WebSocket traffic is unaffected',
   disconnected: 'the node that answered has lost the bus (NATS)',
+  cordoned: 'takes no new connections (cordoned or drained); serves its live ones',
 };
 
 export function nodesPage() {
