@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -36,16 +37,7 @@ func TestPartialAnswers(t *testing.T) {
 		{args: []string{"broadcast", "--all", "--strict", "hello"}, code: 1, stdout: []string{"matched 3"}},
 	} {
 		var stdout, stderr bytes.Buffer
-		getenv := func(k string) string {
-			switch k {
-			case "WSCTL_SERVER":
-				return srv.URL
-			case "WSCTL_TOKEN":
-				return "x.y.z"
-			}
-			return ""
-		}
-		code := run(context.Background(), tc.args, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: getenv})
+		code := run(context.Background(), tc.args, serverEnv(srv.URL, "x.y.z", &stdout, &stderr))
 		if code != tc.code {
 			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, stderr.String())
 		}
@@ -110,16 +102,7 @@ func TestNodeFlag(t *testing.T) {
 	} {
 		got = nil
 		var stdout, stderr bytes.Buffer
-		getenv := func(k string) string {
-			switch k {
-			case "WSCTL_SERVER":
-				return srv.URL
-			case "WSCTL_TOKEN":
-				return "x.y.z"
-			}
-			return ""
-		}
-		code := run(context.Background(), tc.args, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: getenv})
+		code := run(context.Background(), tc.args, serverEnv(srv.URL, "x.y.z", &stdout, &stderr))
 		if code != tc.code {
 			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, stderr.String())
 		}
@@ -157,16 +140,7 @@ func TestTailPartial(t *testing.T) {
 		{[]string{"tail", "-l", "room=x", "--strict"}, 1},
 	} {
 		var stdout, stderr bytes.Buffer
-		getenv := func(k string) string {
-			switch k {
-			case "WSCTL_SERVER":
-				return srv.URL
-			case "WSCTL_TOKEN":
-				return "x.y.z"
-			}
-			return ""
-		}
-		code := run(context.Background(), tc.args, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: getenv})
+		code := run(context.Background(), tc.args, serverEnv(srv.URL, "x.y.z", &stdout, &stderr))
 		if code != tc.code {
 			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, stderr.String())
 		}
@@ -177,4 +151,19 @@ func TestTailPartial(t *testing.T) {
 			t.Errorf("%v: stdout %q", tc.args, stdout.String())
 		}
 	}
+}
+
+// serverEnv is wsctl's environment with WSCTL_SERVER and WSCTL_TOKEN set,
+// no input, and its output in stdout and stderr.
+func serverEnv(server, token string, stdout, stderr io.Writer) env {
+	getenv := func(k string) string {
+		switch k {
+		case "WSCTL_SERVER":
+			return server
+		case "WSCTL_TOKEN":
+			return token
+		}
+		return ""
+	}
+	return env{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, getenv: getenv}
 }

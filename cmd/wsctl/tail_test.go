@@ -70,20 +70,11 @@ func TestTailStreamsLive(t *testing.T) {
 	id := conns[0].ID
 
 	pr, pw := io.Pipe()
-	getenv := func(k string) string {
-		switch k {
-		case "WSCTL_SERVER":
-			return "http://" + p.Admin
-		case "WSCTL_TOKEN":
-			return strings.TrimSpace(string(tok))
-		}
-		return ""
-	}
 	var stderr bytes.Buffer
 	tailCtx, stopTail := context.WithCancel(ctx)
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(tailCtx, []string{"tail", id}, env{stdin: strings.NewReader(""), stdout: pw, stderr: &stderr, getenv: getenv})
+		exit <- run(tailCtx, []string{"tail", id}, serverEnv("http://"+p.Admin, strings.TrimSpace(string(tok)), pw, &stderr))
 		pw.Close()
 	}()
 	lines := make(chan string, 256)
