@@ -53,17 +53,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	port := ns.Addr().(*net.TCPAddr).Port
 	defer func() { ns.Shutdown() }()
 
-	// One admin key for the fleet: any node verifies the same tokens.
-	keyDir := t.TempDir()
-	keyPath := filepath.Join(keyDir, adminKeyName)
-	if _, _, err := token.LoadOrCreateKey(keyPath); err != nil {
-		t.Fatal(err)
-	}
-	key, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", keyDir)
+	key, tok := fleetKey(t)
 
 	names := []string{"a", "b", "c"}
 	nodes := map[string]*wsd{}
@@ -102,7 +92,10 @@ func TestClusterThreeNodes(t *testing.T) {
 			conns[id] = dialWS(t, nodes[name].url("/room?room=x&name="+id), nil)
 		}
 	}
-	var list *apitype.ConnectionList
+	var (
+		list *apitype.ConnectionList
+		err  error
+	)
 	pollUntil(t, "six connections listed fleet-wide", 10*time.Second, func() bool {
 		list, err = admins["a"].Connections(ctx, client.ConnectionsQuery{Selector: "room=x"})
 		return err == nil && len(list.Connections) == 6
@@ -210,4 +203,20 @@ func TestClusterThreeNodes(t *testing.T) {
 		return err == nil && !list.Partial && len(list.Connections) == 3
 	})
 	nodes["a"].waitLog("cluster: lost NATS; fleet-wide answers are partial until it is back", time.Second)
+}
+
+// fleetKey makes one admin key for a fleet (every node verifies the same
+// tokens) and an admin token for it, subject ops.
+func fleetKey(t *testing.T) (key []byte, tok string) {
+	t.Helper()
+	keyDir := t.TempDir()
+	keyPath := filepath.Join(keyDir, adminKeyName)
+	if _, _, err := token.LoadOrCreateKey(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", keyDir)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
-	"github.com/wsd-dev/wsd/admin/token"
 	"github.com/wsd-dev/wsd/internal/wsdtest"
 )
 
@@ -28,16 +27,7 @@ func startFleet(t *testing.T, names []string, args ...string) *fleet {
 	t.Helper()
 	ns := startNATS(t, 0)
 	t.Cleanup(ns.Shutdown)
-	keyDir := t.TempDir()
-	keyPath := filepath.Join(keyDir, adminKeyName)
-	if _, _, err := token.LoadOrCreateKey(keyPath); err != nil {
-		t.Fatal(err)
-	}
-	key, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := mintToken(t, "--subject", "ops", "--scope", "admin", "--state-dir", keyDir)
+	key, tok := fleetKey(t)
 	f := &fleet{nodes: map[string]*wsd{}, admins: map[string]*client.Client{}}
 	for _, name := range names {
 		dir := t.TempDir()
@@ -47,9 +37,11 @@ func startFleet(t *testing.T, names []string, args ...string) *fleet {
 		f.nodes[name] = startWSD(t, wsdOpts{stateDir: dir, args: append([]string{
 			"--cluster", ns.ClientURL(), "--node", name, "--cluster-timeout", "2s",
 		}, args...)})
-		if f.admins[name], err = client.New(f.nodes[name].Admin, tok, nil); err != nil {
+		admin, err := client.New(f.nodes[name].Admin, tok, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		f.admins[name] = admin
 	}
 	ctx := testCtx(t, time.Minute)
 	pollUntil(t, fmt.Sprintf("%d nodes seen by each", len(names)), 15*time.Second, func() bool {
