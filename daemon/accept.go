@@ -322,8 +322,9 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			CloseTimeout:    rc.CloseTimeout,
 			ReadBufferSize:  16,
 			WriteBufferSize: rc.WriteBufferSize,
-			OnPong:          c.onPong,
-			OnFrame:         c.onFrame, // the black box, and traced frames
+			// The connection itself: the black box, traced frames and
+			// pongs' round trips, with no func allocated per connection.
+			Hooks: c,
 			// Keepalive pongs end a read, so that an idle connection
 			// parks again (see conn.read).
 			YieldAfterControl: true,

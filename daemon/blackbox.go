@@ -123,10 +123,10 @@ func (r *blackBoxRef) get() *blackBox {
 	return r.p.Load()
 }
 
-// onFrame is the protocol's OnFrame hook of every connection (on the
+// OnFrame implements protocol.Hooks for every connection (on the
 // goroutine doing the I/O): it feeds the black box and, when the session's
 // frames are traced (or the connection is traced on demand), the trace.
-func (c *conn) onFrame(ev protocol.FrameEvent) {
+func (c *conn) OnFrame(ev protocol.FrameEvent) {
 	now := time.Now().UnixNano()
 	c.bb.get().record(ev, now)
 	if t := c.armedFrameTrace(now); t != nil {

@@ -409,9 +409,10 @@ func (c *conn) finish(readErr error) {
 	}
 }
 
-// onPong records the round trip of our last ping (the payload carries its
-// send time). It runs on the reading goroutine.
-func (c *conn) onPong(p []byte) {
+// OnPong implements protocol.Hooks: it records the round trip of our last
+// ping (the payload carries its send time). It runs on the reading
+// goroutine.
+func (c *conn) OnPong(p []byte) {
 	if len(p) != 8 {
 		return
 	}

@@ -46,12 +46,13 @@
 // connection at 10,000 and at 19,500 connections (6.3 KB when each kept a
 // parked goroutine), 4.9 KB at 10,000 with pings every 2 s (pongs wake
 // connections up, and the workers and goroutine descriptors of those
-// bursts stay for a while). With the black box in place (an OnFrame hook
-// per connection; its ring is allocated at the first frame): 3.5-3.9 KB at
+// bursts stay for a while). With the black box in place (the connection
+// is its protocol.Hooks; the ring is allocated at the first frame): 3.5-3.9 KB at
 // 10,000 idle connections depending on where the GC cycle falls (3.87-3.96
 // KB against main's 3.56 at the default GOGC; with GOGC=50, 3.51 KB against
-// 3.45: about 55 bytes more per connection, the hook's closure and two
-// pointers).
+// 3.45: about 55 bytes more per connection, then the hooks' two closures
+// and two pointers; the closures are gone since the connection is its own
+// protocol.Hooks).
 //
 // # Lock order
 //

@@ -220,7 +220,7 @@ func (c *Conn) closeTCP() error {
 }
 
 func (c *Conn) observe(dir Direction, h *header, code StatusCode, reason string) {
-	c.lim.onFrame(FrameEvent{
+	c.lim.hooks.OnFrame(FrameEvent{
 		Direction:   dir,
 		Opcode:      h.opcode,
 		Fin:         h.fin,

@@ -67,6 +67,6 @@
 // # Cost
 //
 // In steady state, ReadInto with a reused buffer and Write allocate nothing per
-// message. Frame observation ([Options.OnFrame]) costs one nil check per frame
-// when unset.
+// message. Frame observation ([Options.OnFrame], [Options.Hooks]) costs one
+// check per frame when unset.
 package protocol

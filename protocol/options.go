@@ -86,6 +86,45 @@ type Options struct {
 	// a few warm buffers instead of each connection holding one of its own.
 	// (See "Servers that manage their own I/O" in the package doc.)
 	Buffers BufferSource
+	// Hooks, if set, is called like OnFrame and OnPong (and before them,
+	// when they are set too). A server with many connections can give
+	// each one its own Hooks (a pointer to its connection state) instead
+	// of two funcs bound to it, which would be two allocations per
+	// connection.
+	Hooks Hooks
+}
+
+// Hooks observes a connection's frames and pongs (Options.Hooks). Its
+// methods have the contracts of Options.OnFrame and Options.OnPong.
+type Hooks interface {
+	OnFrame(FrameEvent)
+	OnPong(payload []byte)
+}
+
+// funcHooks adapts Options.OnFrame and Options.OnPong, and Options.Hooks
+// when set together with them, to Hooks.
+type funcHooks struct {
+	next    Hooks // nil when only the funcs are set
+	onFrame func(FrameEvent)
+	onPong  func([]byte)
+}
+
+func (h *funcHooks) OnFrame(ev FrameEvent) {
+	if h.next != nil {
+		h.next.OnFrame(ev)
+	}
+	if h.onFrame != nil {
+		h.onFrame(ev)
+	}
+}
+
+func (h *funcHooks) OnPong(p []byte) {
+	if h.next != nil {
+		h.next.OnPong(p)
+	}
+	if h.onPong != nil {
+		h.onPong(p)
+	}
 }
 
 // A BufferSource lends memory for messages (Options.Buffers). Get returns a
@@ -101,8 +140,9 @@ type limits struct {
 	readLimit    uint64 // 0 = unlimited
 	maxFrame     uint64 // 0 = unlimited
 	closeTimeout time.Duration
-	onFrame      func(FrameEvent)
-	onPong       func([]byte)
+	hooks        Hooks // nil when nothing observes frames or pongs
+	onFrame      bool  // hooks.OnFrame is to be called
+	onPong       bool  // hooks.OnPong is to be called
 	yield        bool
 	buffers      BufferSource
 }
@@ -130,8 +170,15 @@ func (o *Options) limits() limits {
 	if l.closeTimeout <= 0 {
 		l.closeTimeout = DefaultCloseTimeout
 	}
-	l.onFrame = o.OnFrame
-	l.onPong = o.OnPong
+	switch {
+	case o.OnFrame == nil && o.OnPong == nil:
+		l.hooks = o.Hooks
+		l.onFrame, l.onPong = o.Hooks != nil, o.Hooks != nil
+	default:
+		l.hooks = &funcHooks{next: o.Hooks, onFrame: o.OnFrame, onPong: o.OnPong}
+		l.onFrame = o.Hooks != nil || o.OnFrame != nil
+		l.onPong = o.Hooks != nil || o.OnPong != nil
+	}
 	l.yield = o.YieldAfterControl
 	l.buffers = o.Buffers
 	return l

@@ -133,7 +133,7 @@ func (c *Conn) writeWireLocked(wire []byte) error {
 	if err := c.bw.Flush(); err != nil {
 		return c.writeFailed(err)
 	}
-	if c.lim.onFrame != nil {
+	if c.lim.onFrame {
 		h, _, err := parseHeader(wire)
 		if err == nil {
 			c.observe(Outbound, &h, 0, "")

@@ -276,7 +276,7 @@ func (c *Conn) nextFrame() error {
 			return err
 		}
 		h := &c.rHdr
-		if c.lim.onFrame != nil && !h.opcode.IsControl() {
+		if c.lim.onFrame && !h.opcode.IsControl() {
 			c.observe(Inbound, h, 0, "")
 		}
 		if code, why := c.checkHeader(h); code != 0 {
@@ -406,7 +406,7 @@ func (c *Conn) handleControl(h *header) error {
 	}
 	switch h.opcode {
 	case OpPing:
-		if c.lim.onFrame != nil {
+		if c.lim.onFrame {
 			c.observe(Inbound, h, 0, "")
 		}
 		if c.closeSent.Load() {
@@ -416,15 +416,15 @@ func (c *Conn) handleControl(h *header) error {
 			return err
 		}
 	case OpPong:
-		if c.lim.onFrame != nil {
+		if c.lim.onFrame {
 			c.observe(Inbound, h, 0, "")
 		}
-		if c.lim.onPong != nil {
-			c.lim.onPong(p)
+		if c.lim.onPong {
+			c.lim.hooks.OnPong(p)
 		}
 	case OpClose:
 		code, reason, bad := parseClosePayload(p)
-		if c.lim.onFrame != nil {
+		if c.lim.onFrame {
 			observed := code
 			if len(p) == 0 {
 				observed = 0 // an empty close frame carries no code

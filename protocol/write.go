@@ -284,7 +284,7 @@ func (c *Conn) writeFrameLocked(fin bool, op Opcode, rsv byte, p []byte, code St
 	if err := c.bw.Flush(); err != nil {
 		return c.writeFailed(err)
 	}
-	if c.lim.onFrame != nil {
+	if c.lim.onFrame {
 		c.observe(Outbound, &h, code, reason)
 	}
 	return nil

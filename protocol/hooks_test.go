@@ -1,0 +1,61 @@
+package protocol
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// recHooks records what reaches it through Options.Hooks.
+type recHooks struct{ log *[]string }
+
+func (h recHooks) OnFrame(ev FrameEvent) {
+	*h.log = append(*h.log, "hooks frame "+ev.Direction.String()+" "+ev.Opcode.String())
+}
+func (h recHooks) OnPong(p []byte) { *h.log = append(*h.log, "hooks pong "+string(p)) }
+
+// TestHooks checks that Options.Hooks sees every frame and pong, alone and
+// together with OnFrame and OnPong (Hooks first), and that OnPong alone
+// does not observe frames.
+func TestHooks(t *testing.T) {
+	// A masked pong "ab" (all-zero mask), then a masked close 1000.
+	in := "\x8a\x82\x00\x00\x00\x00ab" + "\x88\x82\x00\x00\x00\x00\x03\xe8"
+	for _, tc := range []struct {
+		name      string
+		hooks     bool
+		onFrame   bool
+		onPong    bool
+		wantOrder []string
+	}{
+		{"hooks", true, false, false, []string{"hooks frame inbound pong", "hooks pong ab", "hooks frame inbound close", "hooks frame outbound close"}},
+		{"both", true, true, true, []string{
+			"hooks frame inbound pong", "func frame inbound pong", "hooks pong ab", "func pong ab",
+			"hooks frame inbound close", "func frame inbound close", "hooks frame outbound close", "func frame outbound close",
+		}},
+		{"pong only", false, false, true, []string{"func pong ab"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			var o Options
+			if tc.hooks {
+				o.Hooks = recHooks{&log}
+			}
+			if tc.onFrame {
+				o.OnFrame = func(ev FrameEvent) {
+					log = append(log, "func frame "+ev.Direction.String()+" "+ev.Opcode.String())
+				}
+			}
+			if tc.onPong {
+				o.OnPong = func(p []byte) { log = append(log, "func pong "+string(p)) }
+			}
+			c := newStreamConn(strings.NewReader(in), false, &o)
+			if _, _, err := c.Read(context.Background()); closeCode(err) != StatusNormalClosure {
+				t.Fatalf("read: %v", err)
+			}
+			if !slices.Equal(log, tc.wantOrder) {
+				t.Fatalf("got %q\nwant %q", log, tc.wantOrder)
+			}
+		})
+	}
+}
