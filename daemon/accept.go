@@ -257,10 +257,12 @@ func (d *Daemon) prepare(req *http.Request, rc *runtimeConfig, now time.Time, re
 	if rt == nil {
 		return nil, &rejection{status: http.StatusNotFound, reason: "no route for " + req.URL.Path, metric: "no_route"}
 	}
+	id := d.ids.newID(now)
 	c := &conn{
 		d:           d,
 		route:       rt,
-		id:          d.ids.newID(now),
+		id:          id,
+		sid:         id.String(),
 		remoteAddr:  remote,
 		origin:      req.Header.Get("Origin"),
 		userAgent:   req.Header.Get("User-Agent"),
@@ -339,7 +341,7 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 // register records an upgraded connection and adds it to the hub.
 func (d *Daemon) register(c *conn) {
 	d.rec.RecordOpen(session.Open{
-		ID:          c.id.String(),
+		ID:          c.sid,
 		Route:       c.route.Path,
 		RemoteAddr:  c.remoteAddr,
 		User:        c.user,

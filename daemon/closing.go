@@ -23,16 +23,16 @@ func (c *conn) closeDead(cause closeCause) {
 	grace := min(c.d.config().CloseTimeout, deadPeerGrace)
 	c.lr.dead.Store(true)
 	if err := c.snd.CloseDeadline(grace); err != nil {
-		c.d.log.Debug("closing: write deadline", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("closing: write deadline", "conn_id", c.sid, "err", err)
 	}
 	if err := c.ws.SetReadDeadline(time.Now().Add(grace)); err != nil {
-		c.d.log.Debug("closing: read deadline", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("closing: read deadline", "conn_id", c.sid, "err", err)
 	}
 	if err := c.ws.Close(protocol.StatusCode(cause.code), cause.reason); err != nil {
-		c.d.log.Debug("closing a dead peer", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("closing a dead peer", "conn_id", c.sid, "err", err)
 	}
 	if err := c.ws.CloseNow(); err != nil {
-		c.d.log.Debug("close", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("close", "conn_id", c.sid, "err", err)
 	}
 	c.resume() // a parked connection needs a reader to see the end
 }

@@ -36,6 +36,7 @@ type conn struct {
 	lr    *lazyReader
 
 	id          ID
+	sid         string // id.String(), made once: records, logs and events all need it
 	remoteAddr  string
 	ip          ipKey // the per-IP slot this connection holds
 	user        string
@@ -99,7 +100,7 @@ func (c *conn) Field(key string) (string, bool) {
 	var v string
 	switch key {
 	case session.FieldID:
-		v = c.id.String()
+		v = c.sid
 	case session.FieldUser:
 		v = c.user
 	case session.FieldRoute:
@@ -142,12 +143,12 @@ func (c *conn) initClose(cause closeCause) bool {
 		// including what a writer still has to flush before the close
 		// frame.
 		if err := c.snd.CloseDeadline(c.d.config().CloseTimeout); err != nil {
-			c.d.log.Debug("closing: write deadline", "conn_id", c.id.String(), "err", err)
+			c.d.log.Debug("closing: write deadline", "conn_id", c.sid, "err", err)
 		}
 		// The outcome shows up on the reading goroutine, which records
 		// the session; an unanswered close is not news here.
 		if err := c.ws.Close(protocol.StatusCode(cause.code), cause.reason); err != nil {
-			c.d.log.Debug("closing handshake incomplete", "conn_id", c.id.String(), "err", err)
+			c.d.log.Debug("closing handshake incomplete", "conn_id", c.sid, "err", err)
 		}
 	}()
 	c.resume() // a parked connection needs a reader to see the end
@@ -168,7 +169,7 @@ func (c *conn) forceClose(cause closeCause) {
 	}
 	c.mu.Unlock()
 	if err := c.ws.CloseNow(); err != nil {
-		c.d.log.Debug("force close", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("force close", "conn_id", c.sid, "err", err)
 	}
 	c.resume() // a closed socket leaves the poller silently
 }
@@ -296,7 +297,7 @@ func (c *conn) park() bool {
 	c.pstate.Store(parked)
 	c.mu.Unlock()
 	if err := p.Arm(&c.preg, c.lr.rc, c); err != nil {
-		c.d.log.Debug("park", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("park", "conn_id", c.sid, "err", err)
 		// Take it back, unless a close resumed it meanwhile.
 		return !c.pstate.CompareAndSwap(parked, running)
 	}
@@ -330,7 +331,7 @@ func (c *conn) handle(typ protocol.MessageType, msg []byte) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.d.stats.panics.Add(1)
-			c.d.log.Error("handler panic", "conn_id", c.id.String(), "route", c.route.Path,
+			c.d.log.Error("handler panic", "conn_id", c.sid, "route", c.route.Path,
 				"handler", c.route.Handler, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			// Reading goes on: the peer's answer to the close ends it.
 			c.closeInternal(fmt.Sprintf("handler panic: %v", v))
@@ -349,7 +350,7 @@ func (c *conn) closeInternal(why string) {
 func (c *conn) finish(readErr error) {
 	// Make sure the TCP connection is closed whatever happened.
 	if err := c.ws.CloseNow(); err != nil {
-		c.d.log.Debug("close", "conn_id", c.id.String(), "err", err)
+		c.d.log.Debug("close", "conn_id", c.sid, "err", err)
 	}
 	c.mu.Lock()
 	var cause closeCause
@@ -374,7 +375,7 @@ func (c *conn) finish(readErr error) {
 	c.route.h.closed(c, cause)
 	msgsOut, bytesOut := c.snd.Out()
 	rec := session.Close{
-		ID:          c.id.String(),
+		ID:          c.sid,
 		ClosedAt:    time.Now(),
 		CloseCode:   cause.code,
 		CloseReason: cause.reason,

@@ -10,7 +10,8 @@ import (
 )
 
 func fakeConn(d *Daemon, path string, labels map[string]string) *conn {
-	return &conn{d: d, id: testIDs.newID(time.Now()), route: &route{Route: Route{Path: path}}, labels: labels, remoteAddr: "127.0.0.1:1"}
+	id := testIDs.newID(time.Now())
+	return &conn{d: d, id: id, sid: id.String(), route: &route{Route: Route{Path: path}}, labels: labels, remoteAddr: "127.0.0.1:1"}
 }
 
 func TestHub(t *testing.T) {

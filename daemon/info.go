@@ -12,7 +12,7 @@ func (c *conn) info() session.Conn {
 	now := time.Now()
 	msgsOut, bytesOut := c.snd.Out()
 	ci := session.Conn{
-		ID:              c.id.String(),
+		ID:              c.sid,
 		Route:           c.route.Path,
 		RemoteAddr:      c.remoteAddr,
 		User:            c.user,

@@ -42,13 +42,13 @@ func (tp *tapper) publish(c *conn, in bool, typ protocol.MessageType, p []byte) 
 	defer tp.mu.Unlock()
 	for t := range tp.taps {
 		if t.id != "" {
-			if t.id != c.id.String() {
+			if t.id != c.sid {
 				continue
 			}
 		} else if !t.sel.Match(c) {
 			continue
 		}
-		ev := session.TapEvent{At: now, ConnID: c.id.String(), In: in, Type: sessionType(typ), Size: len(p)}
+		ev := session.TapEvent{At: now, ConnID: c.sid, In: in, Type: sessionType(typ), Size: len(p)}
 		if t.preview > 0 && len(p) > 0 {
 			n := min(len(p), t.preview)
 			ev.Payload = append([]byte(nil), p[:n]...)

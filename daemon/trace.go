@@ -78,7 +78,7 @@ func (u *upgradeTrace) session(c *conn, rc *runtimeConfig) *connTrace {
 	if u == nil {
 		return nil
 	}
-	id := tracing.ConnectionID.String(c.id.String())
+	id := tracing.ConnectionID.String(c.sid)
 	u.span.SetAttributes(id,
 		tracing.SemHTTPRoute.String(c.route.Path),
 		tracing.Handler.String(c.route.Handler))

@@ -74,7 +74,7 @@ func (d *Daemon) TraceConnection(id string, span time.Duration) (session.TraceAr
 	} else {
 		parent = trace.ContextWithRemoteSpanContext(parent, sampledRoot())
 	}
-	id0 := tracing.ConnectionID.String(c.id.String())
+	id0 := tracing.ConnectionID.String(c.sid)
 	ctx, sp := d.tracer.Start(parent, spanOnDemand, trace.WithTimestamp(now),
 		trace.WithAttributes(id0, tracing.SemHTTPRoute.String(c.route.Path)))
 	a := &armedTrace{

@@ -58,7 +58,7 @@ func (w *webhook) newRequest(ctx context.Context, c *conn, event string, body []
 	if event != "" {
 		req.Header.Set(hdrEvent, event)
 	}
-	req.Header.Set(hdrConnID, c.id.String())
+	req.Header.Set(hdrConnID, c.sid)
 	req.Header.Set(hdrUser, c.user)
 	req.Header.Set(hdrRoute, c.route.Path)
 	req.Header.Set(hdrRemoteAddr, c.remoteAddr)
@@ -87,7 +87,7 @@ func (w *webhook) connect(c *conn, _ *http.Request) *rejection {
 	}
 	w.drain(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		w.d.log.Debug("webhook refused connection", "conn_id", c.id.String(), "route", w.route, "status", resp.StatusCode)
+		w.d.log.Debug("webhook refused connection", "conn_id", c.sid, "route", w.route, "status", resp.StatusCode)
 		return &rejection{status: resp.StatusCode, reason: "refused by the application", metric: "webhook_refused"}
 	}
 	return nil
@@ -108,7 +108,7 @@ func (w *webhook) message(c *conn, typ protocol.MessageType, p []byte) {
 		defer func() {
 			if v := recover(); v != nil {
 				c.d.stats.panics.Add(1)
-				c.d.log.Error("webhook panic", "conn_id", c.id.String(), "panic", fmt.Sprint(v))
+				c.d.log.Error("webhook panic", "conn_id", c.sid, "panic", fmt.Sprint(v))
 				c.closeInternal(fmt.Sprintf("webhook panic: %v", v))
 			}
 		}()
@@ -207,7 +207,7 @@ func (w *webhook) warn(msg string, c *conn, args ...any) {
 	if !ok {
 		return
 	}
-	args = append([]any{"route", w.route, "url", w.url, "conn_id", c.id.String()}, args...)
+	args = append([]any{"route", w.route, "url", w.url, "conn_id", c.sid}, args...)
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}
