@@ -15,9 +15,10 @@ import (
 // happened just before.
 
 // blackBoxFrames is how many frame headers a connection's ring holds.
-// At 16 bytes an entry the ring costs 512 bytes, allocated at the first
-// frame after the handshake: a connection that never exchanges a frame
-// (an idle one without keepalive) holds only the pointer.
+// At 16 bytes an entry the ring costs 512 bytes, taken at the first
+// frame after the handshake (from the rings finished connections gave
+// back): a connection that never exchanges a frame (an idle one without
+// keepalive) holds only the pointer.
 const blackBoxFrames = 32
 
 // blackBox is a connection's ring of frame headers. Frames are recorded
@@ -112,15 +113,31 @@ func (b *blackBox) frames() []session.Frame {
 // blackBoxRef is the connection's lazily allocated black box.
 type blackBoxRef struct{ p atomic.Pointer[blackBox] }
 
+// blackBoxes recycles the rings of finished connections: under churn a
+// connection's first frame is often its close, and most sessions end
+// normally, their ring unread.
+var blackBoxes = sync.Pool{New: func() any { return new(blackBox) }}
+
 func (r *blackBoxRef) get() *blackBox {
 	if b := r.p.Load(); b != nil {
 		return b
 	}
-	b := new(blackBox)
+	b := blackBoxes.Get().(*blackBox)
+	b.next = 0 // not shared yet; what the ring still holds is never read
 	if r.p.CompareAndSwap(nil, b) {
 		return b
 	}
+	blackBoxes.Put(b)
 	return r.p.Load()
+}
+
+// release gives the ring back for another connection. It is called once
+// the connection is finished: its socket is closed and every goroutine
+// that could write or read a frame (and so record one) has ended.
+func (r *blackBoxRef) release() {
+	if b := r.p.Swap(nil); b != nil {
+		blackBoxes.Put(b)
+	}
 }
 
 // OnFrame implements protocol.Hooks for every connection (on the

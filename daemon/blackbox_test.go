@@ -75,4 +75,19 @@ func TestBlackBoxOnAbnormalEnd(t *testing.T) {
 	if got := rec.waitClose(t); got.BlackBox != nil {
 		t.Fatalf("normal close kept a black box: %+v", got.BlackBox)
 	}
+
+	// The rings of finished sessions are reused: a new one shows only its
+	// own frames.
+	rc = rawDial(t, url, "/")
+	if _, err := rc.nc.Write(appendFrame(nil, true, 2, []byte("ab"))); err != nil {
+		t.Fatal(err)
+	}
+	if op, p, err := rc.readFrame(); err != nil || op != 2 || string(p) != "ab" {
+		t.Fatalf("echo: %d %q %v", op, p, err)
+	}
+	rc.nc.Close()
+	got = rec.waitClose(t)
+	if len(got.BlackBox) != 2 || got.BlackBox[0].Len != 2 || got.BlackBox[0].Opcode != 2 || got.BlackBox[1].Len != 2 {
+		t.Fatalf("black box of a reused ring %+v, want the message and its echo", got.BlackBox)
+	}
 }

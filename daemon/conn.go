@@ -387,8 +387,9 @@ func (c *conn) finish(readErr error) {
 		BytesOut:    int64(bytesOut),
 	}
 	if abnormal(cause) {
-		rec.BlackBox = c.bb.p.Load().frames()
+		rec.BlackBox = c.bb.p.Load().frames() // a copy
 	}
+	c.bb.release() // no frame can come any more: see wg.Wait and snd.Wait above
 	if cause.by == session.ClosedBySlowConsumer {
 		// Counted here, once per session: a queue overflow and the
 		// write timeout that may follow it are one slow consumer.
