@@ -218,7 +218,7 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.writeFrameLocked(true, OpClose, 0, p, code, reason); err != nil {
+	if err := c.writeControlLocked(OpClose, p, code, reason); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
 	return nil

@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"testing"
@@ -58,4 +60,35 @@ func TestHooks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestControlFramesAllocateNothing checks that a ping whose payload is on
+// the caller's stack costs no allocation (the payload is copied into the
+// write buffer, never handed to the connection), on both sides.
+func TestControlFramesAllocateNothing(t *testing.T) {
+	for _, client := range []bool{false, true} {
+		nc := &streamConn{r: strings.NewReader("")}
+		c := newConn(nc, bufio.NewReader(nc), bufio.NewWriter(nc), client, nil)
+		allocs := testing.AllocsPerRun(100, func() {
+			nc.w.Reset()
+			var p [8]byte
+			binary.BigEndian.PutUint64(p[:], 42)
+			if ok, err := c.TryPing(p[:]); !ok || err != nil {
+				t.Fatalf("ping: %v %v", ok, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("client %v: %v allocations per ping", client, allocs)
+		}
+		if got := nc.w.Len(); got != 2+8+4*btoi(client) {
+			t.Errorf("client %v: ping of %d bytes", client, got)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -412,7 +412,7 @@ func (c *Conn) handleControl(h *header) error {
 		if c.closeSent.Load() {
 			return nil
 		}
-		if err := c.writeFrame(true, OpPong, 0, p); err != nil && !errors.Is(err, errCloseSent) {
+		if err := c.writeControl(OpPong, p); err != nil && !errors.Is(err, errCloseSent) {
 			return err
 		}
 	case OpPong:

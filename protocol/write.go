@@ -71,7 +71,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 		return ErrControlTooLong
 	}
 	stop := watch(ctx, c.nc, setWriteDeadline)
-	err := c.writeFrame(true, OpPing, 0, payload)
+	err := c.writeControl(OpPing, payload)
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
 	}
@@ -95,7 +95,7 @@ func (c *Conn) TryPing(payload []byte) (bool, error) {
 	if err := c.writeClosed(); err != nil {
 		return true, err
 	}
-	return true, c.writeFrameLocked(true, OpPing, 0, payload, 0, "")
+	return true, c.writeControlLocked(OpPing, payload, 0, "")
 }
 
 // Writer returns a writer for one message sent in fragments: each Write
@@ -220,6 +220,16 @@ func (w *messageWriter) frame(fin bool, p []byte) error {
 	return err
 }
 
+// writeControl sends one control frame (but close frames: writeClose).
+func (c *Conn) writeControl(op Opcode, p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writeClosed(); err != nil {
+		return err
+	}
+	return c.writeControlLocked(op, p, 0, "")
+}
+
 // writeFrame sends one frame.
 func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 	c.wmu.Lock()
@@ -263,29 +273,63 @@ func (c *Conn) writeFrameLocked(fin bool, op Opcode, rsv byte, p []byte, code St
 		if _, err := c.bw.Write(p); err != nil {
 			return c.writeFailed(err)
 		}
-	} else {
-		pos := 0
-		for len(p) > 0 {
-			if c.bw.Available() == 0 {
-				if err := c.bw.Flush(); err != nil {
-					return c.writeFailed(err)
-				}
-			}
-			buf := c.bw.AvailableBuffer()
-			n := min(cap(buf), len(p))
-			buf = append(buf, p[:n]...)
-			pos = mask(h.key, pos, buf)
-			if _, err := c.bw.Write(buf); err != nil {
-				return c.writeFailed(err)
-			}
-			p = p[n:]
-		}
+	} else if err := c.copyPayload(&h, p); err != nil {
+		return err
 	}
 	if err := c.bw.Flush(); err != nil {
 		return c.writeFailed(err)
 	}
 	if c.lim.onFrame {
 		c.observe(Outbound, &h, code, reason)
+	}
+	return nil
+}
+
+// writeControlLocked writes one control frame and flushes it, like
+// writeFrameLocked; the caller holds wmu. Its payload (at most 125 bytes)
+// is copied into the write buffer, never handed to the underlying writer,
+// so that a caller's payload can stay on its stack (a ping's time stamp, a
+// close frame's code): no allocation per control frame.
+func (c *Conn) writeControlLocked(op Opcode, p []byte, code StatusCode, reason string) error {
+	h := header{fin: true, opcode: op, masked: c.client, length: uint64(len(p))}
+	if c.client {
+		h.key = uint32(c.rng.Uint64())
+	}
+	if _, err := c.bw.Write(appendHeader(c.wHdr[:0], h)); err != nil {
+		return c.writeFailed(err)
+	}
+	if err := c.copyPayload(&h, p); err != nil {
+		return err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return c.writeFailed(err)
+	}
+	if c.lim.onFrame {
+		c.observe(Outbound, &h, code, reason)
+	}
+	return nil
+}
+
+// copyPayload copies the payload of h's frame into the write buffer,
+// flushing it as it fills, and masks the copy when h is masked.
+func (c *Conn) copyPayload(h *header, p []byte) error {
+	pos := 0
+	for len(p) > 0 {
+		if c.bw.Available() == 0 {
+			if err := c.bw.Flush(); err != nil {
+				return c.writeFailed(err)
+			}
+		}
+		buf := c.bw.AvailableBuffer()
+		n := min(cap(buf), len(p))
+		buf = append(buf, p[:n]...)
+		if h.masked {
+			pos = mask(h.key, pos, buf)
+		}
+		if _, err := c.bw.Write(buf); err != nil {
+			return c.writeFailed(err)
+		}
+		p = p[n:]
 	}
 	return nil
 }
