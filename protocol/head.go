@@ -159,7 +159,9 @@ func parseLean(head []byte) (*http.Request, bool) {
 		vals = make([]string, n)
 	}
 	hdr := make(http.Header, max(n-1, 0)) // but Host
-	block := string(fields)               // one string for all the values but those kept
+	// One string for the target and all the values but those kept.
+	all := string(head[:len(head)-2])
+	block := all[eol+1:]
 	var hosts int
 	var host string
 	for off, k := 0, 0; off < len(block); k++ {
@@ -193,7 +195,8 @@ func parseLean(head []byte) (*http.Request, bool) {
 		return nil, false
 	}
 
-	uri := string(target)
+	tOff := len("GET ") // leanRequestLine took only GET
+	uri := all[tOff : tOff+len(target)]
 	lr.url.Path = uri[:pathLen]
 	if pathLen < len(uri) {
 		lr.url.RawQuery = uri[pathLen+1:]

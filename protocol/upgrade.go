@@ -83,9 +83,9 @@ func (h *HeadReader) Reset(r io.Reader, maxHeaderBytes int) {
 // (GET, an origin-form target, HTTP/1.1, one Host, no body), is parsed in
 // place with a few allocations; any other goes through
 // net/http.ReadRequest. Both build the same request and refuse the same
-// heads. The request's header values share one string, but for Origin and
-// User-Agent, which have their own: a server that keeps another value for
-// long may strings.Clone it.
+// heads. The request's target and header values share one string, but
+// for Origin and User-Agent, which have their own: a server that keeps
+// another value for long may strings.Clone it.
 func (h *HeadReader) ReadRequest() (*http.Request, error) {
 	if req, ok := h.readLean(); ok {
 		h.lim.left = -1
