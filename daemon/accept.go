@@ -208,12 +208,18 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 		return nil
 	}
 	c.lr = lr
-	c.br = bufio.NewReaderSize(lr, 16) // the smallest bufio allows; lr buffers
+	// The protocol's reader and writer, in one allocation: the reader's
+	// buffer is the smallest bufio allows (lr buffers), the writer's holds
+	// a control frame (the sender batches).
+	pb := new(protoBufs)
+	pb.r = *bufio.NewReaderSize(lr, 16)
+	pb.w = *bufio.NewWriterSize(&c.snd, rc.WriteBufferSize)
+	c.br = &pb.r
 	c.snd.Init(nc, lr.rc, &d.sendLimits, c)
 	c.ip = a.ip
 
 	opts := d.acceptOptions(c, rc)
-	rw := bufio.NewReadWriter(c.br, bufio.NewWriterSize(&c.snd, rc.WriteBufferSize))
+	rw := bufio.NewReadWriter(&pb.r, &pb.w)
 	ws, err := protocol.Upgrade(nc, rw, req, opts)
 	if err != nil {
 		var herr *protocol.HandshakeError
@@ -247,6 +253,13 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	d.register(c)
 	d.connWG.Add(1)
 	return c
+}
+
+// protoBufs are the bufio.Reader and bufio.Writer a connection gives the
+// protocol, allocated together (their buffers are allocated by bufio).
+type protoBufs struct {
+	r bufio.Reader
+	w bufio.Writer
 }
 
 // prepare checks the request against the routes and the authenticator and
