@@ -92,3 +92,30 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// nopHooks observes nothing, at the cost of being called.
+type nopHooks struct{}
+
+func (nopHooks) OnFrame(FrameEvent) {}
+func (nopHooks) OnPong([]byte)      {}
+
+// BenchmarkTryWritePrepared is a broadcast's user-space work per delivery:
+// one prepared 64-byte message to a server connection that observes its
+// frames, from parallel goroutines (as a broadcast's shards run) sharing
+// the message.
+func BenchmarkTryWritePrepared(b *testing.B) {
+	pm, err := NewPreparedMessage(TextMessage, make([]byte, 64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		nc := &benchConn{}
+		c := newConn(nc, bufio.NewReader(nc), bufio.NewWriterSize(nc, 127), false, &Options{Hooks: nopHooks{}})
+		for pb.Next() {
+			if ok, err := c.TryWritePrepared(pm); !ok || err != nil {
+				b.Fatalf("write: %v %v", ok, err)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // PreparedMessage is a message framed (and compressed) once and written to
@@ -15,8 +16,12 @@ type PreparedMessage struct {
 	typ  MessageType
 	data []byte
 
+	// plain is the uncompressed frame once encoded: most receivers of a
+	// broadcast take it, each without a lock.
+	plain atomic.Pointer[preparedFrame]
+
 	mu     sync.Mutex
-	frames []preparedFrame
+	frames []*preparedFrame // compressed encodings
 }
 
 type preparedFrame struct {
@@ -24,6 +29,7 @@ type preparedFrame struct {
 	bits       int
 	level      int
 	wire       []byte
+	hdr        header // wire's header, for OnFrame
 }
 
 // NewPreparedMessage prepares data as a message of type typ. data must not
@@ -37,17 +43,27 @@ func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) 
 
 // frame returns the wire form of the message for a server connection with
 // the given compression state (nil: uncompressed), encoding it on first use.
-func (pm *PreparedMessage) frame(df *deflateState) ([]byte, error) {
+func (pm *PreparedMessage) frame(df *deflateState) (*preparedFrame, error) {
 	compressed := df != nil && (df.threshold < 0 || len(pm.data) >= df.threshold)
+	if !compressed {
+		if f := pm.plain.Load(); f != nil {
+			return f, nil
+		}
+	}
 	var bits, level int
 	if compressed {
 		bits, level = df.writeBits, df.level
 	}
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
+	if !compressed {
+		if f := pm.plain.Load(); f != nil {
+			return f, nil
+		}
+	}
 	for _, f := range pm.frames {
 		if f.compressed == compressed && f.bits == bits && f.level == level {
-			return f.wire, nil
+			return f, nil
 		}
 	}
 	payload := pm.data
@@ -62,8 +78,13 @@ func (pm *PreparedMessage) frame(df *deflateState) ([]byte, error) {
 	}
 	h := header{fin: true, rsv: rsv, opcode: Opcode(pm.typ), length: uint64(len(payload))}
 	wire := append(appendHeader(make([]byte, 0, maxHeaderSize+len(payload)), h), payload...)
-	pm.frames = append(pm.frames, preparedFrame{compressed: compressed, bits: bits, level: level, wire: wire})
-	return wire, nil
+	f := &preparedFrame{compressed: compressed, bits: bits, level: level, wire: wire, hdr: h}
+	if compressed {
+		pm.frames = append(pm.frames, f)
+	} else {
+		pm.plain.Store(f)
+	}
+	return f, nil
 }
 
 // WritePrepared sends a prepared message. It behaves like Write.
@@ -71,7 +92,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if c.client || (c.df != nil && c.df.writeContext) {
 		return c.Write(ctx, pm.typ, pm.data)
 	}
-	wire, err := pm.frame(c.df)
+	f, err := pm.frame(c.df)
 	if err != nil {
 		return err
 	}
@@ -79,7 +100,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 		return err
 	}
 	stop := watch(ctx, c.nc, setWriteDeadline)
-	err = c.writeWire(wire)
+	err = c.writeWire(f)
 	if stop != nil && !stop() {
 		err = c.cancelled(ctx, err)
 	}
@@ -99,7 +120,7 @@ func (c *Conn) TryWritePrepared(pm *PreparedMessage) (bool, error) {
 	if c.client || (c.df != nil && c.df.writeContext) {
 		return false, nil
 	}
-	wire, err := pm.frame(c.df)
+	f, err := pm.frame(c.df)
 	if err != nil {
 		return false, err
 	}
@@ -111,33 +132,31 @@ func (c *Conn) TryWritePrepared(pm *PreparedMessage) (bool, error) {
 		return false, nil
 	}
 	defer c.wmu.Unlock()
-	return true, c.writeWireLocked(wire)
+	return true, c.writeWireLocked(f)
 }
 
 // writeWire writes one already-framed server frame.
-func (c *Conn) writeWire(wire []byte) error {
+func (c *Conn) writeWire(f *preparedFrame) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeWireLocked(wire)
+	return c.writeWireLocked(f)
 }
 
 // writeWireLocked writes one already-framed server frame; the caller holds
 // wmu.
-func (c *Conn) writeWireLocked(wire []byte) error {
+func (c *Conn) writeWireLocked(f *preparedFrame) error {
 	if err := c.writeClosed(); err != nil {
 		return err
 	}
-	if _, err := c.bw.Write(wire); err != nil {
+	if _, err := c.bw.Write(f.wire); err != nil {
 		return c.writeFailed(err)
 	}
 	if err := c.bw.Flush(); err != nil {
 		return c.writeFailed(err)
 	}
 	if c.lim.onFrame {
-		h, _, err := parseHeader(wire)
-		if err == nil {
-			c.observe(Outbound, &h, 0, "")
-		}
+		h := f.hdr
+		c.observe(Outbound, &h, 0, "")
 	}
 	return nil
 }
