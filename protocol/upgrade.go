@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The server handshake in steps, for servers that read the request
@@ -222,7 +223,21 @@ func Upgrade(nc net.Conn, rw *bufio.ReadWriter, req *http.Request, opts *AcceptO
 
 // finishUpgrade answers a valid handshake with 101 and makes the Conn.
 func finishUpgrade(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, n negotiation, opts *AcceptOptions) (*Conn, error) {
-	if _, err := bw.Write(appendResponse(bw.AvailableBuffer(), n, opts.ResponseHeader)); err != nil {
+	// The response is built in bw's buffer when it fits, else in a lent
+	// one (a server that keeps small write buffers per connection).
+	b := bw.AvailableBuffer()
+	var lent *[]byte
+	if cap(b) < minResponseSize {
+		lent = responseBufs.Get().(*[]byte)
+		b = (*lent)[:0]
+	}
+	b = appendResponse(b, n, opts.ResponseHeader)
+	_, err := bw.Write(b) // an io.Writer does not keep b
+	if lent != nil && cap(b) <= responseBufSize {
+		*lent = b[:0]
+		responseBufs.Put(lent)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("upgrade: write response: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -232,6 +247,21 @@ func finishUpgrade(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, n negotiatio
 	c.subproto, c.exts, c.df = n.subproto, n.exts, n.deflate
 	return c, nil
 }
+
+// minResponseSize is the size of the smallest 101 response: no
+// subprotocol, no extension, no extra field.
+const minResponseSize = len("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ") + 28 + len("\r\n\r\n")
+
+// responseBufSize is the capacity of the buffers responseBufs lends; a
+// response that outgrew one is not kept.
+const responseBufSize = 512
+
+// responseBufs lends 101 responses the bytes that their connection's
+// write buffer has no room for.
+var responseBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, responseBufSize)
+	return &b
+}}
 
 // Reject writes a complete HTTP/1.1 error response to w in one Write, for a
 // handshake that is refused (Upgrade refuses invalid ones with it; servers

@@ -426,3 +426,40 @@ func BenchmarkReject(b *testing.B) {
 		}
 	}
 }
+
+// TestUpgradeSmallWriteBuffer checks the 101 written through a write
+// buffer too small to build it in (the daemon's is 127 bytes), and that
+// minResponseSize is the smallest response's size.
+func TestUpgradeSmallWriteBuffer(t *testing.T) {
+	if got := len(appendResponse(nil, negotiation{}, nil)); got != minResponseSize {
+		t.Fatalf("smallest response %d bytes, minResponseSize %d", got, minResponseSize)
+	}
+	for _, size := range []int{16, 127, minResponseSize, 4096} {
+		client, server := net.Pipe()
+		req, err := http.NewRequest(http.MethodGet, "http://x/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		done := make(chan error, 1)
+		go func() {
+			rw := bufio.NewReadWriter(bufio.NewReader(server), bufio.NewWriterSize(server, size))
+			_, err := Upgrade(server, rw, req, nil)
+			done <- errors.Join(err, server.Close())
+		}()
+		resp, err := io.ReadAll(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("buffer %d: %v", size, err)
+		}
+		want := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+		if string(resp) != want {
+			t.Fatalf("buffer %d: response %q", size, resp)
+		}
+	}
+}
