@@ -188,7 +188,7 @@ func (d *Daemon) handshake(nc net.Conn) *conn {
 	lr.seed(ahead)
 	putHeadReader(hr)
 
-	remote := nc.RemoteAddr().String()
+	remote := addrString(nc.RemoteAddr())
 	if fromProxy {
 		client := peer
 		if ip, ok := forwardedFor(req.Header.Values("X-Forwarded-For"), rc.TrustedProxies); ok {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -68,5 +69,28 @@ func TestIPTable(t *testing.T) {
 	}
 	if s := tab.shard(a); s.m[a] == nil {
 		t.Fatal("entry with connections swept")
+	}
+}
+
+// TestAddrString checks addrString against net.Addr.String.
+func TestAddrString(t *testing.T) {
+	addrs := []net.Addr{
+		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321},            // 4in6 form
+		&net.TCPAddr{IP: net.IP{10, 1, 2, 3}, Port: 0},                   // 4-byte form
+		&net.TCPAddr{IP: net.IP{255, 255, 255, 255}, Port: 65535},        // longest
+		&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 443},          // IPv6
+		&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 80, Zone: "eth0"}, // zone
+		&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 8080},    // mapped
+		&net.TCPAddr{Port: 1},                             // no IP
+		&net.UnixAddr{Name: "/tmp/wsd.sock", Net: "unix"}, // not TCP
+	}
+	for _, a := range addrs {
+		if got, want := addrString(a), a.String(); got != want {
+			t.Errorf("addrString(%#v) = %q, want %q", a, got, want)
+		}
+	}
+	a := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000}
+	if n := testing.AllocsPerRun(10, func() { _ = addrString(a) }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
 	}
 }
