@@ -66,3 +66,44 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkChurn is BenchmarkHandshake as a client that waits for the 101
+// before it sends its close frame (as wsctl bench churn does): the
+// connection has no input when its handshake ends.
+func BenchmarkChurn(b *testing.B) {
+	_, addr, req := benchDaemon(b, testConfig())
+	closeFrame := []byte("\x88\x82\x00\x00\x00\x00\x03\xe8")
+	const want = "HTTP/1.1 101 Switching Protocols\r\n"
+	in := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := nc.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for !strings.Contains(string(in[:n]), "\r\n\r\n") {
+			m, err := nc.Read(in[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+		}
+		if !strings.HasPrefix(string(in[:n]), want) {
+			b.Fatalf("response %q", in[:n])
+		}
+		if _, err := nc.Write(closeFrame); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadAll(nc); err != nil {
+			b.Fatal(err)
+		}
+		if err := nc.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
