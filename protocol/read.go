@@ -377,6 +377,10 @@ func (c *Conn) checkHeader(h *header) (StatusCode, string) {
 		max = deflateBound(max)
 	}
 	if h.length > max {
+		if c.lim.maxFrame == c.lim.readLimit {
+			// No frame limit of its own: the frame is over the message's.
+			return StatusMessageTooBig, "message exceeds the maximum message size"
+		}
 		return StatusMessageTooBig, "frame exceeds the maximum frame size"
 	}
 	return 0, ""
