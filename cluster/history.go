@@ -180,49 +180,25 @@ func (n *Node) FleetSessions(ctx context.Context, f session.Filter) (session.Pag
 		results []got
 		fleet   apitype.Fleet
 	)
+	var a answers
 	if targets == nil {
-		a := n.gather(ctx, opSessions, sessionsArgs{Filter: fa, Limit: limit}, nil)
-		if err := a.firstErr(); err != nil {
-			return session.Page{}, a.fleet(), err
-		}
-		fleet = a.fleet()
-		for _, name := range a.nodes() {
-			ans, err := decode[sessionsAnswer](a.replies[name])
-			if err != nil {
-				return session.Page{}, fleet, err
-			}
-			results = append(results, got{name, ans})
-		}
+		a = n.gather(ctx, opSessions, sessionsArgs{Filter: fa, Limit: limit}, nil)
 		from = map[string]pos{}
 	} else {
-		type one struct {
-			a    answers
-			node string
+		a = n.gatherEach(ctx, opSessions, targets, func(t string) any {
+			return sessionsArgs{Filter: fa, From: from[t], Limit: limit}
+		})
+	}
+	fleet = a.fleet()
+	if err := a.firstErr(); err != nil {
+		return session.Page{}, fleet, err
+	}
+	for _, name := range a.nodes() {
+		ans, err := decode[sessionsAnswer](a.replies[name])
+		if err != nil {
+			return session.Page{}, fleet, err
 		}
-		ch := make(chan one, len(targets))
-		for _, t := range targets {
-			go func() {
-				ch <- one{n.gather(ctx, opSessions, sessionsArgs{Filter: fa, From: from[t], Limit: limit}, []string{t}), t}
-			}()
-		}
-		for range targets {
-			o := <-ch
-			r, ok := o.a.replies[o.node]
-			if !ok {
-				fleet.Partial = true
-				fleet.MissingNodes = append(fleet.MissingNodes, o.node)
-				continue
-			}
-			if r.Err != nil {
-				return session.Page{}, fleet, r.Err.toError(o.node)
-			}
-			ans, err := decode[sessionsAnswer](r)
-			if err != nil {
-				return session.Page{}, fleet, err
-			}
-			results = append(results, got{o.node, ans})
-		}
-		slices.Sort(fleet.MissingNodes)
+		results = append(results, got{name, ans})
 	}
 
 	type row struct {
@@ -316,48 +292,24 @@ func (n *Node) FleetAudit(ctx context.Context, f session.AuditFilter, before str
 		es   []session.AuditEntry
 	}
 	var results []got
+	var a answers
 	if targets == nil {
-		a := n.gather(ctx, opAudit, auditArgs{Since: f.Since, Until: f.Until, Limit: limit}, nil)
-		if err := a.firstErr(); err != nil {
-			return nil, nil, "", a.fleet(), err
-		}
-		fleet = a.fleet()
-		for _, name := range a.nodes() {
-			es, err := decode[[]session.AuditEntry](a.replies[name])
-			if err != nil {
-				return nil, nil, "", fleet, err
-			}
-			results = append(results, got{name, es})
-		}
+		a = n.gather(ctx, opAudit, auditArgs{Since: f.Since, Until: f.Until, Limit: limit}, nil)
 	} else {
-		type one struct {
-			a    answers
-			node string
+		a = n.gatherEach(ctx, opAudit, targets, func(t string) any {
+			return auditArgs{Since: f.Since, Until: f.Until, BeforeID: from[t], Limit: limit}
+		})
+	}
+	fleet = a.fleet()
+	if err := a.firstErr(); err != nil {
+		return nil, nil, "", fleet, err
+	}
+	for _, name := range a.nodes() {
+		es, err := decode[[]session.AuditEntry](a.replies[name])
+		if err != nil {
+			return nil, nil, "", fleet, err
 		}
-		ch := make(chan one, len(targets))
-		for _, t := range targets {
-			go func() {
-				ch <- one{n.gather(ctx, opAudit, auditArgs{Since: f.Since, Until: f.Until, BeforeID: from[t], Limit: limit}, []string{t}), t}
-			}()
-		}
-		for range targets {
-			o := <-ch
-			r, ok := o.a.replies[o.node]
-			if !ok {
-				fleet.Partial = true
-				fleet.MissingNodes = append(fleet.MissingNodes, o.node)
-				continue
-			}
-			if r.Err != nil {
-				return nil, nil, "", fleet, r.Err.toError(o.node)
-			}
-			es, err := decode[[]session.AuditEntry](r)
-			if err != nil {
-				return nil, nil, "", fleet, err
-			}
-			results = append(results, got{o.node, es})
-		}
-		slices.Sort(fleet.MissingNodes)
+		results = append(results, got{name, es})
 	}
 	type row struct {
 		e    session.AuditEntry

@@ -351,6 +351,32 @@ func hasDeadline(ctx context.Context) bool {
 	return ok
 }
 
+// gatherEach runs op on each of targets with its own arguments (args of
+// the node's name), one request per node at once, and merges their
+// answers: a target that did not answer is missing.
+func (n *Node) gatherEach(ctx context.Context, op string, targets []string, args func(node string) any) answers {
+	type one struct {
+		a    answers
+		node string
+	}
+	ch := make(chan one, len(targets))
+	for _, t := range targets {
+		go func() { ch <- one{n.gather(ctx, op, args(t), []string{t}), t} }()
+	}
+	merged := answers{replies: map[string]reply{}}
+	for range targets {
+		o := <-ch
+		r, ok := o.a.replies[o.node]
+		if !ok {
+			merged.missing = append(merged.missing, o.node)
+			continue
+		}
+		merged.replies[o.node] = r
+	}
+	slices.Sort(merged.missing)
+	return merged
+}
+
 // deadline is ctx's deadline, or def.
 func deadline(ctx context.Context, def time.Time) time.Time {
 	if d, ok := ctx.Deadline(); ok {
