@@ -19,15 +19,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	st := s.hub.Stats()
-	health := apitype.HealthOK
-	switch {
-	case st.Draining:
-		health = apitype.HealthDraining
-	case s.hist.Health().Degraded:
-		health = apitype.HealthDegraded
-	case s.local != nil && s.local.Cordoned():
-		health = apitype.HealthCordoned
-	}
+	health := apitype.NodeHealth(st.Draining, s.hist.Health().Degraded, s.local != nil && s.local.Cordoned())
 	s.writeJSON(w, r, http.StatusOK, apitype.NodeList{Nodes: []apitype.Node{{
 		Name: s.cfg.Node, Address: s.cfg.Address, Version: s.cfg.Version, StartedAt: st.StartedAt.UTC(),
 		UptimeSeconds: now.Sub(st.StartedAt).Seconds(), Connections: st.Connections, Health: health,

@@ -127,15 +127,7 @@ func (p *presence) count() int {
 // self describes this node now.
 func (n *Node) self() heartbeat {
 	st := n.local.Stats()
-	health := apitype.HealthOK
-	switch {
-	case st.Draining:
-		health = apitype.HealthDraining
-	case n.hist.Health().Degraded:
-		health = apitype.HealthDegraded
-	case n.local.Cordoned():
-		health = apitype.HealthCordoned
-	}
+	health := apitype.NodeHealth(st.Draining, n.hist.Health().Degraded, n.local.Cordoned())
 	return heartbeat{
 		Name: n.cfg.Name, Address: n.cfg.Address, Version: n.cfg.Version, StartedAt: st.StartedAt,
 		Connections: st.Connections, Health: health, Tag: n.tag,

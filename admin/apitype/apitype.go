@@ -123,6 +123,22 @@ const (
 	HealthCordoned = "cordoned"
 )
 
+// NodeHealth is a node's health from its state, the most urgent first:
+// shutting down, history failing to write, cordoned; else ok. (The
+// answering node's loss of the bus, HealthDisconnected, is the fleet's
+// view of it, not the node's own.)
+func NodeHealth(shuttingDown, degraded, cordoned bool) string {
+	switch {
+	case shuttingDown:
+		return HealthDraining
+	case degraded:
+		return HealthDegraded
+	case cordoned:
+		return HealthCordoned
+	}
+	return HealthOK
+}
+
 // NodeList answers GET /v1/nodes, by name.
 type NodeList struct {
 	Nodes []Node `json:"nodes"`
