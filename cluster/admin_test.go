@@ -14,6 +14,7 @@ import (
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
 	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/internal/natstest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 )
@@ -60,7 +61,7 @@ func hasStatus(err error, status int) bool {
 // answer, 404 for an unknown node and 503 for one that does not answer;
 // stats carry each node's own rates.
 func TestAdminAcrossTheFleet(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	a, b, c := nodes[0], nodes[1], nodes[2]

@@ -10,31 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/wsd-dev/wsd/daemon"
+	"github.com/wsd-dev/wsd/internal/natstest"
 	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 	"github.com/wsd-dev/wsd/store"
 )
-
-// startNATS runs an embedded NATS server on loopback (port 0: any).
-func startNATS(t *testing.T, port int) *server.Server {
-	t.Helper()
-	if port == 0 {
-		port = -1
-	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	return ns
-}
 
 // testNode is a real daemon and store on loopback joined to the fleet.
 type testNode struct {
@@ -156,7 +138,7 @@ func fleet(t *testing.T, url string) []*testNode {
 }
 
 func TestFleetConnections(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -277,7 +259,7 @@ func cmpStr(a, b string) int {
 }
 
 func TestFleetRelayAndEvents(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 
@@ -344,7 +326,7 @@ func TestFleetRelayAndEvents(t *testing.T) {
 }
 
 func TestFleetHistoryAndAudit(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	// Sessions: 3 on a, 2 on b, 4 on c, closed, then flushed.
@@ -423,7 +405,7 @@ func TestFleetHistoryAndAudit(t *testing.T) {
 }
 
 func TestFleetNodeDiesAndBusDown(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	port := ns.Addr().(*net.TCPAddr).Port
 	nodes := fleet(t, ns.ClientURL())
 	a, c := nodes[0], nodes[2]
@@ -460,7 +442,7 @@ func TestFleetNodeDiesAndBusDown(t *testing.T) {
 	local.Expect(t, "still here")
 
 	// The bus comes back on the same port: nodes reconnect by themselves.
-	ns2 := startNATS(t, port)
+	ns2 := natstest.Start(t, port)
 	defer ns2.Shutdown()
 	eventually(t, "a and b reconnect", 10*time.Second, func() bool {
 		nn, f := a.n.Nodes()
@@ -485,7 +467,7 @@ func (s slowBroadcast) BroadcastContext(ctx context.Context, sel session.Selecto
 // at once and answers after --cluster-timeout is slow, not missing; a node
 // that does not even acknowledge is missing after --cluster-timeout.
 func TestFleetBroadcastOutlastsTimeout(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	a := newTestNode(t, ns.ClientURL(), "a")
 	delay := 2 * a.n.cfg.Timeout

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin"
 	"github.com/wsd-dev/wsd/admin/apitype"
+	"github.com/wsd-dev/wsd/internal/natstest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 )
@@ -52,7 +53,7 @@ func (tn *testNode) mute(t *testing.T) {
 // name run on that node only; its own errors keep their meaning across
 // the hop; an unknown node and one that does not answer say so.
 func TestFleetCordonDrain(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -153,7 +154,7 @@ func TestFleetCordonDrain(t *testing.T) {
 // the connection's node; errors keep their sentinel; a node's limits are
 // its own.
 func TestFleetTraceAndLimits(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	a, c := nodes[0], nodes[2]
@@ -256,7 +257,7 @@ func servedTaps(tn *testNode) int {
 // when one does not answer; the owner stops when its lease lapses or the
 // requester cancels.
 func TestFleetTap(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -355,7 +356,7 @@ func TestFleetTap(t *testing.T) {
 // TestFleetTapDrops: a requester that does not keep up loses events,
 // counted, and never slows the connection.
 func TestFleetTapDrops(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	defer ns.Shutdown()
 	nodes := fleet(t, ns.ClientURL())
 	a, c := nodes[0], nodes[2]

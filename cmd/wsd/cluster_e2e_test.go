@@ -10,29 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
 	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/internal/natstest"
 	"github.com/wsd-dev/wsd/protocol"
 )
-
-func startNATS(t *testing.T, port int) *server.Server {
-	t.Helper()
-	if port == 0 {
-		port = -1
-	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	return ns
-}
 
 // pollUntil polls cond until it holds or within passes.
 func pollUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
@@ -49,7 +32,7 @@ func pollUntil(t *testing.T, what string, within time.Duration, cond func() bool
 // TestClusterThreeNodes runs three wsd processes against one embedded NATS
 // server on loopback (issue 18).
 func TestClusterThreeNodes(t *testing.T) {
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	port := ns.Addr().(*net.TCPAddr).Port
 	defer func() { ns.Shutdown() }()
 
@@ -197,7 +180,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 
 	// NATS restarts on its port: the nodes reconnect by themselves.
-	ns = startNATS(t, port)
+	ns = natstest.Start(t, port)
 	pollUntil(t, "whole answers after NATS restarts", 20*time.Second, func() bool {
 		list, err = admins["b"].Connections(ctx, client.ConnectionsQuery{Selector: "room=x"})
 		return err == nil && !list.Partial && len(list.Connections) == 3

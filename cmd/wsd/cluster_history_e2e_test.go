@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/internal/natstest"
 	"github.com/wsd-dev/wsd/internal/wsdtest"
 )
 
@@ -25,7 +26,7 @@ type fleet struct {
 // added), and waits until every node sees all of them.
 func startFleet(t *testing.T, names []string, args ...string) *fleet {
 	t.Helper()
-	ns := startNATS(t, 0)
+	ns := natstest.Start(t, 0)
 	t.Cleanup(ns.Shutdown)
 	key, tok := fleetKey(t)
 	f := &fleet{nodes: map[string]*wsd{}, admins: map[string]*client.Client{}}

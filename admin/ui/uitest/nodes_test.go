@@ -5,11 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/wsd-dev/wsd/admin/token"
+	"github.com/wsd-dev/wsd/internal/natstest"
 	"github.com/wsd-dev/wsd/internal/wsdtest"
 )
 
@@ -17,25 +17,6 @@ import (
 // directory: the nodes of a fleet share one, so that any node verifies
 // the same tokens.
 const adminKeyFile = "admin.key"
-
-// startNATS runs an embedded NATS server on a free loopback port, shut
-// down when the test ends (or earlier by the test).
-func startNATS(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready within 10s")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
 
 // startFleet runs one wsd per name, joined through ns, sharing one admin
 // key.
@@ -79,7 +60,7 @@ const jsNodes = `([n, partial]) => {
 // node it lost.
 func TestNodesPage(t *testing.T) {
 	requireBrowser(t)
-	ns := startNATS(t)
+	ns := natstest.Start(t, 0)
 	fleet := startFleet(t, ns, "alpha", "beta")
 	tok := mint(t, fleet["alpha"], "console-nodes", "connections:read")
 	dial(t, fleet["alpha"], "a1")
