@@ -17,11 +17,6 @@ import (
 // --trace-frames say, and then the arming ends by itself (the keepalive
 // scanner disarms it, or the connection's end).
 
-// spanOnDemand is the span that holds a connection's frames traced on
-// demand, from the arming to its end; its websocket.frames segments are
-// its children.
-const spanOnDemand = "websocket.trace_on_demand"
-
 // maxTraceFor bounds how long a connection's frames may be traced on
 // demand at once.
 const maxTraceFor = time.Hour
@@ -29,7 +24,7 @@ const maxTraceFor = time.Hour
 // armedTrace is a connection's tracing on demand.
 type armedTrace struct {
 	tr    *connTrace   // frames: all
-	span  trace.Span   // spanOnDemand
+	span  trace.Span   // tracing.SpanOnDemand: from the arming to its end; its frame segments are its children
 	until atomic.Int64 // unix nanoseconds
 	ended atomic.Bool
 }
@@ -75,7 +70,7 @@ func (d *Daemon) TraceConnection(id string, span time.Duration) (session.TraceAr
 		parent = trace.ContextWithRemoteSpanContext(parent, sampledRoot())
 	}
 	id0 := tracing.ConnectionID.String(c.sid)
-	ctx, sp := d.tracer.Start(parent, spanOnDemand, trace.WithTimestamp(now),
+	ctx, sp := d.tracer.Start(parent, tracing.SpanOnDemand, trace.WithTimestamp(now),
 		trace.WithAttributes(id0, tracing.SemHTTPRoute.String(c.route.Path)))
 	a := &armedTrace{
 		tr:   &connTrace{tracer: d.tracer, parent: ctx, id: id0, frames: tracing.FramesAll},

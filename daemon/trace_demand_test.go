@@ -46,7 +46,7 @@ func TestTraceOnDemand(t *testing.T) {
 	write(t, b, protocol.TextMessage, []byte("not traced"))
 	readMsg(t, b)
 
-	log.wait(t, "the trace on demand", has(spanOnDemand, 1))
+	log.wait(t, "the trace on demand", has(tracing.SpanOnDemand, 1))
 	waitFor(t, "disarmed", func() bool { _, ok := d.ConnectionTrace(aID); return !ok })
 	spans := log.wait(t, "frames", has(tracing.SpanFrames, 1))
 	for _, s := range named(spans, tracing.SpanFrames) {
@@ -57,7 +57,7 @@ func TestTraceOnDemand(t *testing.T) {
 			t.Fatalf("%d frame events, want the message and its echo", n)
 		}
 	}
-	od := named(spans, spanOnDemand)[0]
+	od := named(spans, tracing.SpanOnDemand)[0]
 	if !od.SpanContext().IsSampled() || od.SpanContext().TraceID().String() != arm.TraceID {
 		t.Fatalf("on-demand span %v", od.SpanContext())
 	}
