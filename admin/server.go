@@ -164,7 +164,7 @@ type Server struct {
 	subscribers atomic.Int32        // /v1/events streams, counted from their request
 	attached    atomic.Int32        // of those, the ones reading the journal (stats)
 	journal     *journal            // numbered recent events for every stream
-	rates       session.RateSampler // this node's
+	rates       session.RateSampler // this node's, when it is not in a fleet
 	refused     refusedLimiter      // audit entries of refused calls
 
 	// life is cancelled by Shutdown; event streams end with it.
@@ -201,7 +201,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.life, s.shutdown = context.WithCancel(context.Background())
 	s.journal = newJournal(DefaultEventJournal, strconv.FormatInt(s.now().UnixNano(), 36))
-	go s.rates.Run(s.life, s.localStats, s.now) // ends with Shutdown
+	if s.fleet == nil {
+		// A fleet's nodes sample their own rates (package cluster).
+		go s.rates.Run(s.life, s.localStats, s.now) // ends with Shutdown
+	}
 	s.router = s.routes()
 	return s, nil
 }

@@ -26,9 +26,8 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 }
 
 // fleetStats answers GET /v1/stats for a fleet: the total at the top, each
-// node's own in Nodes, with the rates its own sampler measured (this
-// node's sampler for a node that gave none); the total's rates are their
-// sum.
+// node's own in Nodes, with the rates its own sampler measured (none for a
+// node that gave none); the total's rates are their sum.
 func (s *Server) fleetStats(w http.ResponseWriter, r *http.Request, now time.Time) error {
 	per, perRates, fleet := s.fleet.FleetStats()
 	self := s.fleet.ClusterState().Node
@@ -47,11 +46,8 @@ func (s *Server) fleetStats(w http.ResponseWriter, r *http.Request, now time.Tim
 		ns.Version = ""
 		ns.EventSubscribers = 0
 		ns.History = apitype.History{}
-		nr, ok := perRates[name]
+		nr := perRates[name]
 		if name == self {
-			if !ok {
-				nr = s.rates.Rates(now, st)
-			}
 			ns.EventSubscribers = s.hub.Watchers()
 			ns.History = history(s.hist.Health())
 			ns.Version = s.cfg.Version
