@@ -78,9 +78,8 @@ type FleetHub interface {
 	// Nodes lists the fleet's nodes by name.
 	Nodes() ([]apitype.Node, apitype.Fleet)
 	ClusterState() apitype.Cluster
-	// LocalConnection and LocalStats are this node's alone.
+	// LocalConnection is this node's alone.
 	LocalConnection(id string) (session.Conn, error)
-	LocalStats() session.Stats
 }
 
 // FleetHistory is what the admin API uses besides History when the

@@ -203,7 +203,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.journal = newJournal(DefaultEventJournal, strconv.FormatInt(s.now().UnixNano(), 36))
 	if s.fleet == nil {
 		// A fleet's nodes sample their own rates (package cluster).
-		go s.rates.Run(s.life, s.localStats, s.now) // ends with Shutdown
+		go s.rates.Run(s.life, s.hub.Stats, s.now) // ends with Shutdown
 	}
 	s.router = s.routes()
 	return s, nil
@@ -253,15 +253,6 @@ func (s *Server) routes() chi.Router {
 	s.handle(r, http.MethodPost, "/v1/drain", scope(apitype.ScopeConnectionsClose), s.startDrain)
 	s.handle(r, http.MethodGet, "/v1/drain", scope(apitype.ScopeConnectionsRead), s.getDrain)
 	return r
-}
-
-// localStats are this node's own stats (in a fleet, the Hub's Stats are
-// the fleet's total).
-func (s *Server) localStats() session.Stats {
-	if s.fleet != nil {
-		return s.fleet.LocalStats()
-	}
-	return s.hub.Stats()
 }
 
 // localConnection finds a connection on this node only.

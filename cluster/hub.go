@@ -346,9 +346,6 @@ func (n *Node) Stats() session.Stats {
 	return Total(per)
 }
 
-// LocalStats returns this node's stats.
-func (n *Node) LocalStats() session.Stats { return n.local.Stats() }
-
 // Total adds up nodes' stats: counts and totals summed, the earliest
 // start, draining when any node is.
 func Total(per map[string]session.Stats) session.Stats {
