@@ -340,6 +340,9 @@ func (d *Daemon) acceptOptions(c *conn, rc *runtimeConfig) *protocol.AcceptOptio
 			// The connection itself: the black box, traced frames and
 			// pongs' round trips, with no func allocated per connection.
 			Hooks: c,
+			// Broadcast frames go straight to the sender, past the
+			// protocol's small buffer.
+			FrameWriter: &c.snd,
 			// Keepalive pongs end a read, so that an idle connection
 			// parks again (see conn.read).
 			YieldAfterControl: true,

@@ -29,8 +29,13 @@ import (
 // being watched by the daemon's poller instead (internal/poller). A writer
 // goroutine exists only while its send queue is not empty (internal/sender).
 type conn struct {
+	// First, in one cache line: what every frame written or read touches
+	// (a broadcast reaches each connection through these).
 	d     *Daemon
 	ws    *protocol.Conn
+	tr    *connTrace                 // nil unless the session is traced (trace.go)
+	bb    blackBoxRef                // the last frame headers, allocated at the first frame (blackbox.go)
+	armed atomic.Pointer[armedTrace] // tracing on demand (trace_demand.go); nil: none
 	route *route
 	br    *bufio.Reader // the protocol's reader, over lr
 	lr    *lazyReader
@@ -49,16 +54,13 @@ type conn struct {
 	lastActivity atomic.Int64 // unix nanoseconds of the last message received
 	msgsIn       atomic.Uint64
 	bytesIn      atomic.Uint64
-	rtt          atomic.Int64               // nanoseconds; 0 = not measured yet
-	pingSent     atomic.Int64               // unix nanoseconds of the unanswered ping; 0 = none
-	lastPing     atomic.Int64               // unix nanoseconds of the last ping sent
-	inAtPing     uint64                     // lr.in when the last ping was sent; the keepalive scanner's
-	hook         chan struct{}              // webhook in-flight slots; nil on other routes
-	tr           *connTrace                 // nil unless the session is traced (trace.go)
-	bb           blackBoxRef                // the last frame headers, allocated at the first frame (blackbox.go)
-	armed        atomic.Pointer[armedTrace] // tracing on demand (trace_demand.go); nil: none
-	inFlight     atomic.Int32               // webhook requests in flight
-	inLimit      inboundBucket              // the reading goroutine's (inbound.go)
+	rtt          atomic.Int64  // nanoseconds; 0 = not measured yet
+	pingSent     atomic.Int64  // unix nanoseconds of the unanswered ping; 0 = none
+	lastPing     atomic.Int64  // unix nanoseconds of the last ping sent
+	inAtPing     uint64        // lr.in when the last ping was sent; the keepalive scanner's
+	hook         chan struct{} // webhook in-flight slots; nil on other routes
+	inFlight     atomic.Int32  // webhook requests in flight
+	inLimit      inboundBucket // the reading goroutine's (inbound.go)
 
 	// pstate is running while a goroutine owns the connection's reading,
 	// parked while the poller holds it instead. preg is the poller's.

@@ -36,14 +36,24 @@ func (t MessageType) String() string {
 // Conn is a WebSocket connection. See the package documentation for the
 // concurrency rules.
 type Conn struct {
+	// Writer state first: a frame written whole (a broadcast's prepared
+	// message) touches only the first two cache lines of the Conn.
+	// msgSem is held for a whole message, wmu for one frame.
+	fw        io.Writer     // Options.FrameWriter: beneath bw; nil: none
+	bw        *bufio.Writer // empty between frames
+	df        *deflateState // negotiated permessage-deflate, or nil
+	msgSem    sem
+	wmu       sync.Mutex
+	closeSent atomic.Bool // a close frame was sent or is being sent; set under closeMu
+	client    bool
+	lim       limits
+	wHdr      [maxHeaderSize]byte
+	rng       *rand.ChaCha8 // masking keys (client only), guarded by wmu
+
 	nc       net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
-	client   bool
-	lim      limits
 	subproto string
 	exts     string
-	df       *deflateState // negotiated permessage-deflate, or nil
 
 	// Reader state, owned by the goroutine holding readSem.
 	readSem   sem
@@ -64,15 +74,8 @@ type Conn struct {
 	rDraining bool  // reading only to find the peer's close frame
 	rYield    bool  // this read may yield after control frames (see Options.YieldAfterControl)
 
-	// Writer state. msgSem is held for a whole message, wmu for one frame.
-	msgSem sem
-	wmu    sync.Mutex
-	wHdr   [maxHeaderSize]byte
-	rng    *rand.ChaCha8 // masking keys (client only), guarded by wmu
-
-	// Close state, guarded by closeMu.
+	// Close state, guarded by closeMu (and closeSent above).
 	closeMu   sync.Mutex
-	closeSent atomic.Bool // a close frame was sent or is being sent; set under closeMu
 	closeRecv bool
 	closeRead bool          // CloseRead was called
 	closeErr  error         // what Read and Write return once closed
@@ -87,6 +90,9 @@ func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, o *Op
 		bw:     bw,
 		client: client,
 		lim:    o.limits(),
+	}
+	if o != nil {
+		c.fw = o.FrameWriter
 	}
 	c.rDone = true
 	c.mr.c = c

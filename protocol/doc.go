@@ -62,7 +62,9 @@
 //   - [Conn.TryPing] and [Conn.TryWritePrepared]: a keepalive or broadcast
 //     loop that must not wait behind another writer skips the connection
 //     instead (with a [PreparedMessage], a broadcast frames the message once
-//     for every connection).
+//     for every connection). With [Options.FrameWriter] set to the writer
+//     beneath the Conn's buffered writer, a prepared frame goes to it
+//     directly, never through the buffer.
 //
 // # Cost
 //

@@ -102,7 +102,8 @@ func (nopHooks) OnPong([]byte)      {}
 // BenchmarkTryWritePrepared is a broadcast's user-space work per delivery:
 // one prepared 64-byte message to a server connection that observes its
 // frames, from parallel goroutines (as a broadcast's shards run) sharing
-// the message.
+// the message. The frame goes to the connection's FrameWriter, as the
+// daemon's do.
 func BenchmarkTryWritePrepared(b *testing.B) {
 	pm, err := NewPreparedMessage(TextMessage, make([]byte, 64))
 	if err != nil {
@@ -111,7 +112,7 @@ func BenchmarkTryWritePrepared(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		nc := &benchConn{}
-		c := newConn(nc, bufio.NewReader(nc), bufio.NewWriterSize(nc, 127), false, &Options{Hooks: nopHooks{}})
+		c := newConn(nc, bufio.NewReader(nc), bufio.NewWriterSize(nc, 127), false, &Options{Hooks: nopHooks{}, FrameWriter: nc})
 		for pb.Next() {
 			if ok, err := c.TryWritePrepared(pm); !ok || err != nil {
 				b.Fatalf("write: %v %v", ok, err)

@@ -1,6 +1,9 @@
 package protocol
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // Defaults applied to zero Options fields.
 const (
@@ -92,6 +95,14 @@ type Options struct {
 	// of two funcs bound to it, which would be two allocations per
 	// connection.
 	Hooks Hooks
+	// FrameWriter, if set, is the writer beneath the connection's
+	// buffered writer (the one given to Upgrade in rw, or nc). A prepared
+	// message's frame (WritePrepared, TryWritePrepared), already whole, is
+	// then written to it directly instead of being copied through the
+	// buffer, which is always empty between frames: a broadcast to many
+	// connections touches less memory per connection.
+	// (See "Servers that manage their own I/O" in the package doc.)
+	FrameWriter io.Writer
 }
 
 // Hooks observes a connection's frames and pongs (Options.Hooks). Its

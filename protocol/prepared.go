@@ -148,11 +148,17 @@ func (c *Conn) writeWireLocked(f *preparedFrame) error {
 	if err := c.writeClosed(); err != nil {
 		return err
 	}
-	if _, err := c.bw.Write(f.wire); err != nil {
-		return c.writeFailed(err)
-	}
-	if err := c.bw.Flush(); err != nil {
-		return c.writeFailed(err)
+	if c.fw != nil {
+		if _, err := c.fw.Write(f.wire); err != nil {
+			return c.writeFailed(err)
+		}
+	} else {
+		if _, err := c.bw.Write(f.wire); err != nil {
+			return c.writeFailed(err)
+		}
+		if err := c.bw.Flush(); err != nil {
+			return c.writeFailed(err)
+		}
 	}
 	if c.lim.onFrame {
 		h := f.hdr
