@@ -78,8 +78,8 @@ type Conn struct {
 	closeMu   sync.Mutex
 	closeRecv bool
 	closeRead bool          // CloseRead was called
-	closeErr  error         // what Read and Write return once closed
 	tcpClosed bool          // the TCP connection is closed
+	closeErr  error         // what Read and Write return once closed
 	doneC     chan struct{} // made on demand by Done, closed with the TCP connection
 }
 
