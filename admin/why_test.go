@@ -37,9 +37,11 @@ func TestWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.expectClose(t, 4000, "bye")
-	eventually(t, "the killed session's close", func() bool {
+	// The session's close is recorded before the call's audit entry, and
+	// the two may be committed in consecutive batches: wait for both.
+	eventually(t, "the killed session's close and its audit entry", func() bool {
 		why, err = c.Why(t.Context(), id)
-		return err == nil && why.ClosedBy != ""
+		return err == nil && why.ClosedBy != "" && len(why.Actions) > 0
 	})
 	if why.Live || why.ClosedBy != string(session.ClosedByAdmin) || why.CloseCode != 4000 || why.Meaning == "" ||
 		len(why.Actions) != 1 || why.Actions[0].Subject != "tester" || why.Actions[0].Action != apitype.ActionClose ||
