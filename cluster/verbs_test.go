@@ -342,6 +342,8 @@ func TestFleetTap(t *testing.T) {
 		t.Fatalf("tap on a mute node: %v", err)
 	}
 	part.cancel()
+	// A cancel reaches the owners over the bus, a moment later.
+	eventually(t, "b to stop serving the cancelled selector taps", 5*time.Second, func() bool { return servedTaps(b) == 0 })
 
 	// The requester vanishes (no cancel): the owner's lease lapses.
 	bid := idOf(t, c, "b")
