@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 )
@@ -46,14 +47,14 @@ func TestBlackBoxOnAbnormalEnd(t *testing.T) {
 	_, url, rec := startDaemon(t, testConfig())
 
 	rc := rawDial(t, url, "/")
-	msg := appendFrame(nil, true, 1, []byte("hello"))
-	if _, err := rc.nc.Write(msg); err != nil {
+	msg := wsdtest.AppendFrame(nil, true, 1, true, []byte("hello"))
+	if _, err := rc.Conn.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	if op, p, err := rc.readFrame(); err != nil || op != 1 || string(p) != "hello" {
+	if op, p, err := rc.ReadFrame(); err != nil || op != 1 || string(p) != "hello" {
 		t.Fatalf("echo: %d %q %v", op, p, err)
 	}
-	rc.nc.Close() // no close frame: 1006
+	rc.Conn.Close() // no close frame: 1006
 	got := rec.waitClose(t)
 	if got.CloseCode != int(protocol.StatusAbnormalClosure) {
 		t.Fatalf("code %d", got.CloseCode)
@@ -79,13 +80,13 @@ func TestBlackBoxOnAbnormalEnd(t *testing.T) {
 	// The rings of finished sessions are reused: a new one shows only its
 	// own frames.
 	rc = rawDial(t, url, "/")
-	if _, err := rc.nc.Write(appendFrame(nil, true, 2, []byte("ab"))); err != nil {
+	if _, err := rc.Conn.Write(wsdtest.AppendFrame(nil, true, 2, true, []byte("ab"))); err != nil {
 		t.Fatal(err)
 	}
-	if op, p, err := rc.readFrame(); err != nil || op != 2 || string(p) != "ab" {
+	if op, p, err := rc.ReadFrame(); err != nil || op != 2 || string(p) != "ab" {
 		t.Fatalf("echo: %d %q %v", op, p, err)
 	}
-	rc.nc.Close()
+	rc.Conn.Close()
 	got = rec.waitClose(t)
 	if len(got.BlackBox) != 2 || got.BlackBox[0].Len != 2 || got.BlackBox[0].Opcode != 2 || got.BlackBox[1].Len != 2 {
 		t.Fatalf("black box of a reused ring %+v, want the message and its echo", got.BlackBox)

@@ -1,120 +1,21 @@
 package daemon
 
 import (
-	"bufio"
-	"encoding/binary"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/session"
 )
 
-// rawClient is a WebSocket client written by hand: it answers nothing on
-// its own (no pongs), so that tests can play a dead or busy peer.
-type rawClient struct {
-	nc net.Conn
-	br *bufio.Reader
-}
-
-func rawDial(t *testing.T, url, path string) *rawClient {
-	t.Helper()
-	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	if err := nc.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %s", resp.Status)
-	}
-	if err := nc.SetDeadline(time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	return &rawClient{nc: nc, br: br}
-}
-
-// appendFrame appends a masked client frame (mask key 0: the payload
-// goes as is).
-func appendFrame(dst []byte, fin bool, op byte, p []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	switch n := len(p); {
-	case n < 126:
-		dst = append(dst, b0, 0x80|byte(n))
-	case n < 1<<16:
-		dst = append(dst, b0, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, b0, 0x80|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	return append(append(dst, 0, 0, 0, 0), p...)
-}
-
-// readFrame reads one server frame.
-func (rc *rawClient) readFrame() (op byte, p []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(rc.br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var x [2]byte
-		if _, err := io.ReadFull(rc.br, x[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(x[:]))
-	case 127:
-		var x [8]byte
-		if _, err := io.ReadFull(rc.br, x[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(x[:])
-	}
-	p = make([]byte, n)
-	if _, err := io.ReadFull(rc.br, p); err != nil {
-		return 0, nil, err
-	}
-	return h[0] & 0x0f, p, nil
-}
-
-// readUntilClose reads frames (dropping pings) until a close frame and
-// returns its code.
-func (rc *rawClient) readUntilClose(t *testing.T) int {
-	t.Helper()
-	for range 10000 {
-		op, p, err := rc.readFrame()
-		if err != nil {
-			t.Fatalf("reading until the close frame: %v", err)
-		}
-		if op == byte(protocol.OpClose) {
-			if len(p) < 2 {
-				return 0
-			}
-			return int(binary.BigEndian.Uint16(p))
-		}
-	}
-	t.Fatal("no close frame")
-	return 0
+// rawDial opens a hand-written WebSocket connection to path on the
+// daemon at url (ws://host:port): it answers nothing on its own (no
+// pongs), so that tests can play a dead or busy peer.
+func rawDial(t *testing.T, url, path string) *wsdtest.Raw {
+	return wsdtest.DialRaw(t, strings.TrimPrefix(url, "ws://"), path)
 }
 
 // TestDeadPeerClosedAtOnce: after a pong timeout, the 4408 close frame is
@@ -127,15 +28,15 @@ func TestDeadPeerClosedAtOnce(t *testing.T) {
 	cfg.CloseTimeout = 5 * time.Second
 	_, url, rec := startDaemon(t, cfg)
 	rc := rawDial(t, url, "/")
-	if err := rc.nc.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+	if err := rc.Conn.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if code := rc.readUntilClose(t); code != CodePongTimeout {
+	if code := rc.ReadClose(t); code != CodePongTimeout {
 		t.Fatalf("close code %d, want %d", code, CodePongTimeout)
 	}
 	start := time.Now()
 	var b [1]byte
-	if _, err := rc.br.Read(b[:]); err != io.EOF {
+	if _, err := rc.R.Read(b[:]); err != io.EOF {
 		t.Fatalf("after the close frame: %v, want EOF", err)
 	}
 	took := time.Since(start)
@@ -177,21 +78,21 @@ func TestBusyPeerIsAlive(t *testing.T) {
 			if i == 0 && j == 0 {
 				op = byte(protocol.OpBinary)
 			}
-			buf = appendFrame(buf, i == batches-1 && j == perBatch-1, op, payload)
+			buf = wsdtest.AppendFrame(buf, i == batches-1 && j == perBatch-1, op, true, payload)
 		}
-		if _, err := rc.nc.Write(buf); err != nil {
+		if _, err := rc.Conn.Write(buf); err != nil {
 			t.Fatalf("after %v, batch %d: %v (session %+v)", time.Since(start), i, err, rec.waitClose(t))
 		}
 		<-tick.C // pacing the upload, not waiting for a condition
 	}
 	took := time.Since(start)
-	if _, err := rc.nc.Write(appendFrame(nil, true, byte(protocol.OpClose), []byte{0x03, 0xe8})); err != nil {
+	if _, err := rc.Conn.Write(wsdtest.AppendFrame(nil, true, byte(protocol.OpClose), true, []byte{0x03, 0xe8})); err != nil {
 		t.Fatal(err)
 	}
-	if err := rc.nc.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := rc.Conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	code := rc.readUntilClose(t)
+	code := rc.ReadClose(t)
 	sc := rec.waitClose(t)
 	t.Logf("4 MiB in %d-byte fragments over %v (ping %v + pong %v): close %d, recorded %s %d, %d messages, %d bytes in",
 		frag, took, cfg.PingInterval, cfg.PongTimeout, code, sc.ClosedBy, sc.CloseCode, sc.MessagesIn, sc.BytesIn)

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/wsd-dev/wsd/admin/apitype"
 	"github.com/wsd-dev/wsd/admin/client"
+	"github.com/wsd-dev/wsd/internal/wsdtest"
 	"github.com/wsd-dev/wsd/protocol"
 	"github.com/wsd-dev/wsd/tracing"
 )
@@ -214,116 +211,15 @@ func TestDrainPaced(t *testing.T) {
 	})
 }
 
-// rawConn is a WebSocket connection driven frame by frame, for what a
-// well-behaved client never sends.
-type rawConn struct {
-	nc net.Conn
-	br *bufio.Reader
-}
-
-// dialRaw opens a WebSocket connection to w by hand.
-func dialRaw(t *testing.T, w *wsd, path string) *rawConn {
+// dialRaw opens a WebSocket connection to w by hand, for what a
+// well-behaved client never sends; it must be done within 15 s.
+func dialRaw(t *testing.T, w *wsd, path string) *wsdtest.Raw {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", w.Addr, 5*time.Second)
-	if err != nil {
+	r := wsdtest.DialRaw(t, w.Addr, path)
+	if err := r.Conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	if err := nc.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path, w.Addr); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("raw handshake: %s", resp.Status)
-	}
-	return &rawConn{nc: nc, br: br}
-}
-
-// write sends one frame, FIN set, masked when mask is true.
-func (r *rawConn) write(t *testing.T, opcode byte, mask bool, payload []byte) {
-	t.Helper()
-	b := []byte{0x80 | opcode, 0}
-	switch n := len(payload); {
-	case n < 126:
-		b[1] = byte(n)
-	case n < 1<<16:
-		b[1] = 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] = 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	p := slices.Clone(payload)
-	if mask {
-		b[1] |= 0x80
-		key := make([]byte, 4)
-		if _, err := rand.Read(key); err != nil {
-			t.Fatal(err)
-		}
-		b = append(b, key...)
-		for i := range p {
-			p[i] ^= key[i%4]
-		}
-	}
-	if _, err := r.nc.Write(append(b, p...)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// read reads one (unmasked, server) frame.
-func (r *rawConn) read(t *testing.T) (opcode byte, payload []byte) {
-	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(r.br, h[:]); err != nil {
-		t.Fatalf("read frame: %v", err)
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var l [2]byte
-		if _, err := io.ReadFull(r.br, l[:]); err != nil {
-			t.Fatal(err)
-		}
-		n = uint64(binary.BigEndian.Uint16(l[:]))
-	case 127:
-		var l [8]byte
-		if _, err := io.ReadFull(r.br, l[:]); err != nil {
-			t.Fatal(err)
-		}
-		n = binary.BigEndian.Uint64(l[:])
-	}
-	if n > 1<<20 {
-		t.Fatalf("server frame of %d bytes", n)
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(r.br, payload); err != nil {
-		t.Fatal(err)
-	}
-	return h[0] & 0x0f, payload
-}
-
-// readClose reads frames until a close and returns its code.
-func (r *rawConn) readClose(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		op, p := r.read(t)
-		if op == 8 {
-			if len(p) < 2 {
-				return 1005
-			}
-			return int(binary.BigEndian.Uint16(p))
-		}
-	}
-	t.Fatal("no close frame in 100 frames")
-	return 0
+	return r
 }
 
 // waitWhy polls GET /v1/sessions/{id}/why until history has the session's
@@ -385,12 +281,12 @@ func TestWhyBlackBox(t *testing.T) {
 				before := len(sessions(t, w.StateDir))
 				r := dialRaw(t, w, "/")
 				// A normal exchange first: the black box shows it.
-				r.write(t, 1, true, []byte("hello"))
-				if op, p := r.read(t); op != 1 || string(p) != "hello" {
-					t.Fatalf("echo: opcode %d %q", op, p)
+				r.WriteFrame(t, 1, true, []byte("hello"))
+				if op, p, err := r.ReadFrame(); err != nil || op != 1 || string(p) != "hello" {
+					t.Fatalf("echo: opcode %d %q %v", op, p, err)
 				}
-				r.write(t, tc.opcode, tc.mask, tc.payload)
-				if code := r.readClose(t); code != tc.code {
+				r.WriteFrame(t, tc.opcode, tc.mask, tc.payload)
+				if code := r.ReadClose(t); code != tc.code {
 					t.Fatalf("close %d, want %d", code, tc.code)
 				}
 				id := waitSessions(t, w.StateDir, "the new session", func(ss []sessionRow) bool { return len(ss) == before+1 })[before].ID

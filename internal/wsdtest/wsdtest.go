@@ -1,7 +1,9 @@
 // Package wsdtest runs the real wsd binary for end-to-end tests: on free
 // loopback ports, with JSON logs that it captures and lets a test wait
-// for, stopped (SIGKILL if still running) when the test ends. It serves
-// cmd/wsd's and interop's tests; the product never imports it.
+// for, stopped (SIGKILL if still running) when the test ends; and WebSocket
+// clients for tests: one that reads as messages come (Client) and one
+// written by hand, frame by frame (Raw). It serves the tests of cmd/wsd,
+// interop, faults, admin, cluster and daemon; the product never imports it.
 package wsdtest
 
 import (
