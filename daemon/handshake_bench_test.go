@@ -31,12 +31,26 @@ func benchDaemon(b *testing.B, cfg Config) (*Daemon, string, []byte) {
 // the request, the server's close frame and the TCP close. The client is
 // a raw socket that writes prepared bytes, so that -benchmem and
 // -memprofile show mostly the server's allocations.
-func BenchmarkHandshake(b *testing.B) {
+func BenchmarkHandshake(b *testing.B) { benchConnections(b, false) }
+
+// BenchmarkChurn is BenchmarkHandshake as a client that waits for the 101
+// before it sends its close frame (as wsctl bench churn does): the
+// connection has no input when its handshake ends.
+func BenchmarkChurn(b *testing.B) { benchConnections(b, true) }
+
+// benchConnections runs one connection per iteration from a raw client:
+// the upgrade request, a masked close frame (status 1000, all-zero mask)
+// with the request or, when waitFor101 is set, once the 101 has come; then
+// everything the server sends until it closes the connection.
+func benchConnections(b *testing.B, waitFor101 bool) {
 	_, addr, req := benchDaemon(b, testConfig())
-	// A masked close frame, status 1000, all-zero mask.
-	out := append(req, "\x88\x82\x00\x00\x00\x00\x03\xe8"...)
+	closeFrame := []byte("\x88\x82\x00\x00\x00\x00\x03\xe8")
+	first := req
+	if !waitFor101 {
+		first = append(req, closeFrame...)
+	}
 	const want = "HTTP/1.1 101 Switching Protocols\r\n"
-	in := make([]byte, 4096)
+	in := make([]byte, 4096) // kept: the client allocates nothing per connection
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -44,20 +58,17 @@ func BenchmarkHandshake(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := nc.Write(out); err != nil {
+		if _, err := nc.Write(first); err != nil {
 			b.Fatal(err)
 		}
 		n := 0
-		for {
-			m, err := nc.Read(in[n:])
-			n += m
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
+		if waitFor101 {
+			n = readUntil(b, nc, in, 0, func(got []byte) bool { return strings.Contains(string(got), "\r\n\r\n") })
+			if _, err := nc.Write(closeFrame); err != nil {
 				b.Fatal(err)
 			}
 		}
+		n = readUntil(b, nc, in, n, nil)
 		if !strings.HasPrefix(string(in[:n]), want) {
 			b.Fatalf("response %q", in[:n])
 		}
@@ -67,43 +78,22 @@ func BenchmarkHandshake(b *testing.B) {
 	}
 }
 
-// BenchmarkChurn is BenchmarkHandshake as a client that waits for the 101
-// before it sends its close frame (as wsctl bench churn does): the
-// connection has no input when its handshake ends.
-func BenchmarkChurn(b *testing.B) {
-	_, addr, req := benchDaemon(b, testConfig())
-	closeFrame := []byte("\x88\x82\x00\x00\x00\x00\x03\xe8")
-	const want = "HTTP/1.1 101 Switching Protocols\r\n"
-	in := make([]byte, 4096)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		nc, err := net.Dial("tcp", addr)
+// readUntil reads from nc into in[n:] until done(in[:n]) reports true or,
+// with done nil, until EOF, and returns the new n. The server's answers
+// are far smaller than in.
+func readUntil(b *testing.B, nc net.Conn, in []byte, n int, done func([]byte) bool) int {
+	for done == nil || !done(in[:n]) {
+		if n == len(in) {
+			b.Fatalf("more than %d bytes from the server", len(in))
+		}
+		m, err := nc.Read(in[n:])
+		n += m
+		if err == io.EOF && done == nil {
+			return n
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := nc.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for !strings.Contains(string(in[:n]), "\r\n\r\n") {
-			m, err := nc.Read(in[n:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += m
-		}
-		if !strings.HasPrefix(string(in[:n]), want) {
-			b.Fatalf("response %q", in[:n])
-		}
-		if _, err := nc.Write(closeFrame); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadAll(nc); err != nil {
-			b.Fatal(err)
-		}
-		if err := nc.Close(); err != nil {
-			b.Fatal(err)
-		}
 	}
+	return n
 }
