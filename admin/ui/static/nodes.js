@@ -2,8 +2,9 @@
 // refreshed every few seconds while shown. A partial answer (nodes that
 // did not answer, or the bus is down) says so above the table; a wsd
 // without --cluster is shown as the single node it is.
-import { call, can } from './api.js';
+import { call } from './api.js';
 import { h, mount, notice, num, duration, time } from './dom.js';
+import { refresher } from './refresh.js';
 
 const REFRESH_MS = 3000;
 
@@ -17,9 +18,6 @@ const HEALTH = {
 };
 
 export function nodesPage() {
-  let timer = 0;
-  let stopped = false;
-  const ac = new AbortController();
   const msg = h('div#nodes-msg');
   const partial = h('div#nodes-partial');
   const mode = h('p#nodes-mode.muted');
@@ -44,28 +42,6 @@ export function nodesPage() {
       ),
     ),
   );
-
-  async function load() {
-    timer = 0;
-    if (stopped) return;
-    if (!can('connections:read')) {
-      mount(msg, notice('error', 'Your token lacks the scope connections:read, which this page needs.'));
-      return;
-    }
-    try {
-      // The list, and the stats for whether this wsd is in a cluster at
-      // all (stats.cluster is absent on a single node).
-      const [list, stats] = await Promise.all([call('GET', '/v1/nodes', { signal: ac.signal }), call('GET', '/v1/stats', { signal: ac.signal })]);
-      if (stopped) return;
-      mount(msg);
-      render({ list, cluster: stats.cluster || null, now: Date.now() });
-      updated.textContent = `updated ${time(new Date().toISOString())}`;
-    } catch (e) {
-      if (stopped || e.name === 'AbortError') return;
-      mount(msg, notice('error', e.message));
-    }
-    if (!stopped) timer = setTimeout(load, REFRESH_MS);
-  }
 
   /** render draws one answer of GET /v1/nodes; cluster is /v1/stats' cluster (null on a single node). */
   function render({ list, cluster, now }) {
@@ -114,14 +90,17 @@ export function nodesPage() {
     );
   }
 
-  load();
-  return {
-    el,
-    render,
-    stop() {
-      stopped = true;
-      ac.abort();
-      clearTimeout(timer);
+  const stop = refresher({
+    ms: REFRESH_MS,
+    scope: 'connections:read',
+    msg,
+    // The list, and the stats for whether this wsd is in a cluster at
+    // all (stats.cluster is absent on a single node).
+    fetch: (signal) => Promise.all([call('GET', '/v1/nodes', { signal }), call('GET', '/v1/stats', { signal })]),
+    draw: ([list, stats]) => {
+      render({ list, cluster: stats.cluster || null, now: Date.now() });
+      updated.textContent = `updated ${time(new Date().toISOString())}`;
     },
-  };
+  });
+  return { el, render, stop };
 }

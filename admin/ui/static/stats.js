@@ -1,12 +1,11 @@
 // Stats: GET /v1/stats, refreshed every few seconds while shown.
-import { call, can } from './api.js';
-import { h, mount, notice, num, bytes, duration, time } from './dom.js';
+import { call } from './api.js';
+import { h, mount, num, bytes, duration, time } from './dom.js';
+import { refresher } from './refresh.js';
 
 const REFRESH_MS = 5000;
 
 export function statsPage() {
-  let timer = 0;
-  let stopped = false;
   const msg = h('div#stats-msg');
   const body = h('div#stats');
   const el = h('section.page', h('div.page-head', h('h1', 'Stats')), msg, body);
@@ -41,30 +40,6 @@ export function statsPage() {
     );
   }
 
-  async function load() {
-    timer = 0;
-    if (stopped) return;
-    if (!can('connections:read')) {
-      mount(msg, notice('error', 'Your token lacks the scope connections:read, which this page needs.'));
-      return;
-    }
-    try {
-      const s = await call('GET', '/v1/stats');
-      if (stopped) return;
-      mount(msg);
-      draw(s);
-    } catch (e) {
-      mount(msg, notice('error', e.message));
-    }
-    if (!stopped) timer = setTimeout(load, REFRESH_MS);
-  }
-
-  load();
-  return {
-    el,
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  const stop = refresher({ ms: REFRESH_MS, scope: 'connections:read', msg, fetch: (signal) => call('GET', '/v1/stats', { signal }), draw });
+  return { el, stop };
 }
