@@ -54,11 +54,7 @@ type (
 	}
 )
 
-func (n *Node) serveSessions(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a sessionsArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveSessions(ctx context.Context, a sessionsArgs) (any, error) {
 	sel, err := session.ParseSelector(a.Filter.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", session.ErrInvalidFilter, err)
@@ -100,11 +96,7 @@ func (n *Node) serveSessions(ctx context.Context, raw json.RawMessage) (any, err
 	return out, nil
 }
 
-func (n *Node) serveAudit(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a auditArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveAudit(ctx context.Context, a auditArgs) (any, error) {
 	es, err := n.hist.ListAudit(ctx, session.AuditFilter{Since: a.Since, Until: a.Until, BeforeID: a.BeforeID, Limit: a.Limit})
 	if es == nil && err == nil {
 		es = []session.AuditEntry{}
@@ -112,11 +104,7 @@ func (n *Node) serveAudit(ctx context.Context, raw json.RawMessage) (any, error)
 	return es, err
 }
 
-func (n *Node) serveGetSession(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a idArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveGetSession(ctx context.Context, a idArgs) (any, error) {
 	return n.hist.GetSession(ctx, a.ID)
 }
 

@@ -59,11 +59,7 @@ func (n *Node) own(c session.Conn) session.Conn {
 	return c
 }
 
-func (n *Node) serveList(_ context.Context, raw json.RawMessage) (any, error) {
-	var a listArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveList(_ context.Context, a listArgs) (any, error) {
 	sel, err := session.ParseSelector(a.Selector)
 	if err != nil {
 		return nil, err
@@ -78,11 +74,7 @@ func (n *Node) serveList(_ context.Context, raw json.RawMessage) (any, error) {
 	return listAnswer{Conns: cs, More: next != ""}, nil
 }
 
-func (n *Node) serveGet(_ context.Context, raw json.RawMessage) (any, error) {
-	var a idArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveGet(_ context.Context, a idArgs) (any, error) {
 	c, err := n.local.Connection(a.ID)
 	if err != nil {
 		return nil, err
@@ -90,27 +82,15 @@ func (n *Node) serveGet(_ context.Context, raw json.RawMessage) (any, error) {
 	return n.own(c), nil
 }
 
-func (n *Node) serveSend(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a sendArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveSend(ctx context.Context, a sendArgs) (any, error) {
 	return struct{}{}, n.local.SendContext(ctx, a.ID, a.Type, a.Data)
 }
 
-func (n *Node) serveClose(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a closeArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveClose(ctx context.Context, a closeArgs) (any, error) {
 	return struct{}{}, n.local.Close(ctx, a.ID, a.Code, a.Reason)
 }
 
-func (n *Node) serveBroadcast(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a broadcastArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveBroadcast(ctx context.Context, a broadcastArgs) (any, error) {
 	sel, err := session.ParseSelector(a.Selector)
 	if err != nil {
 		return nil, err
@@ -118,11 +98,7 @@ func (n *Node) serveBroadcast(ctx context.Context, raw json.RawMessage) (any, er
 	return n.local.BroadcastContext(ctx, sel, a.Type, a.Data), nil
 }
 
-func (n *Node) serveBulkClose(_ context.Context, raw json.RawMessage) (any, error) {
-	var a bulkCloseArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveBulkClose(_ context.Context, a bulkCloseArgs) (any, error) {
 	sel, err := session.ParseSelector(a.Selector)
 	if err != nil {
 		return nil, err
@@ -130,11 +106,7 @@ func (n *Node) serveBulkClose(_ context.Context, raw json.RawMessage) (any, erro
 	return n.local.CloseSelected(sel, a.All, a.Code, a.Reason)
 }
 
-func (n *Node) serveCount(_ context.Context, raw json.RawMessage) (any, error) {
-	var a selArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveCount(_ context.Context, a selArgs) (any, error) {
 	sel, err := session.ParseSelector(a.Selector)
 	if err != nil {
 		return nil, err

@@ -143,27 +143,39 @@ func (e *UnavailableError) FleetUnavailable() bool { return true }
 // the answer to encode.
 type handler func(ctx context.Context, args json.RawMessage) (any, error)
 
+// decoding makes a handler of f, which takes its arguments decoded: a
+// failure to decode them is the handler's error.
+func decoding[A any](f func(ctx context.Context, args A) (any, error)) handler {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var a A
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return nil, err
+		}
+		return f(ctx, a)
+	}
+}
+
 func (n *Node) handlers() map[string]handler {
 	return map[string]handler{
-		opList:       n.serveList,
-		opGet:        n.serveGet,
-		opSend:       n.serveSend,
-		opClose:      n.serveClose,
-		opBroadcast:  n.serveBroadcast,
-		opBulkClose:  n.serveBulkClose,
-		opCount:      n.serveCount,
+		opList:       decoding(n.serveList),
+		opGet:        decoding(n.serveGet),
+		opSend:       decoding(n.serveSend),
+		opClose:      decoding(n.serveClose),
+		opBroadcast:  decoding(n.serveBroadcast),
+		opBulkClose:  decoding(n.serveBulkClose),
+		opCount:      decoding(n.serveCount),
 		opStats:      n.serveStats,
-		opSessions:   n.serveSessions,
-		opGetSession: n.serveGetSession,
-		opAudit:      n.serveAudit,
-		opCordon:     n.serveCordon,
-		opDrain:      n.serveDrain,
+		opSessions:   decoding(n.serveSessions),
+		opGetSession: decoding(n.serveGetSession),
+		opAudit:      decoding(n.serveAudit),
+		opCordon:     decoding(n.serveCordon),
+		opDrain:      decoding(n.serveDrain),
 		opDrainState: n.serveDrainStatus,
-		opTrace:      n.serveTrace,
-		opTraceState: n.serveTraceState,
-		opLimits:     n.serveLimits,
-		opTap:        n.serveTap,
-		opTapLease:   n.serveTapLease,
+		opTrace:      decoding(n.serveTrace),
+		opTraceState: decoding(n.serveTraceState),
+		opLimits:     decoding(n.serveLimits),
+		opTap:        decoding(n.serveTap),
+		opTapLease:   decoding(n.serveTapLease),
 	}
 }
 

@@ -76,11 +76,7 @@ type servedTap struct {
 	span   time.Duration
 }
 
-func (n *Node) serveTap(rctx context.Context, raw json.RawMessage) (any, error) {
-	var a tapArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveTap(rctx context.Context, a tapArgs) (any, error) {
 	if a.Stream == "" {
 		return nil, errors.New("cluster: a tap needs a stream subject")
 	}
@@ -158,11 +154,7 @@ func (n *Node) serveTap(rctx context.Context, raw json.RawMessage) (any, error) 
 	}
 }
 
-func (n *Node) serveTapLease(_ context.Context, raw json.RawMessage) (any, error) {
-	var a leaseArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveTapLease(_ context.Context, a leaseArgs) (any, error) {
 	n.tapMu.Lock()
 	t := n.taps[a.Stream]
 	n.tapMu.Unlock()

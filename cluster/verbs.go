@@ -67,11 +67,7 @@ type (
 	}
 )
 
-func (n *Node) serveCordon(_ context.Context, raw json.RawMessage) (any, error) {
-	var a cordonArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveCordon(_ context.Context, a cordonArgs) (any, error) {
 	if a.On {
 		n.local.Cordon()
 	} else if err := n.local.Uncordon(); err != nil {
@@ -80,11 +76,7 @@ func (n *Node) serveCordon(_ context.Context, raw json.RawMessage) (any, error) 
 	return cordonAnswer{Cordoned: n.local.Cordoned()}, nil
 }
 
-func (n *Node) serveDrain(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a drainArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveDrain(ctx context.Context, a drainArgs) (any, error) {
 	sel, err := session.ParseSelector(a.Selector)
 	if err != nil {
 		return nil, err
@@ -102,11 +94,7 @@ func (n *Node) serveDrainStatus(context.Context, json.RawMessage) (any, error) {
 	return drainAnswer{Status: st, OK: ok, Cordoned: n.local.Cordoned()}, nil
 }
 
-func (n *Node) serveTrace(_ context.Context, raw json.RawMessage) (any, error) {
-	var a traceArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveTrace(_ context.Context, a traceArgs) (any, error) {
 	if _, err := n.local.Connection(a.ID); err != nil {
 		return nil, err // not here: the caller asks the next node
 	}
@@ -117,11 +105,7 @@ func (n *Node) serveTrace(_ context.Context, raw json.RawMessage) (any, error) {
 	return traceAnswer{Arm: arm, OK: true}, nil
 }
 
-func (n *Node) serveTraceState(_ context.Context, raw json.RawMessage) (any, error) {
-	var a idArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveTraceState(_ context.Context, a idArgs) (any, error) {
 	if _, err := n.local.Connection(a.ID); err != nil {
 		return nil, err
 	}
@@ -129,11 +113,7 @@ func (n *Node) serveTraceState(_ context.Context, raw json.RawMessage) (any, err
 	return traceAnswer{Arm: arm, OK: ok}, nil
 }
 
-func (n *Node) serveLimits(_ context.Context, raw json.RawMessage) (any, error) {
-	var a limitsArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, err
-	}
+func (n *Node) serveLimits(_ context.Context, a limitsArgs) (any, error) {
 	out := n.local.Limits(a.By, a.Code, a.Error)
 	if out == nil {
 		out = []session.Limit{}
