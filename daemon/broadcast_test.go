@@ -30,7 +30,10 @@ func watchInline(t *testing.T) *inlineOutcomes {
 		switch r {
 		case sender.Failed:
 			o.failed.Add(1)
-		case sender.Deferred, sender.Discarded:
+		case sender.Queued, sender.Deferred, sender.Discarded:
+			// Another write owned the connection: the writer goroutine
+			// (started by an earlier inline write that was held or
+			// that found a ping queued meanwhile) or a frame lock.
 			o.busy.Add(1)
 		case sender.Held:
 			o.wrote.Add(1)
@@ -131,8 +134,9 @@ func TestBroadcastFullSocket(t *testing.T) {
 		}
 	}
 	// Not reading: the first broadcasts fill the socket; an inline write
-	// leaves a remainder, or (when a keepalive ping met the full socket
-	// first and handed the connection to a writer) finds the writer busy.
+	// leaves a remainder, or finds the writer goroutine busy: a keepalive
+	// ping met the full socket first, or was queued while a broadcast was
+	// written inline and so handed the connection to the writer.
 	i := 0
 	for ; i < 40 || out.left.Load()+out.busy.Load() == 0; i++ {
 		if i == nb {
