@@ -59,12 +59,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return rc.Flush()
 	}
 	// The first comment tells the client that every event from now on
-	// reaches it.
+	// reaches it, and that /v1/stats counts its stream: attached is
+	// counted before the comment goes out, so that a client that asks
+	// right after never finds itself missing.
+	s.attached.Add(1)
+	defer s.attached.Add(-1)
 	if err := write([]byte(": subscribed\n\n")); err != nil {
 		return nil // the client is gone; nothing can be answered
 	}
-	s.attached.Add(1)
-	defer s.attached.Add(-1)
 
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
