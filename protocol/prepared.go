@@ -148,17 +148,14 @@ func (c *Conn) writeWireLocked(f *preparedFrame) error {
 	if err := c.writeClosed(); err != nil {
 		return err
 	}
+	var err error
 	if c.fw != nil {
-		if _, err := c.fw.Write(f.wire); err != nil {
-			return c.writeFailed(err)
-		}
-	} else {
-		if _, err := c.bw.Write(f.wire); err != nil {
-			return c.writeFailed(err)
-		}
-		if err := c.bw.Flush(); err != nil {
-			return c.writeFailed(err)
-		}
+		_, err = c.fw.Write(f.wire) // the buffer is empty between frames
+	} else if _, err = c.bw.Write(f.wire); err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		return c.writeFailed(err)
 	}
 	if c.lim.onFrame {
 		h := f.hdr
